@@ -1,0 +1,32 @@
+//! The store's error type: what went wrong, in words a caller can show or map to a status.
+
+/// An error from the store. Messages never contain a connection URL.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store URL must start with sqlite: or postgres:")]
+    UnsupportedUrl,
+    #[error("cannot open the store: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot bring the store's schema up to date: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("the store holds a value it cannot read: {0}")]
+    Corrupt(String),
+    #[error("store error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to [`StoreError::AlreadyExists`] naming `what`.
+    pub(crate) fn unique(err: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::AlreadyExists(what())
+            }
+            _ => StoreError::Database(err),
+        }
+    }
+}

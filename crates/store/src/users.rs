@@ -1,0 +1,149 @@
+//! Users, their roles and their password hashes (hashing itself is the server's business).
+
+use countersign_core::timestamp;
+use countersign_core::user::{Role, User};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::{Store, StoreError};
+
+/// What sign-in needs: the user and the stored password hash, if the user has a password.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: Option<String>,
+}
+
+impl Store {
+    /// Creates a user with `roles` and an optional password hash.
+    pub async fn create_user(
+        &self,
+        name: &str,
+        roles: &[Role],
+        password_hash: Option<&str>,
+    ) -> Result<User, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(name)
+        .bind(password_hash)
+        .bind(timestamp::format(timestamp::now()))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| StoreError::unique(e, || format!("user {name:?}")))?
+        .try_get("id")?;
+        let mut roles = roles.to_vec();
+        roles.sort();
+        roles.dedup();
+        for role in &roles {
+            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
+                .bind(id)
+                .bind(role.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(User {
+            id,
+            name: name.to_owned(),
+            roles,
+            disabled: false,
+        })
+    }
+
+    /// The user called `name`, disabled or not.
+    pub async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.credentials(name).await?.map(|c| c.user))
+    }
+
+    /// The user called `name` with the stored password hash, for sign-in.
+    pub async fn credentials(&self, name: &str) -> Result<Option<Credentials>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let row =
+            sqlx::query("SELECT id, name, disabled_at, password_hash FROM users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let user = user_from_row(&mut conn, &row).await?;
+        Ok(Some(Credentials {
+            user,
+            password_hash: row.try_get("password_hash")?,
+        }))
+    }
+
+    /// Every user, by name.
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let rows = sqlx::query("SELECT id, name, disabled_at FROM users ORDER BY name")
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut users = Vec::with_capacity(rows.len());
+        for row in &rows {
+            users.push(user_from_row(&mut conn, row).await?);
+        }
+        Ok(users)
+    }
+
+    /// Replaces the password hash of `name`.
+    pub async fn set_password_hash(&self, name: &str, hash: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2")
+            .bind(hash)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {name:?}")));
+        }
+        Ok(())
+    }
+
+    /// Disables `name` and ends every session of theirs; their tokens stop working too.
+    pub async fn disable_user(&self, name: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE users SET disabled_at = COALESCE(disabled_at, $1) WHERE name = $2 RETURNING id",
+        )
+        .bind(timestamp::format(timestamp::now()))
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("user {name:?}")))?;
+        let id: i64 = row.try_get("id")?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Builds a [`User`] from a row with `id`, `name` and `disabled_at`, loading its roles.
+pub(crate) async fn user_from_row(
+    conn: &mut AnyConnection,
+    row: &AnyRow,
+) -> Result<User, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let disabled_at: Option<String> = row.try_get("disabled_at")?;
+    let role_rows = sqlx::query("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut roles = Vec::with_capacity(role_rows.len());
+    for r in role_rows {
+        let name: String = r.try_get("role")?;
+        roles.push(
+            name.parse()
+                .map_err(|_| StoreError::Corrupt(format!("role {name:?}")))?,
+        );
+    }
+    roles.sort();
+    Ok(User {
+        id,
+        name: row.try_get("name")?,
+        roles,
+        disabled: disabled_at.is_some(),
+    })
+}
