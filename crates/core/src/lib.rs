@@ -2,4 +2,5 @@
 //! policy, and the audit hash chain — as plain types and pure functions returning typed errors.
 //! Nothing here does I/O.
 
+pub mod timestamp;
 pub mod user;
