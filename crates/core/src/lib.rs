@@ -2,5 +2,15 @@
 //! policy, and the audit hash chain — as plain types and pure functions returning typed errors.
 //! Nothing here does I/O.
 
+pub mod audit;
+pub mod lifecycle;
+mod names;
+pub mod permission;
+pub mod policy;
+pub mod request;
 pub mod timestamp;
+pub mod timestamp_serde;
 pub mod user;
+pub mod validation;
+
+pub use names::UnknownName;
