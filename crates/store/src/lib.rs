@@ -102,6 +102,12 @@ impl Store {
         Ok(migrator.iter().count())
     }
 
+    /// Answers when the store does: for health checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

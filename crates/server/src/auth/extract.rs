@@ -1,0 +1,130 @@
+//! Extractors for the signed-in user: [`PageUser`] for pages (a browser session, or a redirect to
+//! the sign-in page), [`ApiUser`] for `/api/v1` (a bearer token, or a session plus its CSRF token on
+//! writes), and [`MaybeSession`] for pages that serve both the signed-in and the signed-out.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use cookie::Cookie;
+use countersign_core::user::User;
+use countersign_store::Session;
+
+use crate::AppState;
+use crate::auth::secret;
+use crate::error::ApiError;
+
+/// The session cookie: a random id whose hash keys the session in the store.
+pub const SESSION_COOKIE: &str = "countersign_session";
+/// The sign-in form's CSRF cookie (double submit: the form must echo its value).
+pub const LOGIN_CSRF_COOKIE: &str = "countersign_login_csrf";
+/// The header that API writes made with a session cookie must carry.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The value of cookie `name` in a request's headers.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+/// The session a request carries, if any is live.
+#[derive(Debug, Clone)]
+pub struct MaybeSession(pub Option<SignedIn>);
+
+/// A live browser session.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session: Session,
+    /// The hash of the cookie's id: the session's key in the store.
+    pub id_hash: String,
+}
+
+impl FromRequestParts<AppState> for MaybeSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(id) = cookie_value(&parts.headers, SESSION_COOKIE) else {
+            return Ok(MaybeSession(None));
+        };
+        let id_hash = secret::hash(&id);
+        let session = state.store.session(&id_hash).await?;
+        Ok(MaybeSession(
+            session.map(|session| SignedIn { session, id_hash }),
+        ))
+    }
+}
+
+/// The signed-in user of a page; anyone else is sent to the sign-in page.
+#[derive(Debug, Clone)]
+pub struct PageUser {
+    pub user: User,
+    pub csrf_token: String,
+    pub id_hash: String,
+}
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match MaybeSession::from_request_parts(parts, state).await {
+            Ok(MaybeSession(Some(s))) => Ok(PageUser {
+                user: s.session.user,
+                csrf_token: s.session.csrf_token,
+                id_hash: s.id_hash,
+            }),
+            Ok(MaybeSession(None)) => Err(Redirect::to("/login").into_response()),
+            Err(e) => Err(crate::error::PageError(e).into_response()),
+        }
+    }
+}
+
+impl PageUser {
+    /// Refuses a form whose CSRF token is missing or is not this session's.
+    pub fn check_csrf(&self, submitted: Option<&str>) -> Result<(), ApiError> {
+        match submitted {
+            Some(t) if secret::constant_time_eq(t, &self.csrf_token) => Ok(()),
+            _ => Err(ApiError::csrf()),
+        }
+    }
+}
+
+/// The user behind an API call.
+#[derive(Debug, Clone)]
+pub struct ApiUser(pub User);
+
+impl FromRequestParts<AppState> for ApiUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+            let token = auth
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+                .ok_or_else(ApiError::unauthorized)?;
+            let user = state.store.user_by_token_hash(&secret::hash(token)).await?;
+            return user.map(ApiUser).ok_or_else(ApiError::unauthorized);
+        }
+        let MaybeSession(session) = MaybeSession::from_request_parts(parts, state).await?;
+        let signed_in = session.ok_or_else(ApiError::unauthorized)?;
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe {
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !secret::constant_time_eq(sent, &signed_in.session.csrf_token) {
+                return Err(ApiError::csrf());
+            }
+        }
+        Ok(ApiUser(signed_in.session.user))
+    }
+}

@@ -1,0 +1,672 @@
+//! Configuration: `countersign.toml` (contract §7) with every key overridable from `COUNTERSIGN_*`
+//! environment variables, validated into a [`Config`] with clear errors.
+//!
+//! Target URLs are secrets: they come preferably from the environment variable a target names in
+//! `url_env`, are held in a [`SecretUrl`] whose `Debug` and `Display` print nothing of them, and
+//! never appear in an error message.
+//!
+//! Environment overrides: `COUNTERSIGN_SERVER_LISTEN`, `COUNTERSIGN_SERVER_PUBLIC_URL`,
+//! `COUNTERSIGN_STORE_URL`, and for a target named in the file, `COUNTERSIGN_TARGET_<NAME>_<KEY>`
+//! with `<NAME>` upper-cased and every character other than a letter or digit turned into `_`
+//! (`demo-shop` → `DEMO_SHOP`) and `<KEY>` one of `DRIVER`, `URL`, `URL_ENV`, `STATEMENT_TIMEOUT`,
+//! `LOCK_TIMEOUT`, `BLOCKED_RULES` (comma-separated), `APPROVALS_LOW`, `APPROVALS_MEDIUM`,
+//! `APPROVALS_HIGH`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use countersign_core::policy::{Approvals, Policy};
+use serde::{Deserialize, Serialize};
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "countersign.toml";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_STORE_URL: &str = "sqlite://countersign.db";
+
+/// A configuration that failed to load. Messages name the file, target and key at fault, and
+/// never carry a URL or the value of an environment variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+    #[error("target {target:?}: unknown driver {driver:?}; expected postgres, mysql or sqlite")]
+    UnknownDriver { target: String, driver: String },
+    #[error("target {target:?}: the environment variable {var} named by url_env is not set")]
+    MissingEnv { target: String, var: String },
+    #[error("target {target:?}: give the connection as url_env (preferred) or url")]
+    MissingUrl { target: String },
+    #[error("target {target:?}: give url_env or url, not both")]
+    BothUrls { target: String },
+    #[error("target {target:?}: its URL does not start with {expected}")]
+    UrlDriverMismatch {
+        target: String,
+        expected: &'static str,
+    },
+    #[error("target {0:?} is configured twice; target names must be unique")]
+    DuplicateTarget(String),
+    #[error("a target needs a name")]
+    EmptyTargetName,
+    #[error("{key}: {value:?} is not a duration (examples: 30s, 5m, 500ms)")]
+    BadDuration { key: String, value: String },
+}
+
+/// A target's database driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+impl Driver {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Driver::Postgres => "postgres",
+            Driver::Mysql => "mysql",
+            Driver::Sqlite => "sqlite",
+        }
+    }
+
+    fn url_schemes(self) -> &'static [&'static str] {
+        match self {
+            Driver::Postgres => &["postgres://", "postgresql://"],
+            Driver::Mysql => &["mysql://", "mariadb://"],
+            Driver::Sqlite => &["sqlite:"],
+        }
+    }
+}
+
+impl FromStr for Driver {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "postgres" | "postgresql" => Ok(Driver::Postgres),
+            "mysql" | "mariadb" => Ok(Driver::Mysql),
+            "sqlite" => Ok(Driver::Sqlite),
+            _ => Err(()),
+        }
+    }
+}
+
+/// A connection URL that only the server may see. Its `Debug` and `Display` are redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    pub fn new(url: impl Into<String>) -> SecretUrl {
+        SecretUrl(url.into())
+    }
+
+    /// The URL itself, for the code that connects and for nothing else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretUrl(..)")
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[connection URL withheld]")
+    }
+}
+
+/// `approvals = { … }` as written: every level optional, defaulting to the contract's 1/1/2.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApprovals {
+    low: Option<u32>,
+    medium: Option<u32>,
+    high: Option<u32>,
+}
+
+impl RawApprovals {
+    fn resolve(self) -> Approvals {
+        let d = Approvals::default();
+        Approvals {
+            low: self.low.unwrap_or(d.low),
+            medium: self.medium.unwrap_or(d.medium),
+            high: self.high.unwrap_or(d.high),
+        }
+    }
+}
+
+/// A database that Countersign may change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetConfig {
+    pub name: String,
+    pub driver: Driver,
+    pub url: SecretUrl,
+    pub policy: Policy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The address people use to reach the server; `https://…` makes session cookies `Secure`.
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub url: String,
+}
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub targets: Vec<TargetConfig>,
+}
+
+impl Config {
+    /// Loads the configuration from `path` (or `countersign.toml` if it exists, or the built-in
+    /// defaults), then applies `COUNTERSIGN_*` overrides read through `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let (text, path) = match path {
+            Some(p) => (read(p)?, p.to_path_buf()),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                let p = PathBuf::from(DEFAULT_CONFIG_FILE);
+                (read(&p)?, p)
+            }
+            None => (String::new(), PathBuf::from(DEFAULT_CONFIG_FILE)),
+        };
+        Config::from_toml(&text, &path, env)
+    }
+
+    /// Parses and validates configuration text; `path` is only used in messages.
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
+        raw.resolve(env)
+    }
+
+    /// Session cookies carry `Secure` when people reach the server over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.server
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+
+    pub fn target(&self, name: &str) -> Option<&TargetConfig> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+/// The process environment, for [`Config::load`].
+pub fn process_env(key: &str) -> Option<String> {
+    std::env::var(key).ok()
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// toml's own rendering quotes the offending line, which may hold a URL; keep only its message
+/// and turn the byte offset into a line and column.
+fn syntax_error(text: &str, path: &Path, err: &toml::de::Error) -> ConfigError {
+    let offset = err.span().map(|s| s.start).unwrap_or(0).min(text.len());
+    let before = &text[..text.floor_char_boundary(offset)];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    ConfigError::Syntax {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: err.message().trim().to_owned(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    target: Vec<RawTarget>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+    public_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    driver: String,
+    url: Option<String>,
+    url_env: Option<String>,
+    approvals: Option<RawApprovals>,
+    #[serde(default)]
+    blocked_rules: Vec<String>,
+    statement_timeout: Option<String>,
+    lock_timeout: Option<String>,
+}
+
+impl RawConfig {
+    fn resolve(mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        override_string(env, "COUNTERSIGN_SERVER_LISTEN", &mut self.server.listen);
+        override_string(
+            env,
+            "COUNTERSIGN_SERVER_PUBLIC_URL",
+            &mut self.server.public_url,
+        );
+        override_string(env, "COUNTERSIGN_STORE_URL", &mut self.store.url);
+
+        let listen_text = self.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = listen_text.parse().map_err(|_| ConfigError::Invalid {
+            key: "server.listen".into(),
+            message: format!("{listen_text:?} is not an address such as 127.0.0.1:8080"),
+        })?;
+        let store_url = self
+            .store
+            .url
+            .unwrap_or_else(|| DEFAULT_STORE_URL.to_owned());
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|s| store_url.starts_with(s))
+        {
+            return Err(ConfigError::Invalid {
+                key: "store.url".into(),
+                message: "the store must be sqlite:… or postgres://…".into(),
+            });
+        }
+
+        let mut seen = HashSet::new();
+        let mut targets = Vec::with_capacity(self.target.len());
+        for mut raw in self.target {
+            if raw.name.trim().is_empty() {
+                return Err(ConfigError::EmptyTargetName);
+            }
+            if !seen.insert(raw.name.clone()) {
+                return Err(ConfigError::DuplicateTarget(raw.name));
+            }
+            raw.apply_env(env)?;
+            targets.push(raw.resolve(env)?);
+        }
+        Ok(Config {
+            server: ServerConfig {
+                listen,
+                public_url: self.server.public_url,
+            },
+            store: StoreConfig { url: store_url },
+            targets,
+        })
+    }
+}
+
+impl RawTarget {
+    fn env_prefix(&self) -> String {
+        let name: String = self
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("COUNTERSIGN_TARGET_{name}_")
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let p = self.env_prefix();
+        if let Some(v) = env(&format!("{p}DRIVER")) {
+            self.driver = v;
+        }
+        override_string(env, &format!("{p}URL"), &mut self.url);
+        override_string(env, &format!("{p}URL_ENV"), &mut self.url_env);
+        override_string(
+            env,
+            &format!("{p}STATEMENT_TIMEOUT"),
+            &mut self.statement_timeout,
+        );
+        override_string(env, &format!("{p}LOCK_TIMEOUT"), &mut self.lock_timeout);
+        if let Some(v) = env(&format!("{p}BLOCKED_RULES")) {
+            self.blocked_rules = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        let mut approvals = self.approvals.unwrap_or_default();
+        for (key, slot) in [
+            ("LOW", &mut approvals.low),
+            ("MEDIUM", &mut approvals.medium),
+            ("HIGH", &mut approvals.high),
+        ] {
+            let var = format!("{p}APPROVALS_{key}");
+            if let Some(v) = env(&var) {
+                *slot = Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
+                    key: var.clone(),
+                    message: format!("{v:?} is not a whole number"),
+                })?);
+            }
+        }
+        self.approvals = Some(approvals);
+        Ok(())
+    }
+
+    fn resolve(self, env: &dyn Fn(&str) -> Option<String>) -> Result<TargetConfig, ConfigError> {
+        let target = self.name;
+        let driver: Driver = self
+            .driver
+            .parse()
+            .map_err(|()| ConfigError::UnknownDriver {
+                target: target.clone(),
+                driver: self.driver.clone(),
+            })?;
+        let url = match (self.url, self.url_env) {
+            (Some(_), Some(_)) => return Err(ConfigError::BothUrls { target }),
+            (None, None) => return Err(ConfigError::MissingUrl { target }),
+            (Some(url), None) => url,
+            (None, Some(var)) => match env(&var) {
+                Some(url) if !url.trim().is_empty() => url,
+                _ => return Err(ConfigError::MissingEnv { target, var }),
+            },
+        };
+        if !driver.url_schemes().iter().any(|s| url.starts_with(s)) {
+            return Err(ConfigError::UrlDriverMismatch {
+                target,
+                expected: driver.url_schemes()[0],
+            });
+        }
+        let duration = |key: &str, value: Option<String>| -> Result<_, ConfigError> {
+            value
+                .map(|v| {
+                    humantime::parse_duration(v.trim()).map_err(|_| ConfigError::BadDuration {
+                        key: format!("target {target:?}: {key}"),
+                        value: v,
+                    })
+                })
+                .transpose()
+        };
+        let policy = Policy {
+            approvals: self.approvals.unwrap_or_default().resolve(),
+            blocked_rules: self.blocked_rules,
+            statement_timeout: duration("statement_timeout", self.statement_timeout)?,
+            lock_timeout: duration("lock_timeout", self.lock_timeout)?,
+        };
+        policy.validate().map_err(|e| ConfigError::Invalid {
+            key: format!("target {target:?}"),
+            message: e.to_string(),
+        })?;
+        Ok(TargetConfig {
+            name: target,
+            driver,
+            url: SecretUrl(url),
+            policy,
+        })
+    }
+}
+
+fn override_string(env: &dyn Fn(&str) -> Option<String>, key: &str, slot: &mut Option<String>) {
+    if let Some(v) = env(key) {
+        *slot = Some(v);
+    }
+}
+
+/// A fixed environment for tests and for callers that build one (e.g. the demo).
+pub fn env_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const SECRET: &str = "postgres://app:hunter2-SECRET@db.internal:5432/prod";
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("countersign.toml"), &env_from(env))
+    }
+
+    const FULL: &str = r#"
+[server]
+listen = "127.0.0.1:9000"
+public_url = "https://countersign.example.com"
+
+[store]
+url = "sqlite://countersign.db"
+
+[[target]]
+name = "production"
+driver = "postgres"
+url_env = "PRODUCTION_DATABASE_URL"
+approvals = { low = 1, medium = 1, high = 3 }
+statement_timeout = "30s"
+lock_timeout = "5s"
+blocked_rules = ["drop-database"]
+
+[[target]]
+name = "shop"
+driver = "sqlite"
+url = "sqlite:///srv/shop.db?mode=rwc"
+"#;
+
+    #[test]
+    fn the_contract_example_loads() {
+        let c = load(FULL, &[("PRODUCTION_DATABASE_URL", SECRET)]).expect("valid");
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:9000");
+        assert!(c.secure_cookies());
+        let prod = c.target("production").expect("production");
+        assert_eq!(prod.driver, Driver::Postgres);
+        assert_eq!(prod.url.expose(), SECRET);
+        assert_eq!(prod.policy.approvals.high, 3);
+        assert_eq!(prod.policy.statement_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(prod.policy.lock_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(prod.policy.blocked_rules, vec!["drop-database".to_owned()]);
+        let shop = c.target("shop").expect("shop");
+        assert_eq!(shop.policy.approvals, Approvals::default());
+        let partial = FULL.replace("{ low = 1, medium = 1, high = 3 }", "{ high = 3 }");
+        let c = load(&partial, &[("PRODUCTION_DATABASE_URL", SECRET)]).expect("valid");
+        let approvals = c.target("production").expect("production").policy.approvals;
+        assert_eq!((approvals.low, approvals.medium, approvals.high), (1, 1, 3));
+        assert_eq!(shop.policy.statement_timeout, None);
+    }
+
+    #[test]
+    fn no_file_means_the_defaults() {
+        let c = load("", &[]).expect("defaults");
+        assert_eq!(c.server.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.store.url, DEFAULT_STORE_URL);
+        assert!(c.targets.is_empty());
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn environment_overrides_every_kind_of_key() {
+        let c = load(
+            FULL,
+            &[
+                ("PRODUCTION_DATABASE_URL", SECRET),
+                ("COUNTERSIGN_SERVER_LISTEN", "0.0.0.0:7000"),
+                ("COUNTERSIGN_SERVER_PUBLIC_URL", "http://localhost:7000"),
+                ("COUNTERSIGN_STORE_URL", "postgres://store/cs"),
+                ("COUNTERSIGN_TARGET_PRODUCTION_STATEMENT_TIMEOUT", "1m"),
+                ("COUNTERSIGN_TARGET_PRODUCTION_APPROVALS_HIGH", "4"),
+                (
+                    "COUNTERSIGN_TARGET_PRODUCTION_BLOCKED_RULES",
+                    "truncate, drop-table",
+                ),
+                ("COUNTERSIGN_TARGET_SHOP_URL", "sqlite://other.db"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(c.server.listen.to_string(), "0.0.0.0:7000");
+        assert!(!c.secure_cookies());
+        assert_eq!(c.store.url, "postgres://store/cs");
+        let prod = c.target("production").expect("production");
+        assert_eq!(prod.policy.statement_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(prod.policy.approvals.high, 4);
+        assert_eq!(prod.policy.blocked_rules, ["truncate", "drop-table"]);
+        assert_eq!(
+            c.target("shop").expect("shop").url.expose(),
+            "sqlite://other.db"
+        );
+    }
+
+    #[test]
+    fn a_missing_environment_variable_is_named_and_nothing_else_leaks() {
+        let err = load(FULL, &[]).expect_err("PRODUCTION_DATABASE_URL unset");
+        assert!(matches!(err, ConfigError::MissingEnv { .. }));
+        assert_eq!(
+            err.to_string(),
+            "target \"production\": the environment variable PRODUCTION_DATABASE_URL named by url_env is not set"
+        );
+    }
+
+    #[test]
+    fn an_unknown_driver_is_refused_by_name() {
+        let text = FULL.replace("driver = \"postgres\"", "driver = \"oracle\"");
+        let err = load(&text, &[("PRODUCTION_DATABASE_URL", SECRET)]).expect_err("oracle");
+        assert_eq!(
+            err.to_string(),
+            "target \"production\": unknown driver \"oracle\"; expected postgres, mysql or sqlite"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_target_is_refused() {
+        let text = format!(
+            "{FULL}\n[[target]]\nname = \"shop\"\ndriver = \"sqlite\"\nurl = \"sqlite://x.db\"\n"
+        );
+        let err = load(&text, &[("PRODUCTION_DATABASE_URL", SECRET)]).expect_err("dup");
+        assert_eq!(
+            err.to_string(),
+            "target \"shop\" is configured twice; target names must be unique"
+        );
+    }
+
+    #[test]
+    fn a_malformed_duration_is_refused_with_examples() {
+        let text = FULL.replace("\"30s\"", "\"30 parsecs\"");
+        let err = load(&text, &[("PRODUCTION_DATABASE_URL", SECRET)]).expect_err("bad duration");
+        assert_eq!(
+            err.to_string(),
+            "target \"production\": statement_timeout: \"30 parsecs\" is not a duration (examples: 30s, 5m, 500ms)"
+        );
+    }
+
+    #[test]
+    fn url_problems_never_print_the_url() {
+        // A URL of the wrong kind for its driver.
+        let mysql_url = "mysql://root:hunter2-SECRET@db/x";
+        let err = load(FULL, &[("PRODUCTION_DATABASE_URL", mysql_url)]).expect_err("mismatch");
+        assert!(matches!(err, ConfigError::UrlDriverMismatch { .. }));
+        assert!(!err.to_string().contains("SECRET"), "{err}");
+        assert!(!format!("{err:?}").contains("SECRET"), "{err:?}");
+
+        // A syntax error on the very line that holds a URL.
+        let broken = "[[target]]\nname = \"x\"\ndriver = \"postgres\"\nurl = \"postgres://u:hunter2-SECRET@h/db\" oops\n";
+        let err = load(broken, &[]).expect_err("syntax");
+        let text = err.to_string();
+        assert!(text.starts_with("countersign.toml:4:"), "{text}");
+        assert!(!text.contains("SECRET"), "{text}");
+
+        // Both forms at once.
+        let both = "[[target]]\nname = \"x\"\ndriver = \"sqlite\"\nurl = \"sqlite://a.db\"\nurl_env = \"X\"\n";
+        assert!(matches!(load(both, &[]), Err(ConfigError::BothUrls { .. })));
+    }
+
+    #[test]
+    fn a_loaded_config_never_prints_its_urls() {
+        let c = load(FULL, &[("PRODUCTION_DATABASE_URL", SECRET)]).expect("valid");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("SECRET"), "{debug}");
+        let prod = c.target("production").expect("production");
+        assert_eq!(prod.url.to_string(), "[connection URL withheld]");
+        let json = serde_json::to_string(&prod.policy).expect("json");
+        assert!(!json.contains("SECRET"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_so_typos_do_not_pass_silently() {
+        let err = load("[server]\nlisten_addr = \"x\"\n", &[]).expect_err("typo");
+        let text = err.to_string();
+        assert!(text.contains("listen_addr"), "{text}");
+        assert!(text.starts_with("countersign.toml:2:1:"), "{text}");
+    }
+
+    #[test]
+    fn bad_listen_and_store_values_are_refused() {
+        let err = load("[server]\nlisten = \"localhost\"\n", &[]).expect_err("no port");
+        assert!(err.to_string().starts_with("server.listen:"), "{err}");
+        let err = load("[store]\nurl = \"mysql://x\"\n", &[]).expect_err("mysql store");
+        assert!(err.to_string().starts_with("store.url:"), "{err}");
+        let err = load(
+            FULL,
+            &[
+                ("PRODUCTION_DATABASE_URL", SECRET),
+                ("COUNTERSIGN_TARGET_PRODUCTION_APPROVALS_LOW", "many"),
+            ],
+        )
+        .expect_err("approvals");
+        assert_eq!(
+            err.to_string(),
+            "COUNTERSIGN_TARGET_PRODUCTION_APPROVALS_LOW: \"many\" is not a whole number"
+        );
+        let zero = FULL.replace("low = 1,", "low = 0,");
+        let err = load(&zero, &[("PRODUCTION_DATABASE_URL", SECRET)]).expect_err("zero");
+        assert!(
+            err.to_string()
+                .starts_with("target \"production\": approvals.low is 0"),
+            "{err}"
+        );
+    }
+}
