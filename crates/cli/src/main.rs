@@ -1,1 +1,106 @@
-fn main() {}
+//! The `countersign` command: `demo`, `serve`, `migrate`, `user`, `token`, `check` (contract §6).
+
+mod demo;
+mod serve;
+mod users;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use countersign_server::config::{self, Config};
+use countersign_store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "countersign",
+    version,
+    about = "Reviewed, audited, run-once edits of production data"
+)]
+struct Cli {
+    /// Configuration file (default: ./countersign.toml if it exists)
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Try Countersign: a SQLite store, a demo target with sample data and demo users, served locally
+    Demo {
+        /// Address to listen on
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Directory holding the demo's store, target and credentials
+        #[arg(long, value_name = "DIR", default_value = "countersign-demo")]
+        dir: PathBuf,
+    },
+    /// Serve the web pages and the API
+    Serve,
+    /// Bring the store's schema up to date
+    Migrate,
+    /// Manage users
+    #[command(subcommand)]
+    User(users::UserCommand),
+    /// Manage API tokens
+    #[command(subcommand)]
+    Token(users::TokenCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo { listen, dir } => demo::run(cli.config.as_deref(), listen, &dir).await?,
+        Command::Serve => serve::run(load_config(&cli.config)?).await?,
+        Command::Migrate => {
+            let config = load_config(&cli.config)?;
+            let store = Store::connect(&config.store.url).await?;
+            let count = store.migrate().await?;
+            println!("store is up to date ({count} migrations)");
+        }
+        Command::User(cmd) => users::user(&open_store(&cli.config).await?, cmd).await?,
+        Command::Token(cmd) => users::token(&open_store(&cli.config).await?, cmd).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_config(path: &Option<PathBuf>) -> anyhow::Result<Config> {
+    Config::load(path.as_deref(), &config::process_env).context("invalid configuration")
+}
+
+async fn open_store(path: &Option<PathBuf>) -> anyhow::Result<Store> {
+    let config = load_config(path)?;
+    Ok(Store::open(&config.store.url).await?)
+}
+
+/// Logs go to standard error; `RUST_LOG` refines them.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .init();
+}
