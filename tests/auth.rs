@@ -1,0 +1,337 @@
+//! Sign-in, sign-out, sessions, CSRF and API tokens, against a real server on a real port.
+
+mod common;
+
+use common::{TestApp, config_for, error_code, hidden_csrf, sqlite_app};
+use countersign_core::user::Role;
+use reqwest::{StatusCode, header};
+
+const PW: &str = "correct horse battery";
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let (app, db) = sqlite_app("", &[]).await;
+    let res = TestApp::client()
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.expect("body"), "ok");
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn signed_out_visitors_are_sent_to_the_sign_in_form() {
+    let (app, db) = sqlite_app("", &[]).await;
+    let res = TestApp::client()
+        .get(app.url("/"))
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[header::LOCATION], "/login");
+    let html = TestApp::client()
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    for words in [
+        "<label for=\"username\">User name</label>",
+        "<label for=\"password\">Password</label>",
+        ">Sign in</button>",
+    ] {
+        assert!(html.contains(words), "sign-in page lacks {words}");
+    }
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_right_password_signs_in_and_the_session_cookie_is_locked_down() {
+    let (app, db) = sqlite_app("", &[]).await;
+    app.add_user("alice", &[Role::Author], PW).await;
+    let mut b = common::Browser::new(app.base.clone());
+    let html = b.page("/login").await;
+    let csrf = hidden_csrf(&html).expect("csrf");
+    let res = b
+        .post_form(
+            "/login",
+            &[
+                ("username", "alice"),
+                ("password", PW),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let cookies: Vec<String> = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("countersign_session="))
+        .expect("session cookie");
+    assert!(session.contains("HttpOnly"), "{session}");
+    assert!(session.contains("SameSite=Lax"), "{session}");
+    assert!(
+        !session.contains("Secure"),
+        "plain http: no Secure flag: {session}"
+    );
+    b.absorb(res).await;
+    let home = b.page("/").await;
+    assert!(home.contains("alice"));
+    assert!(home.contains(">Sign out</button>"));
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn cookies_are_secure_when_the_public_url_is_https() {
+    let (app, db) = sqlite_app("[server]\npublic_url = \"https://cs.example.com\"\n", &[]).await;
+    app.add_user("alice", &[Role::Author], PW).await;
+    let b = common::Browser::new(app.base.clone());
+    let res = b.get("/login").await;
+    let csrf_cookie = res.headers()[header::SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(csrf_cookie.contains("Secure"), "{csrf_cookie}");
+    let html = res.text().await.expect("body");
+    let csrf = hidden_csrf(&html).expect("csrf");
+    let value = csrf_cookie
+        .split(';')
+        .next()
+        .expect("pair")
+        .split_once('=')
+        .expect("=")
+        .1
+        .to_owned();
+    let mut b = b;
+    b.set_cookie("countersign_login_csrf", &value);
+    let res = b
+        .post_form(
+            "/login",
+            &[
+                ("username", "alice"),
+                ("password", PW),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let session = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().expect("ascii"))
+        .find(|c| c.starts_with("countersign_session="))
+        .expect("session")
+        .to_owned();
+    assert!(session.contains("Secure"), "{session}");
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_failed_sign_in_says_only_wrong_user_name_or_password() {
+    let (app, db) = sqlite_app("", &[]).await;
+    app.add_user("alice", &[Role::Author], PW).await;
+    app.add_user("dave", &[Role::Author], PW).await;
+    app.store.disable_user("dave").await.expect("disable");
+    for (user, pw) in [
+        ("alice", "wrong password"),
+        ("nobody", PW),
+        ("dave", PW),
+        ("", ""),
+    ] {
+        let mut b = common::Browser::new(app.base.clone());
+        let html = b.page("/login").await;
+        let csrf = hidden_csrf(&html).expect("csrf");
+        let res = b
+            .post_form(
+                "/login",
+                &[("username", user), ("password", pw), ("csrf_token", &csrf)],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{user}");
+        let body = b.absorb(res).await;
+        assert!(
+            body.contains("Wrong user name or password."),
+            "{user}: {body}"
+        );
+        assert!(
+            !body.contains("disabled") && !body.contains("not found"),
+            "{user} leaks why: {body}"
+        );
+        assert!(
+            b.cookie("countersign_session").is_none(),
+            "{user} got a session"
+        );
+    }
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_sign_in_form_without_its_csrf_token_is_refused() {
+    let (app, db) = sqlite_app("", &[]).await;
+    app.add_user("alice", &[Role::Author], PW).await;
+    let mut b = common::Browser::new(app.base.clone());
+    let html = b.page("/login").await;
+    let csrf = hidden_csrf(&html).expect("csrf");
+    // No token in the form.
+    let res = b
+        .post_form("/login", &[("username", "alice"), ("password", PW)])
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // A token that is not the cookie's (a forged cross-site form).
+    let res = b
+        .post_form(
+            "/login",
+            &[
+                ("username", "alice"),
+                ("password", PW),
+                ("csrf_token", "forged"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // The right token without its cookie.
+    let bare = common::Browser::new(app.base.clone());
+    let res = bare
+        .post_form(
+            "/login",
+            &[
+                ("username", "alice"),
+                ("password", PW),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(b.cookie("countersign_session").is_none());
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn sign_out_needs_the_session_csrf_token_and_ends_the_session() {
+    let (app, db) = sqlite_app("", &[]).await;
+    app.add_user("alice", &[Role::Author], PW).await;
+    let mut b = app.sign_in("alice", PW).await;
+    let home = b.page("/").await;
+    let csrf = hidden_csrf(&home).expect("sign-out form token");
+    let res = b.post_form("/logout", &[]).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "sign-out without token"
+    );
+    b.page("/").await; // still signed in
+    let session = b.cookie("countersign_session").expect("cookie").to_owned();
+    let res = b.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    b.absorb(res).await;
+    // Even a stolen copy of the old cookie no longer works.
+    let mut thief = common::Browser::new(app.base.clone());
+    thief.set_cookie("countersign_session", &session);
+    assert_eq!(thief.get("/").await.status(), StatusCode::SEE_OTHER);
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn sessions_survive_a_restart_of_the_server() {
+    let db = countersign_store::testing::TestStore::sqlite().await;
+    let config = config_for(&db.url, "", &[]);
+    let app = TestApp::start(config.clone()).await;
+    app.add_user("alice", &[Role::Author], PW).await;
+    let mut b = app.sign_in("alice", PW).await;
+    app.stop().await;
+
+    let app = TestApp::start(config).await;
+    let mut again = common::Browser::new(app.base.clone());
+    again.set_cookie(
+        "countersign_session",
+        b.cookie("countersign_session").expect("cookie"),
+    );
+    let home = again.page("/").await;
+    assert!(
+        home.contains("alice"),
+        "the restarted server knows the session"
+    );
+    let _ = b.absorb(again.get("/").await).await;
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn tokens_work_fail_when_wrong_and_fail_for_a_disabled_user() {
+    let extra = "[[target]]\nname = \"shop\"\ndriver = \"sqlite\"\nurl_env = \"SHOP_URL\"\n";
+    let (app, db) = sqlite_app(extra, &[("SHOP_URL", "sqlite://hidden-SECRET.db")]).await;
+    let alice = app.add_user("alice", &[Role::Author], PW).await;
+    let token = app.token_for(&alice).await;
+    let client = TestApp::client();
+    let get = |auth: Option<String>| {
+        let mut req = client.get(app.url("/api/v1/targets"));
+        if let Some(a) = auth {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        req.send()
+    };
+
+    let res = get(Some(format!("Bearer {token}"))).await.expect("GET");
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.expect("body");
+    assert!(
+        !text.contains("SECRET") && !text.contains("sqlite://"),
+        "a target's URL leaked: {text}"
+    );
+    let targets: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(targets[0]["name"], "shop");
+    assert_eq!(targets[0]["driver"], "sqlite");
+    assert_eq!(targets[0]["policy"]["approvals"]["high"], 2);
+
+    for bad in [
+        None,
+        Some("Bearer cst_wrong".to_owned()),
+        Some(format!("Basic {token}")),
+        Some(format!("Bearer {token}x")),
+    ] {
+        let (status, code) = error_code(get(bad.clone()).await.expect("GET")).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNAUTHORIZED, "unauthorized"),
+            "{bad:?}"
+        );
+    }
+
+    app.store.disable_user("alice").await.expect("disable");
+    let (status, _) = error_code(get(Some(format!("Bearer {token}"))).await.expect("GET")).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a disabled user's token is refused"
+    );
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_browser_session_also_reads_the_api() {
+    let (app, db) = sqlite_app("", &[]).await;
+    app.add_user("alice", &[Role::Author], PW).await;
+    let b = app.sign_in("alice", PW).await;
+    let res = b.get("/api/v1/targets").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    app.stop().await;
+    db.cleanup().await;
+}

@@ -1,0 +1,322 @@
+//! The `countersign` binary as a user runs it: users, tokens, migrations and configuration errors.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use countersign_server::auth::{password, secret};
+use countersign_store::Store;
+
+const BIN: &str = env!("CARGO_BIN_EXE_countersign");
+
+/// A directory with a `countersign.toml` whose store is a SQLite file inside it.
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new() -> Workspace {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ws = Workspace { dir };
+        ws.write_config("");
+        ws
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("countersign.toml")
+    }
+
+    fn store_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("store.db").display())
+    }
+
+    fn write_config(&self, extra: &str) {
+        let text = format!("[store]\nurl = \"{}\"\n{extra}", self.store_url());
+        std::fs::write(self.config(), text).expect("write config");
+    }
+
+    /// Runs `countersign ARGS --config FILE` with `stdin`, in the workspace directory.
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        run_in(self.dir.path(), args, Some(&self.config()), stdin, &[])
+    }
+
+    async fn store(&self) -> Store {
+        Store::open(&self.store_url()).await.expect("store")
+    }
+}
+
+fn run_in(
+    dir: &Path,
+    args: &[&str],
+    config: Option<&Path>,
+    stdin: &str,
+    env: &[(&str, &str)],
+) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn countersign");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn user_add_reads_the_password_from_stdin_and_stores_only_a_hash() {
+    let ws = Workspace::new();
+    let out = ws.run(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "author",
+            "--role",
+            "reviewer",
+            "--password-stdin",
+        ],
+        "s3cret-pass\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("added user alice (author, reviewer)"),
+        "{}",
+        stdout(&out)
+    );
+    let store = ws.store().await;
+    let c = store
+        .credentials("alice")
+        .await
+        .expect("read")
+        .expect("alice");
+    let hash = c.password_hash.expect("a password hash");
+    assert_ne!(hash, "s3cret-pass");
+    assert!(
+        password::verify("s3cret-pass", &hash),
+        "the trailing newline is not part of the password"
+    );
+    assert!(!password::verify("s3cret-pass\n", &hash));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn user_add_refuses_bad_names_roles_short_passwords_and_duplicates() {
+    let ws = Workspace::new();
+    let bad_role = ws.run(
+        &["user", "add", "bob", "--role", "root", "--password-stdin"],
+        "long enough\n",
+    );
+    assert!(!bad_role.status.success());
+    assert!(stderr(&bad_role).contains("root"), "{}", stderr(&bad_role));
+    let bad_name = ws.run(
+        &[
+            "user",
+            "add",
+            "Bob Smith",
+            "--role",
+            "author",
+            "--password-stdin",
+        ],
+        "long enough\n",
+    );
+    assert!(!bad_name.status.success());
+    assert!(
+        stderr(&bad_name).contains("user name"),
+        "{}",
+        stderr(&bad_name)
+    );
+    let short = ws.run(
+        &["user", "add", "bob", "--role", "author", "--password-stdin"],
+        "short\n",
+    );
+    assert!(!short.status.success());
+    assert!(
+        stderr(&short).contains("at least 8 characters"),
+        "{}",
+        stderr(&short)
+    );
+    assert!(
+        ws.run(
+            &["user", "add", "bob", "--role", "author", "--password-stdin"],
+            "long enough\n"
+        )
+        .status
+        .success()
+    );
+    let dup = ws.run(
+        &["user", "add", "bob", "--role", "author", "--password-stdin"],
+        "long enough\n",
+    );
+    assert!(!dup.status.success());
+    assert!(stderr(&dup).contains("already exists"), "{}", stderr(&dup));
+}
+
+#[tokio::test]
+async fn token_create_prints_the_token_alone_on_the_last_line_once() {
+    let ws = Workspace::new();
+    assert!(
+        ws.run(&["user", "add", "alice", "--role", "author"], "")
+            .status
+            .success()
+    );
+    let out = ws.run(&["token", "create", "alice"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let token = text.lines().last().expect("a last line").to_owned();
+    assert!(token.starts_with(secret::TOKEN_PREFIX), "{text}");
+    assert!(
+        token.len() >= secret::TOKEN_PREFIX.len() + 43,
+        "at least 256 bits: {token}"
+    );
+    let store = ws.store().await;
+    let user = store
+        .user_by_token_hash(&secret::hash(&token))
+        .await
+        .expect("read");
+    assert_eq!(user.map(|u| u.name), Some("alice".to_owned()));
+    let db = std::fs::read(ws.dir.path().join("store.db")).expect("store file");
+    let raw = String::from_utf8_lossy(&db);
+    assert!(!raw.contains(&token), "the token itself is not stored");
+    store.close().await;
+
+    let second = ws.run(&["token", "create", "alice"], "");
+    assert_ne!(
+        stdout(&second).lines().last(),
+        Some(token.as_str()),
+        "a new token each time"
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_user_gets_no_token_and_their_password_can_be_changed_by_admins() {
+    let ws = Workspace::new();
+    assert!(
+        ws.run(
+            &[
+                "user",
+                "add",
+                "bob",
+                "--role",
+                "reviewer",
+                "--password-stdin"
+            ],
+            "first password\n"
+        )
+        .status
+        .success()
+    );
+    let out = ws.run(
+        &["user", "passwd", "bob", "--password-stdin"],
+        "second password\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = ws.store().await;
+    let hash = store
+        .credentials("bob")
+        .await
+        .expect("read")
+        .expect("bob")
+        .password_hash
+        .expect("hash");
+    assert!(password::verify("second password", &hash));
+    store.close().await;
+    assert!(ws.run(&["user", "disable", "bob"], "").status.success());
+    let out = ws.run(&["token", "create", "bob"], "");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("disabled"), "{}", stderr(&out));
+    let missing = ws.run(&["user", "disable", "nobody"], "");
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("not found"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn config_is_a_global_option_before_or_after_the_subcommand() {
+    let ws = Workspace::new();
+    let before = Command::new(BIN)
+        .arg("--config")
+        .arg(ws.config())
+        .arg("migrate")
+        .output()
+        .expect("run");
+    assert!(before.status.success(), "{}", stderr(&before));
+    assert!(stdout(&before).contains("up to date"));
+    let after = ws.run(&["migrate"], "");
+    assert!(after.status.success(), "{}", stderr(&after));
+}
+
+#[test]
+fn configuration_errors_are_clear_and_print_no_secret() {
+    let ws = Workspace::new();
+    ws.write_config(
+        "[[target]]\nname = \"prod\"\ndriver = \"postgres\"\nurl_env = \"PROD_DB_URL\"\n",
+    );
+    let out = ws.run(&["migrate"], "");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("PROD_DB_URL") && err.contains("not set"),
+        "{err}"
+    );
+
+    ws.write_config(
+        "[[target]]\nname = \"prod\"\ndriver = \"postgres\"\nurl_env = \"PROD_DB_URL\"\n",
+    );
+    let out = run_in(
+        ws.dir.path(),
+        &["migrate"],
+        Some(&ws.config()),
+        "",
+        &[("PROD_DB_URL", "mysql://u:hunter2-SECRET@h/db")],
+    );
+    assert!(!out.status.success());
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("prod"), "{all}");
+    assert!(!all.contains("SECRET"), "a secret leaked: {all}");
+
+    ws.write_config("[[target]]\nname = \"prod\"\ndriver = \"oracle\"\nurl = \"oracle://x\"\n");
+    let out = ws.run(&["migrate"], "");
+    assert!(
+        stderr(&out).contains("unknown driver \"oracle\""),
+        "{}",
+        stderr(&out)
+    );
+
+    let missing = run_in(
+        ws.dir.path(),
+        &["migrate"],
+        Some(Path::new("/nonexistent/cs.toml")),
+        "",
+        &[],
+    );
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("/nonexistent/cs.toml"),
+        "{}",
+        stderr(&missing)
+    );
+}
