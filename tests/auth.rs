@@ -145,7 +145,7 @@ async fn a_failed_sign_in_says_only_wrong_user_name_or_password() {
     let (app, db) = sqlite_app("", &[]).await;
     app.add_user("alice", &[Role::Author], PW).await;
     app.add_user("dave", &[Role::Author], PW).await;
-    app.store.disable_user("dave").await.expect("disable");
+    app.store.disable_user("dave", None).await.expect("disable");
     for (user, pw) in [
         ("alice", "wrong password"),
         ("nobody", PW),
@@ -314,7 +314,10 @@ async fn tokens_work_fail_when_wrong_and_fail_for_a_disabled_user() {
         );
     }
 
-    app.store.disable_user("alice").await.expect("disable");
+    app.store
+        .disable_user("alice", None)
+        .await
+        .expect("disable");
     let (status, _) = error_code(get(Some(format!("Bearer {token}"))).await.expect("GET")).await;
     assert_eq!(
         status,

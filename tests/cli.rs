@@ -327,7 +327,11 @@ async fn the_demo_serves_and_its_users_can_sign_in() {
     use std::io::{BufRead, BufReader};
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
     let listen = format!("127.0.0.1:{port}");
     let mut child = Command::new(BIN)
         .args(["demo", "--listen", &listen])
@@ -355,7 +359,10 @@ async fn the_demo_serves_and_its_users_can_sign_in() {
     assert!(shop.exists(), "the demo target exists");
 
     let base = format!("http://{listen}");
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
     let mut up = false;
     for _ in 0..100 {
         if client.get(format!("{base}/healthz")).send().await.is_ok() {
@@ -366,26 +373,58 @@ async fn the_demo_serves_and_its_users_can_sign_in() {
     }
     assert!(up, "the demo answers on {base}");
     for (name, pw) in &passwords {
-        let res = client.get(format!("{base}/login")).send().await.expect("GET /login");
-        let cookie = res.headers()[reqwest::header::SET_COOKIE].to_str().expect("ascii").split(';').next().expect("pair").to_owned();
+        let res = client
+            .get(format!("{base}/login"))
+            .send()
+            .await
+            .expect("GET /login");
+        let cookie = res.headers()[reqwest::header::SET_COOKIE]
+            .to_str()
+            .expect("ascii")
+            .split(';')
+            .next()
+            .expect("pair")
+            .to_owned();
         let html = res.text().await.expect("body");
-        let at = html.find("name=\"csrf_token\" value=\"").expect("csrf field") + 25;
+        let at = html
+            .find("name=\"csrf_token\" value=\"")
+            .expect("csrf field")
+            + 25;
         let csrf = &html[at..at + html[at..].find('"').expect("end")];
         let res = client
             .post(format!("{base}/login"))
             .header(reqwest::header::COOKIE, cookie)
-            .form(&[("username", name.as_str()), ("password", pw.as_str()), ("csrf_token", csrf)])
+            .form(&[
+                ("username", name.as_str()),
+                ("password", pw.as_str()),
+                ("csrf_token", csrf),
+            ])
             .send()
             .await
             .expect("POST /login");
-        assert_eq!(res.status(), reqwest::StatusCode::SEE_OTHER, "{name} signs in");
+        assert_eq!(
+            res.status(),
+            reqwest::StatusCode::SEE_OTHER,
+            "{name} signs in"
+        );
     }
     // The sample data is there: hundreds of rows.
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{}", shop.display())).await.expect("shop");
-    let orders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(&mut conn).await.expect("count");
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        shop.display()
+    ))
+    .await
+    .expect("shop");
+    let orders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
     assert!(orders >= 100, "{orders} orders");
     // SIGTERM: a graceful stop.
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let status = child.wait().expect("wait");
-    assert!(status.success(), "the demo stops cleanly on SIGTERM: {status:?}");
+    assert!(
+        status.success(),
+        "the demo stops cleanly on SIGTERM: {status:?}"
+    );
 }

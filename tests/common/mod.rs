@@ -68,7 +68,7 @@ impl TestApp {
     pub async fn add_user(&self, name: &str, roles: &[Role], pw: &str) -> User {
         let hash = password::hash(pw).expect("hash");
         self.store
-            .create_user(name, roles, Some(&hash))
+            .create_user(name, roles, Some(&hash), None)
             .await
             .expect("create user")
     }
@@ -77,7 +77,7 @@ impl TestApp {
     pub async fn token_for(&self, user: &User) -> String {
         let token = secret::new_token();
         self.store
-            .create_token(user.id, &secret::hash(&token))
+            .create_token(user, &secret::hash(&token), None)
             .await
             .expect("token");
         token

@@ -93,9 +93,9 @@ async fn ensure_users(store: &Store, file: &Path) -> anyhow::Result<BTreeMap<Str
             .collect();
         let hash = password::hash_blocking(pw.clone()).await?;
         match user {
-            Some(_) => store.set_password_hash(name, &hash).await?,
+            Some(_) => store.set_password_hash(name, &hash, None).await?,
             None => {
-                store.create_user(name, roles, Some(&hash)).await?;
+                store.create_user(name, roles, Some(&hash), None).await?;
             }
         }
         known.insert(name.to_owned(), pw);

@@ -53,7 +53,9 @@ pub async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
                 Some(p) => Some(password::hash_blocking(p).await?),
                 None => None,
             };
-            let user = store.create_user(&name, &roles, hash.as_deref()).await?;
+            let user = store
+                .create_user(&name, &roles, hash.as_deref(), None)
+                .await?;
             let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
             println!("added user {} ({})", user.name, roles.join(", "));
             if hash.is_none() {
@@ -64,7 +66,7 @@ pub async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Disable { name } => {
-            store.disable_user(&name).await?;
+            store.disable_user(&name, None).await?;
             println!("disabled user {name}");
         }
         UserCommand::Passwd {
@@ -75,7 +77,7 @@ pub async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
                 bail!("no password given: use --password-stdin, or run in a terminal to be asked");
             };
             let hash = password::hash_blocking(password).await?;
-            store.set_password_hash(&name, &hash).await?;
+            store.set_password_hash(&name, &hash, None).await?;
             println!("changed the password of {name}");
         }
     }
@@ -92,7 +94,9 @@ pub async fn token(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
                 bail!("user {user:?} is disabled");
             }
             let token = secret::new_token();
-            store.create_token(found.id, &secret::hash(&token)).await?;
+            store
+                .create_token(&found, &secret::hash(&token), None)
+                .await?;
             eprintln!("Token for {user} (shown once; only its hash is stored):");
             println!("{token}");
         }

@@ -8,7 +8,9 @@ use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use cookie::{Cookie, SameSite};
+use countersign_core::audit::AuditAction;
 use countersign_core::user::User;
+use countersign_store::NewEvent;
 use serde::Deserialize;
 
 use crate::auth::extract::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie_value};
@@ -130,6 +132,11 @@ async fn login(
     let ok = password::verify_blocking(form.password, hash).await;
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!(user = %form.username, "failed sign-in");
+        let details = serde_json::json!({ "user": form.username });
+        state
+            .store
+            .record_event(NewEvent::new(None, AuditAction::UserLoginFailed, details))
+            .await?;
         return login_form(
             &state,
             StatusCode::UNAUTHORIZED,
@@ -143,7 +150,7 @@ async fn login(
         .store
         .create_session(
             &secret::hash(&id),
-            user.id,
+            &user,
             &secret::random_secret(),
             expires_at,
         )

@@ -11,6 +11,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0} already exists")]
     AlreadyExists(String),
+    /// The row changed since the caller read it (a status or revision it expected is gone).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0} not found")]
     NotFound(String),
     #[error("the store holds a value it cannot read: {0}")]

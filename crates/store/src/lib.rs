@@ -6,7 +6,9 @@
 //! (`migrations/sqlite`, `migrations/postgres`). Times are stored as fixed-width RFC 3339 text
 //! (see [`countersign_core::timestamp`]).
 
+pub mod audit;
 mod error;
+mod requests;
 mod sessions;
 mod tokens;
 mod users;
@@ -17,11 +19,15 @@ pub mod testing;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Transaction};
 
+pub use audit::NewEvent;
 pub use error::StoreError;
+pub use requests::{
+    ExecutionRecord, RequestFilter, RequestRecord, RequestSummary, RevisionInput, RevisionRecord,
+};
 pub use sessions::Session;
 pub use users::Credentials;
 
@@ -100,6 +106,16 @@ impl Store {
         };
         migrator.run(&self.pool).await?;
         Ok(migrator.iter().count())
+    }
+
+    /// A transaction for a change. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`):
+    /// a transaction that read first and wrote later could otherwise fail on a busy store
+    /// instead of waiting its turn.
+    pub(crate) async fn write_tx(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// Answers when the store does: for health checks.

@@ -1,11 +1,13 @@
 //! Browser sessions, kept in the store so that every server instance (and a restarted one)
 //! knows them. The cookie carries a random id; only its hash is stored.
 
+use countersign_core::audit::AuditAction;
 use countersign_core::timestamp;
 use countersign_core::user::User;
 use sqlx::Row;
 use time::OffsetDateTime;
 
+use crate::audit::{NewEvent, append};
 use crate::users::user_from_row;
 use crate::{Store, StoreError};
 
@@ -18,16 +20,16 @@ pub struct Session {
 }
 
 impl Store {
-    /// Records a new session for `user_id`, valid until `expires_at`.
+    /// Records a new session (a sign-in) for `user`, valid until `expires_at`.
     pub async fn create_session(
         &self,
         id_hash: &str,
-        user_id: i64,
+        user: &User,
         csrf_token: &str,
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let now = timestamp::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // Housekeeping rides along with sign-in: expired sessions are of no use to anyone.
         sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
             .bind(timestamp::format(now))
@@ -38,11 +40,17 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id_hash)
-        .bind(user_id)
+        .bind(user.id)
         .bind(csrf_token)
         .bind(timestamp::format(now))
         .bind(timestamp::format(expires_at))
         .execute(&mut *tx)
+        .await?;
+        let details = serde_json::json!({ "expires_at": timestamp::format(expires_at) });
+        append(
+            &mut tx,
+            NewEvent::new(Some(&user.name), AuditAction::UserLogin, details),
+        )
         .await?;
         tx.commit().await?;
         Ok(())

@@ -87,6 +87,26 @@ impl TestStore {
     }
 }
 
+impl Store {
+    /// Every audit event, oldest first (tests only: exports stream instead).
+    pub async fn audit_events_for_test(
+        &self,
+    ) -> Result<Vec<countersign_core::audit::AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, request_id, revision, details, prev_hash, hash \
+             FROM audit_events ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(crate::audit::event_from_row).collect()
+    }
+
+    /// Runs a statement directly, bypassing the store's API: for tests that tamper.
+    pub async fn raw_execute_for_test(&self, sql: &'static str) -> Result<u64, StoreError> {
+        Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
+    }
+}
+
 fn unique_name() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()

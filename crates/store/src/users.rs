@@ -1,10 +1,12 @@
 //! Users, their roles and their password hashes (hashing itself is the server's business).
 
+use countersign_core::audit::AuditAction;
 use countersign_core::timestamp;
 use countersign_core::user::{Role, User};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use crate::audit::{NewEvent, append};
 use crate::{Store, StoreError};
 
 /// What sign-in needs: the user and the stored password hash, if the user has a password.
@@ -15,14 +17,16 @@ pub struct Credentials {
 }
 
 impl Store {
-    /// Creates a user with `roles` and an optional password hash.
+    /// Creates a user with `roles` and an optional password hash; `actor` is who did it
+    /// (`None`: the system, e.g. the command line).
     pub async fn create_user(
         &self,
         name: &str,
         roles: &[Role],
         password_hash: Option<&str>,
+        actor: Option<&str>,
     ) -> Result<User, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let id: i64 = sqlx::query(
             "INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
         )
@@ -43,6 +47,12 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        let details = serde_json::json!({ "user": name, "roles": roles, "password": password_hash.is_some() });
+        append(
+            &mut tx,
+            NewEvent::new(actor, AuditAction::UserCreated, details),
+        )
+        .await?;
         tx.commit().await?;
         Ok(User {
             id,
@@ -87,21 +97,34 @@ impl Store {
     }
 
     /// Replaces the password hash of `name`.
-    pub async fn set_password_hash(&self, name: &str, hash: &str) -> Result<(), StoreError> {
+    pub async fn set_password_hash(
+        &self,
+        name: &str,
+        hash: &str,
+        actor: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2")
             .bind(hash)
             .bind(name)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("user {name:?}")));
         }
+        let details = serde_json::json!({ "user": name });
+        append(
+            &mut tx,
+            NewEvent::new(actor, AuditAction::UserPasswordChanged, details),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Disables `name` and ends every session of theirs; their tokens stop working too.
-    pub async fn disable_user(&self, name: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+    pub async fn disable_user(&self, name: &str, actor: Option<&str>) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query(
             "UPDATE users SET disabled_at = COALESCE(disabled_at, $1) WHERE name = $2 RETURNING id",
         )
@@ -115,6 +138,12 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        let details = serde_json::json!({ "user": name });
+        append(
+            &mut tx,
+            NewEvent::new(actor, AuditAction::UserDisabled, details),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -16,41 +16,41 @@ store_tests! {
 
     async fn users_keep_their_roles_and_names_are_unique(store: Store) {
         let bob = store
-            .create_user("bob", &[Role::Reviewer, Role::Admin, Role::Reviewer], Some("hash"))
+            .create_user("bob", &[Role::Reviewer, Role::Admin, Role::Reviewer], Some("hash"), None)
             .await
             .expect("create bob");
         assert_eq!(bob.roles, vec![Role::Reviewer, Role::Admin]);
         let again = store.user_by_name("bob").await.expect("read").expect("bob exists");
         assert_eq!(again, bob);
-        let dup = store.create_user("bob", &[Role::Author], None).await;
+        let dup = store.create_user("bob", &[Role::Author], None, None).await;
         assert!(matches!(dup, Err(StoreError::AlreadyExists(ref what)) if what.contains("bob")), "{dup:?}");
         assert!(store.user_by_name("nobody").await.expect("read").is_none());
     }
 
     async fn passwords_can_be_replaced(store: Store) {
-        store.create_user("alice", &[Role::Author], Some("old")).await.expect("create");
-        store.set_password_hash("alice", "new").await.expect("set");
+        store.create_user("alice", &[Role::Author], Some("old"), None).await.expect("create");
+        store.set_password_hash("alice", "new", None).await.expect("set");
         let c = store.credentials("alice").await.expect("read").expect("alice");
         assert_eq!(c.password_hash.as_deref(), Some("new"));
-        assert!(matches!(store.set_password_hash("zed", "x").await, Err(StoreError::NotFound(_))));
+        assert!(matches!(store.set_password_hash("zed", "x", None).await, Err(StoreError::NotFound(_))));
     }
 
     async fn tokens_find_their_user_until_the_user_is_disabled(store: Store) {
-        let alice = store.create_user("alice", &[Role::Author], None).await.expect("create");
-        store.create_token(alice.id, "tokenhash").await.expect("token");
+        let alice = store.create_user("alice", &[Role::Author], None, None).await.expect("create");
+        store.create_token(&alice, "tokenhash", None).await.expect("token");
         let found = store.user_by_token_hash("tokenhash").await.expect("read");
         assert_eq!(found.map(|u| u.name), Some("alice".to_owned()));
         assert!(store.user_by_token_hash("otherhash").await.expect("read").is_none());
-        store.disable_user("alice").await.expect("disable");
+        store.disable_user("alice", None).await.expect("disable");
         assert!(store.user_by_token_hash("tokenhash").await.expect("read").is_none());
         assert!(store.user_by_name("alice").await.expect("read").expect("alice").disabled);
     }
 
     async fn sessions_live_until_they_expire_or_end(store: Store) {
-        let alice = store.create_user("alice", &[Role::Author], None).await.expect("create");
+        let alice = store.create_user("alice", &[Role::Author], None, None).await.expect("create");
         let later = timestamp::now() + Duration::hours(1);
-        store.create_session("live", alice.id, "csrf1", later).await.expect("session");
-        store.create_session("old", alice.id, "csrf2", timestamp::now() - Duration::seconds(1)).await.expect("session");
+        store.create_session("live", &alice, "csrf1", later).await.expect("session");
+        store.create_session("old", &alice, "csrf2", timestamp::now() - Duration::seconds(1)).await.expect("session");
         let s = store.session("live").await.expect("read").expect("live session");
         assert_eq!((s.user.name.as_str(), s.csrf_token.as_str()), ("alice", "csrf1"));
         assert_eq!(s.expires_at, later);
@@ -60,11 +60,11 @@ store_tests! {
     }
 
     async fn disabling_a_user_ends_their_sessions(store: Store) {
-        let alice = store.create_user("alice", &[Role::Author], None).await.expect("create");
-        store.create_session("s", alice.id, "c", timestamp::now() + Duration::hours(1)).await.expect("session");
-        store.disable_user("alice").await.expect("disable");
+        let alice = store.create_user("alice", &[Role::Author], None, None).await.expect("create");
+        store.create_session("s", &alice, "c", timestamp::now() + Duration::hours(1)).await.expect("session");
+        store.disable_user("alice", None).await.expect("disable");
         assert!(store.session("s").await.expect("read").is_none());
-        assert!(matches!(store.disable_user("nobody").await, Err(StoreError::NotFound(_))));
+        assert!(matches!(store.disable_user("nobody", None).await, Err(StoreError::NotFound(_))));
     }
 }
 
@@ -73,11 +73,11 @@ async fn sessions_are_seen_by_a_second_handle_on_the_same_store() {
     let db = countersign_store::testing::TestStore::sqlite().await;
     let alice = db
         .store
-        .create_user("alice", &[Role::Author], None)
+        .create_user("alice", &[Role::Author], None, None)
         .await
         .expect("create");
     db.store
-        .create_session("s", alice.id, "c", timestamp::now() + Duration::hours(1))
+        .create_session("s", &alice, "c", timestamp::now() + Duration::hours(1))
         .await
         .expect("session");
     let other = db.reopen().await.expect("reopen");

@@ -1,0 +1,605 @@
+//! Edit requests, their revisions and named reviewers, reviews, and their one execution.
+//!
+//! Every change is a conditional update on the status (and revision) the caller saw
+//! (`… WHERE status = $expected`), made in one transaction with its audit event, so two racing
+//! actions cannot both succeed and no action lands without its event.
+
+use std::str::FromStr;
+
+use countersign_core::audit::AuditAction;
+use countersign_core::policy::RiskLevel;
+use countersign_core::request::{
+    ExecutionOutcome, RequestStatus, Review, ReviewDecision, sql_sha256,
+};
+use countersign_core::timestamp;
+use countersign_core::user::User;
+use serde_json::{Value, json};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use time::OffsetDateTime;
+
+use crate::audit::{NewEvent, append};
+use crate::{Store, StoreError};
+
+/// What a revision holds, as submitted (the store computes the SQL's hash).
+#[derive(Debug, Clone)]
+pub struct RevisionInput<'a> {
+    pub intent: &'a str,
+    pub sql: &'a str,
+    pub expected_rows: Option<i64>,
+    /// The named reviewers (existing users; the caller has checked their roles).
+    pub reviewers: &'a [User],
+    pub risk: RiskLevel,
+    /// The analyzer's report, stored as JSON.
+    pub analysis: &'a Value,
+}
+
+/// One revision of a request, with its named reviewers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevisionRecord {
+    pub revision: i64,
+    pub intent: String,
+    pub sql: String,
+    pub sql_sha256: String,
+    pub expected_rows: Option<i64>,
+    pub risk: RiskLevel,
+    pub analysis: Value,
+    pub reviewers: Vec<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// A request's one execution: claimed, then finished (or reconciled after a crash).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionRecord {
+    pub revision: i64,
+    pub triggered_by: String,
+    pub started_at: OffsetDateTime,
+    pub finished_at: Option<OffsetDateTime>,
+    /// `None` while it runs.
+    pub outcome: Option<ExecutionOutcome>,
+    pub expected_rows: Option<i64>,
+    pub rows_affected: Option<i64>,
+    /// `[{index, rows_affected}]`.
+    pub statements: Value,
+    pub error: Option<String>,
+    /// The target transaction's identity, recorded before its commit.
+    pub txid: Option<String>,
+}
+
+/// A request with everything about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRecord {
+    pub id: i64,
+    pub title: String,
+    pub target: String,
+    pub author: String,
+    pub status: RequestStatus,
+    /// The current revision's number.
+    pub revision: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    /// Every revision, oldest first; the last is the current one.
+    pub revisions: Vec<RevisionRecord>,
+    /// Every review of every revision, oldest first.
+    pub reviews: Vec<Review>,
+    pub execution: Option<ExecutionRecord>,
+}
+
+impl RequestRecord {
+    /// The current revision.
+    pub fn current(&self) -> &RevisionRecord {
+        // A request is written with its first revision in one transaction, and read back
+        // with all of them, so the list is never empty.
+        self.revisions
+            .last()
+            .unwrap_or_else(|| unreachable!("request #{} has no revision", self.id))
+    }
+
+    /// The reviews of the current revision.
+    pub fn current_reviews(&self) -> impl Iterator<Item = &Review> {
+        self.reviews.iter().filter(|r| r.revision == self.revision)
+    }
+}
+
+/// A line of a request list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestSummary {
+    pub id: i64,
+    pub title: String,
+    pub target: String,
+    pub author: String,
+    pub status: RequestStatus,
+    pub revision: i64,
+    pub risk: RiskLevel,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// Which requests to list; every field narrows the list.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    pub status: Option<RequestStatus>,
+    pub author: Option<String>,
+    /// Named on the current revision.
+    pub reviewer: Option<String>,
+    pub target: Option<String>,
+    /// Pending review and not yet reviewed (on the current revision) by this user.
+    pub awaiting_review_by: Option<String>,
+    /// Only requests with an id below this (the cursor of the page before).
+    pub before_id: Option<i64>,
+}
+
+impl Store {
+    /// Records a new request in `pending_review` with its first revision; returns its id.
+    pub async fn submit_request(
+        &self,
+        author: &User,
+        title: &str,
+        target: &str,
+        rev: &RevisionInput<'_>,
+    ) -> Result<i64, StoreError> {
+        let now = timestamp::format(timestamp::now());
+        let mut tx = self.write_tx().await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO requests (title, target, author_id, status, revision, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 1, $5, $5) RETURNING id",
+        )
+        .bind(title)
+        .bind(target)
+        .bind(author.id)
+        .bind(RequestStatus::PendingReview.as_str())
+        .bind(now.as_str())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        let sha = insert_revision(&mut tx, id, 1, rev, &now).await?;
+        let details = json!({
+            "title": title,
+            "target": target,
+            "sql_sha256": sha,
+            "risk": rev.risk,
+            "expected_rows": rev.expected_rows,
+            "reviewers": names(rev.reviewers),
+        });
+        append(
+            &mut tx,
+            NewEvent::new(Some(&author.name), AuditAction::RequestSubmitted, details)
+                .on_request(id, 1),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Revises request `id`, which the caller saw in `seen_status` at `seen_revision`: a new title
+    /// and, when `rev` is given, a new revision that goes back to `pending_review` (reviews of
+    /// earlier revisions no longer count). Returns the revision number now current.
+    pub async fn revise_request(
+        &self,
+        id: i64,
+        actor: &User,
+        seen_status: RequestStatus,
+        seen_revision: i64,
+        title: &str,
+        rev: Option<&RevisionInput<'_>>,
+    ) -> Result<i64, StoreError> {
+        let now = timestamp::format(timestamp::now());
+        let mut tx = self.write_tx().await?;
+        let (new_status, new_revision) = match rev {
+            Some(_) => (RequestStatus::PendingReview, seen_revision + 1),
+            None => (seen_status, seen_revision),
+        };
+        let updated = sqlx::query(
+            "UPDATE requests SET title = $1, status = $2, revision = $3, updated_at = $4 \
+             WHERE id = $5 AND status = $6 AND revision = $7",
+        )
+        .bind(title)
+        .bind(new_status.as_str())
+        .bind(new_revision)
+        .bind(now.as_str())
+        .bind(id)
+        .bind(seen_status.as_str())
+        .bind(seen_revision)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(changed_meanwhile(id));
+        }
+        let mut details = json!({ "title": title, "new_revision": rev.is_some() });
+        if let Some(rev) = rev {
+            let sha = insert_revision(&mut tx, id, new_revision, rev, &now).await?;
+            details = json!({
+                "title": title,
+                "new_revision": true,
+                "sql_sha256": sha,
+                "risk": rev.risk,
+                "expected_rows": rev.expected_rows,
+                "reviewers": names(rev.reviewers),
+            });
+        }
+        append(
+            &mut tx,
+            NewEvent::new(Some(&actor.name), AuditAction::RequestRevised, details)
+                .on_request(id, new_revision),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(new_revision)
+    }
+
+    /// Records `reviewer`'s review of revision `revision` (whose SQL hashes to `sql_sha256`) while
+    /// the request is `pending_review` at that revision. `decide` is given every review of that
+    /// revision, the new one included, read inside the transaction, and names the status that
+    /// follows; returns it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_review(
+        &self,
+        id: i64,
+        reviewer: &User,
+        revision: i64,
+        sql_sha256: &str,
+        decision: ReviewDecision,
+        comment: &str,
+        decide: impl FnOnce(&[Review]) -> RequestStatus,
+    ) -> Result<RequestStatus, StoreError> {
+        let now = timestamp::now();
+        let mut tx = self.write_tx().await?;
+        // Claim the row first: concurrent reviews of one request then run one after another.
+        let claimed = sqlx::query(
+            "UPDATE requests SET updated_at = $1 WHERE id = $2 AND status = $3 AND revision = $4",
+        )
+        .bind(timestamp::format(now))
+        .bind(id)
+        .bind(RequestStatus::PendingReview.as_str())
+        .bind(revision)
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() == 0 {
+            return Err(changed_meanwhile(id));
+        }
+        let current_sha: String =
+            sqlx::query("SELECT sql_sha256 FROM revisions WHERE request_id = $1 AND revision = $2")
+                .bind(id)
+                .bind(revision)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("sql_sha256")?;
+        if current_sha != sql_sha256 {
+            return Err(changed_meanwhile(id));
+        }
+        sqlx::query(
+            "INSERT INTO reviews (request_id, revision, reviewer_id, decision, comment, sql_sha256, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(revision)
+        .bind(reviewer.id)
+        .bind(decision.as_str())
+        .bind(comment)
+        .bind(sql_sha256)
+        .bind(timestamp::format(now))
+        .execute(&mut *tx)
+        .await?;
+        let reviews = reviews_of(&mut tx, id, Some(revision)).await?;
+        let status = decide(&reviews);
+        if status != RequestStatus::PendingReview {
+            sqlx::query("UPDATE requests SET status = $1 WHERE id = $2")
+                .bind(status.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let action = match decision {
+            ReviewDecision::Approve => AuditAction::ReviewApproved,
+            ReviewDecision::Reject => AuditAction::ReviewRejected,
+        };
+        let details = json!({ "comment": comment, "sql_sha256": sql_sha256, "status": status });
+        append(
+            &mut tx,
+            NewEvent::new(Some(&reviewer.name), action, details).on_request(id, revision),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(status)
+    }
+
+    /// Moves request `id` from `from` to `to` if it is still in `from`, recording `event`.
+    pub async fn change_status(
+        &self,
+        id: i64,
+        from: RequestStatus,
+        to: RequestStatus,
+        event: NewEvent<'_>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE requests SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+        )
+        .bind(to.as_str())
+        .bind(timestamp::format(timestamp::now()))
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(changed_meanwhile(id));
+        }
+        append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Request `id` with its revisions, reviews and execution.
+    pub async fn request(&self, id: i64) -> Result<Option<RequestRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(row) = sqlx::query(
+            "SELECT r.id, r.title, r.target, a.name AS author, r.status, r.revision, \
+             r.created_at, r.updated_at \
+             FROM requests r JOIN users a ON a.id = r.author_id WHERE r.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let revisions = revisions_of(&mut conn, id).await?;
+        let reviews = reviews_of(&mut conn, id, None).await?;
+        let execution = execution_of(&mut conn, id).await?;
+        Ok(Some(RequestRecord {
+            id,
+            title: row.try_get("title")?,
+            target: row.try_get("target")?,
+            author: row.try_get("author")?,
+            status: parse(&row, "status")?,
+            revision: row.try_get("revision")?,
+            created_at: time_col(&row, "created_at")?,
+            updated_at: time_col(&row, "updated_at")?,
+            revisions,
+            reviews,
+            execution,
+        }))
+    }
+
+    /// Up to `limit` requests matching `filter`, newest first.
+    pub async fn list_requests(
+        &self,
+        filter: &RequestFilter,
+        limit: i64,
+    ) -> Result<Vec<RequestSummary>, StoreError> {
+        let rows = sqlx::query(LIST_QUERY)
+            .bind(filter.status.map(|s| s.as_str()))
+            .bind(filter.author.as_deref())
+            .bind(filter.reviewer.as_deref())
+            .bind(filter.target.as_deref())
+            .bind(filter.awaiting_review_by.as_deref())
+            .bind(filter.before_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RequestSummary {
+                    id: row.try_get("id")?,
+                    title: row.try_get("title")?,
+                    target: row.try_get("target")?,
+                    author: row.try_get("author")?,
+                    status: parse(row, "status")?,
+                    revision: row.try_get("revision")?,
+                    risk: parse(row, "risk")?,
+                    created_at: time_col(row, "created_at")?,
+                    updated_at: time_col(row, "updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The users with these names that exist (in no particular order).
+    pub async fn users_by_names(&self, names: &[String]) -> Result<Vec<User>, StoreError> {
+        let mut users = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(user) = self.user_by_name(name).await? {
+                users.push(user);
+            }
+        }
+        Ok(users)
+    }
+}
+
+/// The list query: every filter is optional (`CAST($n AS …) IS NULL` lets one statement serve
+/// all combinations on both backends).
+const LIST_QUERY: &str = "SELECT r.id, r.title, r.target, a.name AS author, r.status, r.revision, \
+     v.risk, r.created_at, r.updated_at \
+     FROM requests r \
+     JOIN users a ON a.id = r.author_id \
+     JOIN revisions v ON v.request_id = r.id AND v.revision = r.revision \
+     WHERE (CAST($1 AS TEXT) IS NULL OR r.status = $1) \
+       AND (CAST($2 AS TEXT) IS NULL OR a.name = $2) \
+       AND (CAST($3 AS TEXT) IS NULL OR EXISTS ( \
+             SELECT 1 FROM revision_reviewers rr JOIN users u ON u.id = rr.reviewer_id \
+             WHERE rr.request_id = r.id AND rr.revision = r.revision AND u.name = $3)) \
+       AND (CAST($4 AS TEXT) IS NULL OR r.target = $4) \
+       AND (CAST($5 AS TEXT) IS NULL OR ( \
+             r.status = 'pending_review' \
+             AND EXISTS (SELECT 1 FROM revision_reviewers rr JOIN users u ON u.id = rr.reviewer_id \
+                         WHERE rr.request_id = r.id AND rr.revision = r.revision AND u.name = $5) \
+             AND NOT EXISTS (SELECT 1 FROM reviews w JOIN users u ON u.id = w.reviewer_id \
+                         WHERE w.request_id = r.id AND w.revision = r.revision AND u.name = $5))) \
+       AND (CAST($6 AS BIGINT) IS NULL OR r.id < $6) \
+     ORDER BY r.id DESC LIMIT $7";
+
+async fn insert_revision(
+    conn: &mut AnyConnection,
+    id: i64,
+    revision: i64,
+    rev: &RevisionInput<'_>,
+    now: &str,
+) -> Result<String, StoreError> {
+    let sha = sql_sha256(rev.sql);
+    sqlx::query(
+        "INSERT INTO revisions \
+         (request_id, revision, intent, sql, sql_sha256, expected_rows, risk, analysis, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(id)
+    .bind(revision)
+    .bind(rev.intent)
+    .bind(rev.sql)
+    .bind(sha.as_str())
+    .bind(rev.expected_rows)
+    .bind(rev.risk.as_str())
+    .bind(rev.analysis.to_string())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    for reviewer in rev.reviewers {
+        sqlx::query(
+            "INSERT INTO revision_reviewers (request_id, revision, reviewer_id) VALUES ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(revision)
+        .bind(reviewer.id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(sha)
+}
+
+async fn revisions_of(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Vec<RevisionRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT revision, intent, sql, sql_sha256, expected_rows, risk, analysis, created_at \
+         FROM revisions WHERE request_id = $1 ORDER BY revision",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let reviewer_rows = sqlx::query(
+        "SELECT rr.revision, u.name FROM revision_reviewers rr JOIN users u ON u.id = rr.reviewer_id \
+         WHERE rr.request_id = $1 ORDER BY u.name",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut revisions = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let revision: i64 = row.try_get("revision")?;
+        let mut reviewers = Vec::new();
+        for r in &reviewer_rows {
+            if r.try_get::<i64, _>("revision")? == revision {
+                reviewers.push(r.try_get("name")?);
+            }
+        }
+        let analysis: String = row.try_get("analysis")?;
+        revisions.push(RevisionRecord {
+            revision,
+            intent: row.try_get("intent")?,
+            sql: row.try_get("sql")?,
+            sql_sha256: row.try_get("sql_sha256")?,
+            expected_rows: row.try_get("expected_rows")?,
+            risk: parse(row, "risk")?,
+            analysis: serde_json::from_str(&analysis)
+                .map_err(|e| StoreError::Corrupt(format!("analysis of request #{id}: {e}")))?,
+            reviewers,
+            created_at: time_col(row, "created_at")?,
+        });
+    }
+    Ok(revisions)
+}
+
+async fn reviews_of(
+    conn: &mut AnyConnection,
+    id: i64,
+    revision: Option<i64>,
+) -> Result<Vec<Review>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT u.name, w.decision, w.comment, w.revision, w.sql_sha256, w.created_at \
+         FROM reviews w JOIN users u ON u.id = w.reviewer_id \
+         WHERE w.request_id = $1 AND (CAST($2 AS BIGINT) IS NULL OR w.revision = $2) \
+         ORDER BY w.id",
+    )
+    .bind(id)
+    .bind(revision)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Review {
+                reviewer: row.try_get("name")?,
+                decision: parse(row, "decision")?,
+                comment: row.try_get("comment")?,
+                revision: row.try_get("revision")?,
+                sql_sha256: row.try_get("sql_sha256")?,
+                created_at: time_col(row, "created_at")?,
+            })
+        })
+        .collect()
+}
+
+async fn execution_of(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<ExecutionRecord>, StoreError> {
+    let Some(row) = sqlx::query(
+        "SELECT e.revision, u.name AS triggered_by, e.started_at, e.finished_at, e.outcome, \
+         e.expected_rows, e.rows_affected, e.statements, e.error, e.txid \
+         FROM executions e JOIN users u ON u.id = e.triggered_by WHERE e.request_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let finished_at: Option<String> = row.try_get("finished_at")?;
+    let outcome: Option<String> = row.try_get("outcome")?;
+    let statements: Option<String> = row.try_get("statements")?;
+    Ok(Some(ExecutionRecord {
+        revision: row.try_get("revision")?,
+        triggered_by: row.try_get("triggered_by")?,
+        started_at: time_col(&row, "started_at")?,
+        finished_at: finished_at.as_deref().map(parse_time).transpose()?,
+        outcome: outcome
+            .map(|o| {
+                o.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("outcome {o:?}")))
+            })
+            .transpose()?,
+        expected_rows: row.try_get("expected_rows")?,
+        rows_affected: row.try_get("rows_affected")?,
+        statements: match statements {
+            Some(s) => serde_json::from_str(&s)
+                .map_err(|e| StoreError::Corrupt(format!("execution statements: {e}")))?,
+            None => Value::Array(Vec::new()),
+        },
+        error: row.try_get("error")?,
+        txid: row.try_get("txid")?,
+    }))
+}
+
+fn names(users: &[User]) -> Vec<&str> {
+    users.iter().map(|u| u.name.as_str()).collect()
+}
+
+fn changed_meanwhile(id: i64) -> StoreError {
+    StoreError::Conflict(format!(
+        "request #{id} changed meanwhile (a new revision, a review, or a status change); reload it and try again"
+    ))
+}
+
+fn parse<T: FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError> {
+    let text: String = row.try_get(column)?;
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("{column} {text:?}")))
+}
+
+fn parse_time(text: &str) -> Result<OffsetDateTime, StoreError> {
+    timestamp::parse(text).map_err(|_| StoreError::Corrupt(format!("time {text:?}")))
+}
+
+fn time_col(row: &AnyRow, column: &str) -> Result<OffsetDateTime, StoreError> {
+    let text: String = row.try_get(column)?;
+    parse_time(&text)
+}

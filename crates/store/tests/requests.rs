@@ -1,0 +1,190 @@
+//! Requests, revisions, reviews and the audit chain in the store, on SQLite and PostgreSQL.
+
+use countersign_core::audit::verify_chain;
+use countersign_core::policy::RiskLevel;
+use countersign_core::request::{RequestStatus, ReviewDecision, sql_sha256};
+use countersign_core::user::{Role, User};
+use countersign_store::{NewEvent, RequestFilter, RevisionInput, Store, StoreError, store_tests};
+use serde_json::json;
+
+async fn people(store: &Store) -> (User, User, User) {
+    let alice = store
+        .create_user("alice", &[Role::Author], None, None)
+        .await
+        .expect("alice");
+    let bob = store
+        .create_user("bob", &[Role::Reviewer], None, None)
+        .await
+        .expect("bob");
+    let carol = store
+        .create_user("carol", &[Role::Reviewer], None, None)
+        .await
+        .expect("carol");
+    (alice, bob, carol)
+}
+
+fn revision<'a>(
+    sql: &'a str,
+    reviewers: &'a [User],
+    analysis: &'a serde_json::Value,
+) -> RevisionInput<'a> {
+    RevisionInput {
+        intent: "Order 42 is stuck in pending; mark it paid as the bank confirmed",
+        sql,
+        expected_rows: Some(1),
+        reviewers,
+        risk: RiskLevel::Low,
+        analysis,
+    }
+}
+
+store_tests! {
+    async fn a_submitted_request_reads_back_whole(store: Store) {
+        let (alice, bob, carol) = people(&store).await;
+        let analysis = json!({"risk": "low", "findings": []});
+        let sql = "UPDATE orders SET status = 'paid' WHERE id = 42";
+        let reviewers = [bob.clone(), carol.clone()];
+        let id = store.submit_request(&alice, "Fix order 42", "shop", &revision(sql, &reviewers, &analysis)).await.expect("submit");
+        let r = store.request(id).await.expect("read").expect("exists");
+        assert_eq!((r.title.as_str(), r.target.as_str(), r.author.as_str()), ("Fix order 42", "shop", "alice"));
+        assert_eq!((r.status, r.revision), (RequestStatus::PendingReview, 1));
+        let cur = r.current();
+        assert_eq!(cur.sql, sql);
+        assert_eq!(cur.sql_sha256, sql_sha256(sql));
+        assert_eq!(cur.reviewers, vec!["bob", "carol"]);
+        assert_eq!(cur.analysis, analysis);
+        assert_eq!(cur.expected_rows, Some(1));
+        assert!(r.reviews.is_empty() && r.execution.is_none());
+        assert!(store.request(id + 100).await.expect("read").is_none());
+        let events = store.request_events(id).await.expect("events");
+        assert_eq!(events.len(), 1);
+        assert_eq!((events[0].action.as_str(), events[0].actor.as_deref()), ("request.submitted", Some("alice")));
+    }
+
+    async fn reviews_decide_the_status_inside_the_transaction(store: Store) {
+        let (alice, bob, carol) = people(&store).await;
+        let analysis = json!({});
+        let sql = "DELETE FROM carts WHERE id = 7";
+        let reviewers = [bob.clone(), carol.clone()];
+        let id = store.submit_request(&alice, "Drop cart 7", "shop", &revision(sql, &reviewers, &analysis)).await.expect("submit");
+        let sha = sql_sha256(sql);
+        // Two approvals needed: the first leaves it pending, the second approves.
+        let need_two = |reviews: &[countersign_core::request::Review]| {
+            if reviews.len() >= 2 { RequestStatus::Approved } else { RequestStatus::PendingReview }
+        };
+        let s = store.add_review(id, &bob, 1, &sha, ReviewDecision::Approve, "ok", need_two).await.expect("review");
+        assert_eq!(s, RequestStatus::PendingReview);
+        let s = store.add_review(id, &carol, 1, &sha, ReviewDecision::Approve, "fine", need_two).await.expect("review");
+        assert_eq!(s, RequestStatus::Approved);
+        let r = store.request(id).await.expect("read").expect("exists");
+        assert_eq!(r.status, RequestStatus::Approved);
+        assert_eq!(r.reviews.len(), 2);
+        assert_eq!(r.reviews[0].reviewer, "bob");
+        // No longer pending: a further review is a conflict.
+        let late = store.add_review(id, &bob, 1, &sha, ReviewDecision::Reject, "wait", need_two).await;
+        assert!(matches!(late, Err(StoreError::Conflict(_))), "{late:?}");
+    }
+
+    async fn a_review_of_a_stale_revision_or_other_sql_is_a_conflict(store: Store) {
+        let (alice, bob, _) = people(&store).await;
+        let analysis = json!({});
+        let reviewers = [bob.clone()];
+        let id = store.submit_request(&alice, "t", "shop", &revision("UPDATE a SET b = 1 WHERE c = 2", &reviewers, &analysis)).await.expect("submit");
+        let new_sql = "UPDATE a SET b = 1 WHERE c = 3";
+        let rev = store.revise_request(id, &alice, RequestStatus::PendingReview, 1, "t2", Some(&revision(new_sql, &reviewers, &analysis))).await.expect("revise");
+        assert_eq!(rev, 2);
+        let any = |_: &[countersign_core::request::Review]| RequestStatus::Approved;
+        let stale = store.add_review(id, &bob, 1, &sql_sha256("UPDATE a SET b = 1 WHERE c = 2"), ReviewDecision::Approve, "", any).await;
+        assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+        let wrong_sql = store.add_review(id, &bob, 2, &sql_sha256("UPDATE a SET b = 1 WHERE c = 2"), ReviewDecision::Approve, "", any).await;
+        assert!(matches!(wrong_sql, Err(StoreError::Conflict(_))), "{wrong_sql:?}");
+        let ok = store.add_review(id, &bob, 2, &sql_sha256(new_sql), ReviewDecision::Approve, "", any).await;
+        assert_eq!(ok.expect("current revision"), RequestStatus::Approved);
+        let r = store.request(id).await.expect("read").expect("exists");
+        assert_eq!(r.revisions.len(), 2);
+        assert_eq!(r.title, "t2");
+        assert_eq!(r.current_reviews().count(), 1);
+    }
+
+    async fn revising_checks_the_status_and_revision_it_saw(store: Store) {
+        let (alice, bob, _) = people(&store).await;
+        let analysis = json!({});
+        let reviewers = [bob.clone()];
+        let id = store.submit_request(&alice, "t", "shop", &revision("DELETE FROM x WHERE id = 1", &reviewers, &analysis)).await.expect("submit");
+        let again = revision("DELETE FROM x WHERE id = 2", &reviewers, &analysis);
+        assert_eq!(store.revise_request(id, &alice, RequestStatus::PendingReview, 1, "t", Some(&again)).await.expect("first"), 2);
+        // A second author window still thinks it is revision 1.
+        let racing = store.revise_request(id, &alice, RequestStatus::PendingReview, 1, "t", Some(&again)).await;
+        assert!(matches!(racing, Err(StoreError::Conflict(_))), "{racing:?}");
+        // A title-only edit keeps the revision.
+        assert_eq!(store.revise_request(id, &alice, RequestStatus::PendingReview, 2, "better title", None).await.expect("title"), 2);
+    }
+
+    async fn status_changes_are_compare_and_set(store: Store) {
+        let (alice, bob, _) = people(&store).await;
+        let analysis = json!({});
+        let reviewers = [bob.clone()];
+        let id = store.submit_request(&alice, "t", "shop", &revision("DELETE FROM x WHERE id = 1", &reviewers, &analysis)).await.expect("submit");
+        let event = || NewEvent::new(Some("alice"), countersign_core::audit::AuditAction::RequestWithdrawn, json!({})).on_request(id, 1);
+        store.change_status(id, RequestStatus::PendingReview, RequestStatus::Withdrawn, event()).await.expect("withdraw");
+        let twice = store.change_status(id, RequestStatus::PendingReview, RequestStatus::Withdrawn, event()).await;
+        assert!(matches!(twice, Err(StoreError::Conflict(_))));
+        let events = store.request_events(id).await.expect("events");
+        assert_eq!(events.iter().filter(|e| e.action == "request.withdrawn").count(), 1, "a failed change records nothing");
+    }
+
+    async fn lists_filter_and_page_newest_first(store: Store) {
+        let (alice, bob, carol) = people(&store).await;
+        let analysis = json!({});
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let reviewers = if i % 2 == 0 { vec![bob.clone()] } else { vec![carol.clone()] };
+            let sql = format!("UPDATE t SET v = {i} WHERE id = {i}");
+            let target = if i < 3 { "shop" } else { "billing" };
+            ids.push(store.submit_request(&alice, &format!("r{i}"), target, &revision(&sql, &reviewers, &analysis)).await.expect("submit"));
+        }
+        let all = store.list_requests(&RequestFilter::default(), 10).await.expect("list");
+        assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), ids.iter().rev().copied().collect::<Vec<_>>());
+        let page1 = store.list_requests(&RequestFilter::default(), 2).await.expect("page 1");
+        let page2 = store.list_requests(&RequestFilter { before_id: Some(page1[1].id), ..Default::default() }, 2).await.expect("page 2");
+        assert_eq!(page2.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[2], ids[1]]);
+        let for_bob = store.list_requests(&RequestFilter { reviewer: Some("bob".into()), ..Default::default() }, 10).await.expect("bob");
+        assert_eq!(for_bob.len(), 3);
+        let billing = store.list_requests(&RequestFilter { target: Some("billing".into()), ..Default::default() }, 10).await.expect("billing");
+        assert_eq!(billing.len(), 2);
+        let by_bob = store.list_requests(&RequestFilter { author: Some("bob".into()), ..Default::default() }, 10).await.expect("author");
+        assert!(by_bob.is_empty());
+        // Waiting for bob: named, pending, and not reviewed by him yet.
+        let any = |_: &[countersign_core::request::Review]| RequestStatus::PendingReview;
+        store.add_review(ids[0], &bob, 1, &sql_sha256("UPDATE t SET v = 0 WHERE id = 0"), ReviewDecision::Approve, "", any).await.expect("review");
+        let waiting = store.list_requests(&RequestFilter { awaiting_review_by: Some("bob".into()), ..Default::default() }, 10).await.expect("waiting");
+        assert_eq!(waiting.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[4], ids[2]]);
+        let pending = store.list_requests(&RequestFilter { status: Some(RequestStatus::PendingReview), ..Default::default() }, 10).await.expect("pending");
+        assert_eq!(pending.len(), 5);
+    }
+
+    async fn every_change_extends_one_unbroken_chain(store: Store) {
+        let (alice, bob, _) = people(&store).await;
+        let analysis = json!({});
+        let reviewers = [bob.clone()];
+        let id = store.submit_request(&alice, "t", "shop", &revision("DELETE FROM x WHERE id = 1", &reviewers, &analysis)).await.expect("submit");
+        store.create_token(&alice, "h", Some("admin")).await.expect("token");
+        store.disable_user("bob", None).await.expect("disable");
+        let events = store.request_events(id).await.expect("events");
+        assert_eq!(events[0].seq, 4, "three user.created events came first");
+        let all = store.audit_events_for_test().await.expect("all events");
+        assert_eq!(all.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), vec![
+            "user.created", "user.created", "user.created", "request.submitted", "token.created", "user.disabled",
+        ]);
+        assert_eq!(verify_chain(&all).expect("intact"), 6);
+    }
+
+    async fn the_database_refuses_to_edit_or_delete_audit_events(store: Store) {
+        people(&store).await;
+        let update = store.raw_execute_for_test("UPDATE audit_events SET actor = 'mallory' WHERE seq = 1").await;
+        assert!(update.is_err(), "UPDATE on audit_events must be refused");
+        let delete = store.raw_execute_for_test("DELETE FROM audit_events WHERE seq = 1").await;
+        assert!(delete.is_err(), "DELETE on audit_events must be refused");
+        assert_eq!(store.audit_events_for_test().await.expect("events").len(), 3);
+    }
+}
