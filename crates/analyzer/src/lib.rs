@@ -1,2 +1,46 @@
 //! The analyzer: SQL text and a dialect in, an [`Analysis`] (statements, findings, risk) out.
 //! Pure and synchronous: no I/O, no database, never panics on any input.
+//!
+//! ```
+//! use countersign_analyzer::{analyze, Dialect, Risk};
+//!
+//! let analysis = analyze("UPDATE orders SET status = 'x' -- WHERE id = 1", Dialect::Postgres);
+//! assert_eq!(analysis.risk, Risk::High);
+//! assert_eq!(analysis.findings[0].rule, "update-without-where");
+//! ```
+//!
+//! How it works (see `rules.md` for the contract):
+//! - `driver` tokenizes the text once, then parses one statement at a time, so a script's
+//!   memory holds its tokens and the findings, never all of its syntax trees;
+//! - `walk` runs every rule of `rules` over a statement and everything nested in it in one
+//!   pass of `sqlparser`'s visitor, and `summary` names what the statement is;
+//! - `fallback` lets the rules judge statements the parser rejects by their leading keywords;
+//! - `source` turns token positions into each statement's own text;
+//! - `stack` keeps arbitrarily deep syntax trees from overflowing the stack.
+//!
+//! The rules work from the syntax tree and the token stream, never from patterns over the
+//! text: a `WHERE` in a comment or a string is not a `WHERE`.
+
+mod dialect;
+mod driver;
+mod fallback;
+mod report;
+mod rules;
+mod source;
+mod stack;
+mod summary;
+mod walk;
+
+pub use dialect::{Dialect, UnknownDialect};
+pub use report::{Analysis, Finding, Risk, Severity, Statement, StatementKind};
+pub use rules::{RuleInfo, rule, rules};
+
+/// Analyzes `sql` as a script for `dialect`: its statements, what a reviewer should know about
+/// each, and the script's risk.
+///
+/// Never panics and always returns: text that cannot be parsed gives a `parse-error` finding
+/// (the other statements are still analyzed where they can be told apart), empty text an
+/// `empty-script` finding. Time and memory are linear in the length of the text.
+pub fn analyze(sql: &str, dialect: Dialect) -> Analysis {
+    driver::analyze(sql, dialect)
+}

@@ -1,0 +1,263 @@
+//! Recognition of statements the parser rejects, from their leading keywords.
+//!
+//! `sqlparser` 0.64 cannot parse several statements that matter most to a reviewer —
+//! `DROP INDEX CONCURRENTLY`, `ALTER SYSTEM`, `DO` blocks, MySQL's `LOAD DATA` and
+//! `CREATE USER 'u'@'h'`, `CREATE PROCEDURE`, `VACUUM FULL`, `REINDEX`. Such a statement is
+//! still a `parse-error`, but its leading keywords, read from the token stream (which knows
+//! what is a comment or a string), say enough for the rules that depend only on them: a
+//! `DROP INDEX CONCURRENTLY` must still be refused as non-transactional.
+//!
+//! Only a PostgreSQL `DO` block is recognised in full (its grammar is a string and an optional
+//! language), so it alone is not a parse error.
+
+use sqlparser::tokenizer::{Token, TokenWithSpan};
+
+use crate::Dialect;
+use crate::report::StatementKind;
+
+/// How many leading tokens are kept: enough for `CREATE DEFINER = `u`@`h` PROCEDURE`.
+const LEADING: usize = 16;
+
+/// A statement the parser rejected, as far as its leading tokens tell.
+#[derive(Debug)]
+pub(crate) struct Unparsed {
+    pub dialect: Dialect,
+    /// The first non-whitespace tokens: unquoted words upper-cased, anything else `None`.
+    words: Vec<Option<String>>,
+    /// Whether the statement is exactly `DO [LANGUAGE l] 'code' [LANGUAGE l]`.
+    do_block: bool,
+}
+
+impl Unparsed {
+    /// Reads the statement made of `tokens` (whitespace included).
+    pub fn new<'t>(tokens: impl IntoIterator<Item = &'t TokenWithSpan>, dialect: Dialect) -> Self {
+        let mut words = Vec::with_capacity(LEADING);
+        let mut shape = DoShape::Start;
+        for token in tokens {
+            if matches!(token.token, Token::Whitespace(_)) {
+                continue;
+            }
+            shape = shape.next(&token.token);
+            if words.len() < LEADING {
+                words.push(match &token.token {
+                    Token::Word(word) if word.quote_style.is_none() => {
+                        Some(word.value.to_ascii_uppercase())
+                    }
+                    _ => None,
+                });
+            } else if shape == DoShape::Invalid {
+                break;
+            }
+        }
+        Unparsed {
+            dialect,
+            words,
+            do_block: dialect.is_postgres_like() && shape.is_complete(),
+        }
+    }
+
+    /// The `i`-th leading token, if it is an unquoted word.
+    pub fn word(&self, i: usize) -> Option<&str> {
+        self.words.get(i).and_then(|w| w.as_deref())
+    }
+
+    /// Whether the statement starts with these words.
+    pub fn starts_with(&self, words: &[&str]) -> bool {
+        words.len() <= self.words.len()
+            && words
+                .iter()
+                .enumerate()
+                .all(|(i, expected)| self.word(i) == Some(*expected))
+    }
+
+    /// The first of `candidates` among the leading words after the first one.
+    pub fn first_of(&self, candidates: &[&str]) -> Option<&str> {
+        (1..self.words.len())
+            .filter_map(|i| self.word(i))
+            .find(|word| candidates.contains(word))
+    }
+
+    /// Whether this is a complete PostgreSQL `DO` block.
+    pub fn is_do_block(&self) -> bool {
+        self.do_block
+    }
+
+    /// The object type a `CREATE`, `ALTER` or `DROP` names.
+    pub fn object(&self) -> Option<&str> {
+        self.first_of(&OBJECT_WORDS)
+    }
+
+    /// The statement's kind, as far as its leading words tell.
+    pub fn kind(&self) -> StatementKind {
+        use StatementKind as K;
+        let Some(first) = self.word(0) else {
+            return K::Other;
+        };
+        match (first, self.object()) {
+            ("DO", _) if self.dialect != Dialect::Mysql => K::Do,
+            ("SELECT", _) => K::Select,
+            ("INSERT" | "REPLACE", _) => K::Insert,
+            ("UPDATE", _) => K::Update,
+            ("DELETE", _) => K::Delete,
+            ("MERGE", _) => K::Merge,
+            ("CREATE", Some("TABLE")) => K::CreateTable,
+            ("CREATE", Some("VIEW")) => K::CreateView,
+            ("CREATE", Some("INDEX")) => K::CreateIndex,
+            ("CREATE", Some("SEQUENCE")) => K::CreateSequence,
+            ("CREATE", Some("SCHEMA")) => K::CreateSchema,
+            ("CREATE", Some("DATABASE")) => K::CreateDatabase,
+            ("CREATE", Some("FUNCTION")) => K::CreateFunction,
+            ("CREATE", Some("PROCEDURE")) => K::CreateProcedure,
+            ("CREATE", Some("TRIGGER")) => K::CreateTrigger,
+            ("CREATE", Some("ROLE")) => K::CreateRole,
+            ("CREATE", Some("USER")) => K::CreateUser,
+            ("CREATE", _) => K::CreateOther,
+            ("ALTER", Some("SYSTEM")) => K::AlterSystem,
+            ("ALTER", Some("TABLE")) => K::AlterTable,
+            ("ALTER", Some("ROLE")) => K::AlterRole,
+            ("ALTER", Some("USER")) => K::AlterUser,
+            ("ALTER", _) => K::AlterOther,
+            ("DROP", Some("TABLE")) => K::DropTable,
+            ("DROP", Some("VIEW")) => K::DropView,
+            ("DROP", Some("INDEX")) => K::DropIndex,
+            ("DROP", Some("SCHEMA")) => K::DropSchema,
+            ("DROP", Some("DATABASE")) => K::DropDatabase,
+            ("DROP", Some("ROLE")) => K::DropRole,
+            ("DROP", Some("USER")) => K::DropUser,
+            ("DROP", _) => K::DropOther,
+            ("RENAME", _) => K::Rename,
+            ("TRUNCATE", _) => K::Truncate,
+            ("GRANT", _) => K::Grant,
+            ("REVOKE", _) => K::Revoke,
+            ("BEGIN" | "START", _) => K::Begin,
+            ("COMMIT" | "END", _) => K::Commit,
+            ("ROLLBACK" | "ABORT", _) => K::Rollback,
+            ("SAVEPOINT", _) => K::Savepoint,
+            ("RELEASE", _) => K::ReleaseSavepoint,
+            ("SET" | "RESET" | "PRAGMA", _) => K::Set,
+            ("LOCK" | "UNLOCK", _) => K::Lock,
+            ("COPY", _) => K::Copy,
+            ("LOAD", _) => K::Load,
+            ("CALL" | "EXECUTE", _) => K::Call,
+            ("VACUUM", _) => K::Vacuum,
+            ("EXPLAIN", _) => K::Explain,
+            ("SHOW", _) => K::Show,
+            _ => K::Other,
+        }
+    }
+}
+
+/// Words that name what a `CREATE`, `ALTER` or `DROP` acts on. The first one found wins, so
+/// `CREATE TABLE t (user int)` is a table.
+const OBJECT_WORDS: [&str; 18] = [
+    "TABLE",
+    "VIEW",
+    "INDEX",
+    "SEQUENCE",
+    "SCHEMA",
+    "DATABASE",
+    "FUNCTION",
+    "PROCEDURE",
+    "TRIGGER",
+    "EVENT",
+    "ROLE",
+    "USER",
+    "GROUP",
+    "TABLESPACE",
+    "EXTENSION",
+    "TYPE",
+    "DOMAIN",
+    "SYSTEM",
+];
+
+/// Progress through `DO [LANGUAGE l] 'code' [LANGUAGE l]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DoShape {
+    Start,
+    Do,
+    Language,
+    LanguageNamed,
+    Code,
+    CodeLanguage,
+    Complete,
+    Invalid,
+}
+
+impl DoShape {
+    fn next(self, token: &Token) -> DoShape {
+        let is_word = |w: &str| matches!(token, Token::Word(word) if word.quote_style.is_none() && word.value.eq_ignore_ascii_case(w));
+        let is_name = matches!(token, Token::Word(_));
+        let is_code = matches!(
+            token,
+            Token::SingleQuotedString(_)
+                | Token::DollarQuotedString(_)
+                | Token::EscapedStringLiteral(_)
+        );
+        match self {
+            DoShape::Start if is_word("DO") => DoShape::Do,
+            DoShape::Do if is_word("LANGUAGE") => DoShape::Language,
+            DoShape::Do | DoShape::LanguageNamed if is_code => DoShape::Code,
+            DoShape::Language if is_name => DoShape::LanguageNamed,
+            DoShape::Code if is_word("LANGUAGE") => DoShape::CodeLanguage,
+            DoShape::CodeLanguage if is_name => DoShape::Complete,
+            _ => DoShape::Invalid,
+        }
+    }
+
+    fn is_complete(self) -> bool {
+        matches!(self, DoShape::Code | DoShape::Complete)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlparser::tokenizer::Tokenizer;
+
+    fn unparsed(sql: &str, dialect: Dialect) -> Unparsed {
+        let tokens = Tokenizer::new(dialect.parser_dialect(), sql)
+            .tokenize_with_location()
+            .unwrap();
+        Unparsed::new(&tokens, dialect)
+    }
+
+    #[test]
+    fn leading_words_skip_comments_and_keep_strings_apart() {
+        let u = unparsed(
+            "/* DROP */ DROP -- TABLE\n INDEX CONCURRENTLY 'x'",
+            Dialect::Postgres,
+        );
+        assert!(u.starts_with(&["DROP", "INDEX", "CONCURRENTLY"]));
+        assert_eq!(u.word(3), None);
+        assert_eq!(u.kind(), StatementKind::DropIndex);
+    }
+
+    #[test]
+    fn object_is_the_first_object_word() {
+        let u = unparsed(
+            "CREATE DEFINER=`root`@`%` PROCEDURE p() BEGIN SELECT user; END",
+            Dialect::Mysql,
+        );
+        assert_eq!(u.object(), Some("PROCEDURE"));
+        assert_eq!(u.kind(), StatementKind::CreateProcedure);
+        assert_eq!(
+            unparsed("CREATE TABLE t (user int", Dialect::Mysql).kind(),
+            StatementKind::CreateTable
+        );
+    }
+
+    #[test]
+    fn do_blocks_are_recognised_in_full_on_postgres_only() {
+        for sql in [
+            "DO $$ BEGIN PERFORM 1; END $$",
+            "DO LANGUAGE plpgsql $$ BEGIN END $$",
+            "DO 'BEGIN END' LANGUAGE plpgsql",
+        ] {
+            assert!(unparsed(sql, Dialect::Postgres).is_do_block(), "{sql}");
+        }
+        for sql in ["DO $$ x $$ garbage", "DO", "DO 1", "DO $$ x $$ LANGUAGE"] {
+            assert!(!unparsed(sql, Dialect::Postgres).is_do_block(), "{sql}");
+        }
+        assert!(!unparsed("DO $$ x $$", Dialect::Mysql).is_do_block());
+    }
+}

@@ -1,0 +1,85 @@
+//! `select-in-script`: a top-level `SELECT` (or `VALUES`/`TABLE`) in an edit script, which
+//! changes nothing but still runs inside the transaction. A query that only wraps a
+//! data-modifying statement (`WITH … UPDATE`) or creates a table (`SELECT … INTO`) is not one.
+
+use sqlparser::ast::{SetExpr, Statement};
+
+use super::{Cx, RuleInfo};
+use crate::report::Severity;
+
+pub(crate) const RULE: RuleInfo = RuleInfo {
+    id: "select-in-script",
+    severity: Severity::Info,
+    summary: "A SELECT with no effect in an edit script (it still runs, inside the transaction)",
+    help: "A SELECT does not change data, and its result is not shown to the reviewers; it only \
+           costs time and may hold locks (FOR UPDATE). If it is there to check something, run \
+           it before submitting and put what it showed in the intent; otherwise remove it.",
+};
+
+pub(crate) fn check(stmt: &Statement, cx: &mut Cx<'_>) {
+    if cx.nested {
+        return;
+    }
+    let Statement::Query(query) = stmt else {
+        return;
+    };
+    let mut body = &*query.body;
+    loop {
+        match body {
+            SetExpr::Query(inner) => body = &inner.body,
+            SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => {
+                return;
+            }
+            SetExpr::Select(select) if select.into.is_some() => return,
+            _ => break,
+        }
+    }
+    let writes_in_cte = query.with.as_ref().is_some_and(|with| {
+        with.cte_tables.iter().any(|cte| {
+            matches!(
+                &*cte.query.body,
+                SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_)
+            )
+        })
+    });
+    if writes_in_cte {
+        return;
+    }
+    cx.report(
+        &RULE,
+        None,
+        "This SELECT changes nothing; it still runs inside the script's transaction.",
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Dialect::*;
+    use crate::rules::testing::*;
+
+    #[test]
+    fn fires_on_plain_queries() {
+        assert_fires(&RULE, "SELECT * FROM orders WHERE id = 1", ALL);
+        assert_fires(&RULE, "(SELECT 1) UNION (SELECT 2)", ALL);
+        assert_fires(&RULE, "WITH x AS (SELECT 1) SELECT * FROM x", ALL);
+        assert_fires(&RULE, "VALUES (1)", &[Postgres]);
+    }
+
+    #[test]
+    fn does_not_fire_on_queries_that_change_data() {
+        assert_silent(
+            &RULE,
+            "WITH d AS (DELETE FROM t WHERE a RETURNING *) SELECT count(*) FROM d",
+            &[Postgres],
+        );
+        assert_silent(
+            &RULE,
+            "WITH u AS (SELECT 1) UPDATE t SET a = 1 WHERE id = 1",
+            &[Postgres],
+        );
+        assert_silent(&RULE, "SELECT * INTO backup FROM t", &[Postgres]);
+        assert_silent(&RULE, "INSERT INTO t (a) SELECT 1", ALL);
+        assert_silent(&RULE, "CREATE VIEW v AS SELECT 1", ALL);
+    }
+}
