@@ -1,3 +1,60 @@
 //! The executor: runs one approved revision on its target (PostgreSQL, MySQL/MariaDB, SQLite) in one
 //! transaction, with timeouts and the row-count guard, and reconciles runs a crash interrupted.
 //! It knows nothing of HTTP or users.
+//!
+//! # A run
+//!
+//! [`execute`] opens a single connection (never a pool) with the URL only the server knows,
+//! begins a transaction, hands the transaction's id to the caller to record durably, runs
+//! every statement of the [`Plan`] in order — each as plain text, one round trip, no prepared
+//! statement — and collects the rows each affected. It commits only if every statement
+//! succeeded and the row-count guard holds; otherwise it rolls back. Every ending is a
+//! [`Report`] whose outcome is one of the contract's: `committed`, `error`, `guard`,
+//! `timeout`, `unknown` (the connection broke during `COMMIT` and the target could not say).
+//!
+//! # Timeouts, per driver
+//!
+//! | driver | statement timeout | lock timeout |
+//! |---|---|---|
+//! | PostgreSQL | `statement_timeout` for the transaction (`set_config(…, true)`, i.e. `SET LOCAL`) | `lock_timeout`, likewise |
+//! | MariaDB / MySQL | session `max_statement_time` (MariaDB) or `max_execution_time` (MySQL, `SELECT` only) | session `innodb_lock_wait_timeout` and `lock_wait_timeout`, whole seconds rounded up |
+//! | SQLite | a deadline enforced by SQLite's progress handler, which interrupts the statement | the busy timeout, with `BEGIN IMMEDIATE` taking the write lock up front |
+//!
+//! Timeouts are recognised by the database's own error (PostgreSQL `57014`, `55P03`; MariaDB
+//! and MySQL `1969`, `3024`, `1205`; SQLite `BUSY`, `LOCKED`, `INTERRUPT`). As a backstop for
+//! a database that does not enforce the limit (MySQL's DML) or a silent network, the executor
+//! stops waiting two seconds after a statement's timeout and drops the connection, which rolls
+//! the transaction back on every backend. A limit of `None` leaves the database's default in
+//! force (SQLite's busy timeout then is sqlx's 5 s).
+//!
+//! # Crash safety
+//!
+//! On PostgreSQL the transaction's id (`txid_current()`) is given to the caller before any
+//! statement runs and so before anything can commit; after a crash, [`reconcile`] asks
+//! `txid_status()` whether it committed. Elsewhere the outcome of an interrupted run is
+//! `unknown`.
+//!
+//! # Secrets
+//!
+//! The URL is never logged. [`Target`]'s `Debug` redacts it, and every message that leaves
+//! the executor (in a [`Failure`], a [`ReconcileError`] or a log line) has been passed through
+//! [`scrub`], which removes the URL, its password and its user and host names.
+
+mod error;
+mod mysql;
+mod postgres;
+mod reconcile;
+mod report;
+mod run;
+mod scrub;
+mod session;
+mod sqlite;
+mod target;
+
+pub use countersign_core::request::ExecutionOutcome;
+pub use error::{Failure, ReconcileError, Step};
+pub use reconcile::reconcile;
+pub use report::{Plan, Report, StatementResult};
+pub use run::execute;
+pub use scrub::scrub;
+pub use target::{Driver, Limits, Target};

@@ -1,0 +1,300 @@
+//! One run of an approved revision: connect, begin, let the caller record the transaction's
+//! identity, run every statement, check the row-count guard, commit — or roll back.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use countersign_core::request::ExecutionOutcome;
+use countersign_core::timestamp;
+use tracing::Instrument;
+
+use crate::error::{DriverError, Failure, Step};
+use crate::reconcile::reconcile;
+use crate::report::{Plan, Progress, Report, StatementResult};
+use crate::scrub::scrub;
+use crate::session::Session;
+use crate::target::{Driver, Target};
+
+/// How far past its statement timeout a statement may run before the executor stops waiting
+/// for the database to enforce it and drops the connection (which rolls back).
+const DEADLINE_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a `ROLLBACK` may take before the connection is dropped instead.
+const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs every statement of `plan` on `target` in one transaction and commits only if all of
+/// them succeeded and the row-count guard holds. Never panics and never returns early: every
+/// ending, including a connection failure, is a [`Report`].
+///
+/// `record_txid` is called exactly once, right after the transaction has begun and before
+/// any statement runs, with the transaction's id where the target has one (PostgreSQL) — so
+/// that the caller can store it durably for [`reconcile`] before anything can commit. If it
+/// returns an error, the transaction is rolled back and the outcome is `error` with that
+/// message. It is not called when connecting or beginning fails.
+///
+/// Dropping the returned future before it completes drops the connection, and the database
+/// rolls back whatever was not committed; only a drop while `COMMIT` is in flight leaves the
+/// outcome to [`reconcile`].
+pub async fn execute<E: fmt::Display>(
+    target: Target<'_>,
+    plan: Plan<'_>,
+    record_txid: impl AsyncFnOnce(Option<String>) -> Result<(), E>,
+) -> Report {
+    let started_at = timestamp::now();
+    let clock = Instant::now();
+    let span = tracing::info_span!(
+        "execute",
+        driver = %target.driver,
+        statements = plan.statements.len(),
+    );
+    let mut progress = Progress::default();
+    let result = run(target, &plan, record_txid, &mut progress)
+        .instrument(span.clone())
+        .await;
+    let report = Report {
+        outcome: result
+            .as_ref()
+            .map_or_else(Failure::outcome, |()| ExecutionOutcome::Committed),
+        rows_affected: progress.rows_affected(),
+        statements: progress.statements,
+        expected_rows: plan.expected_rows,
+        error: result.err(),
+        started_at,
+        finished_at: timestamp::now(),
+        duration: clock.elapsed(),
+        txid: progress.txid,
+    };
+    span.in_scope(|| log(&report));
+    report
+}
+
+fn log(report: &Report) {
+    let duration_ms = report.duration.as_millis();
+    match &report.error {
+        None => tracing::info!(
+            outcome = %report.outcome,
+            rows_affected = report.rows_affected,
+            duration_ms,
+            "run committed"
+        ),
+        Some(failure) => tracing::warn!(
+            outcome = %report.outcome,
+            rows_affected = report.rows_affected,
+            duration_ms,
+            error = %failure,
+            "run did not commit"
+        ),
+    }
+}
+
+/// Why a run stopped short of a clean commit, and whether its connection can still be spoken
+/// to (to roll back and close) or must be dropped.
+struct Stop {
+    failure: Failure,
+    connection_usable: bool,
+}
+
+impl From<Failure> for Stop {
+    fn from(failure: Failure) -> Self {
+        Self {
+            failure,
+            connection_usable: true,
+        }
+    }
+}
+
+async fn run<E: fmt::Display>(
+    target: Target<'_>,
+    plan: &Plan<'_>,
+    record_txid: impl AsyncFnOnce(Option<String>) -> Result<(), E>,
+    progress: &mut Progress,
+) -> Result<(), Failure> {
+    let mut session = Session::open(target, &plan.limits)
+        .await
+        .map_err(|error| Failure::connect(&DriverError::new(target, &error)))?;
+    let result = transact(&mut session, target, plan, record_txid, progress).await;
+    let Err(stop) = result else {
+        close(session).await;
+        return Ok(());
+    };
+    if stop.connection_usable {
+        roll_back(session).await;
+    } else {
+        // Mid-statement or mid-commit: nothing more can be said on it. The database rolls
+        // back whatever it had not committed when the connection goes.
+        drop(session);
+    }
+    match stop.failure {
+        Failure::CommitUnknown { .. } => {
+            settle(target, progress.txid.as_deref(), stop.failure).await
+        }
+        failure => Err(failure),
+    }
+}
+
+async fn transact<E: fmt::Display>(
+    session: &mut Session,
+    target: Target<'_>,
+    plan: &Plan<'_>,
+    record_txid: impl AsyncFnOnce(Option<String>) -> Result<(), E>,
+    progress: &mut Progress,
+) -> Result<(), Stop> {
+    let fail = |step, error: sqlx::Error| Failure::at(step, DriverError::new(target, &error));
+    progress.txid = session
+        .begin(&plan.limits)
+        .await
+        .map_err(|error| fail(Step::Begin, error))?;
+    record_txid(progress.txid.clone())
+        .await
+        .map_err(|error| Failure::Record {
+            message: scrub(&error.to_string(), target.url),
+        })?;
+    for (index, sql) in plan.statements.iter().enumerate() {
+        let rows_affected = run_statement(session, target, plan, index, sql).await?;
+        tracing::debug!(index, rows_affected, "statement done");
+        progress.statements.push(StatementResult {
+            index,
+            rows_affected,
+        });
+    }
+    guard(plan.expected_rows, progress.rows_affected())?;
+    session.commit().await.map_err(|error| {
+        let failure = fail(Step::Commit, error);
+        let connection_usable = !matches!(failure, Failure::CommitUnknown { .. });
+        Stop {
+            failure,
+            connection_usable,
+        }
+    })
+}
+
+/// Runs statement `index`. The database enforces the statement timeout; should it not have
+/// done so [`DEADLINE_GRACE`] later (MySQL's DML, a server that ignores cancels, a silent
+/// network), the executor gives up on the connection.
+async fn run_statement(
+    session: &mut Session,
+    target: Target<'_>,
+    plan: &Plan<'_>,
+    index: usize,
+    sql: &str,
+) -> Result<u64, Stop> {
+    let step = Step::Statement(index);
+    let ran = match plan.limits.statement_timeout {
+        None => session.run(sql).await,
+        Some(limit) => {
+            let deadline = limit.saturating_add(DEADLINE_GRACE);
+            match tokio::time::timeout(deadline, session.run(sql)).await {
+                Ok(ran) => ran,
+                Err(_) => return Err(deadline_passed(step, limit)),
+            }
+        }
+    };
+    ran.map_err(|error| Failure::at(step, DriverError::new(target, &error)).into())
+}
+
+fn deadline_passed(step: Step, limit: Duration) -> Stop {
+    Stop {
+        failure: Failure::Timeout {
+            step,
+            message: format!(
+                "still running {DEADLINE_GRACE:?} after its statement timeout of {limit:?}; \
+                 the executor dropped the connection, which rolls the transaction back"
+            ),
+        },
+        connection_usable: false,
+    }
+}
+
+/// The row-count guard.
+fn guard(expected: Option<i64>, actual: u64) -> Result<(), Failure> {
+    match expected {
+        Some(expected) if i64::try_from(actual).ok() != Some(expected) => {
+            Err(Failure::Guard { expected, actual })
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn roll_back(mut session: Session) {
+    match tokio::time::timeout(ROLLBACK_TIMEOUT, session.rollback()).await {
+        Ok(Ok(())) => close(session).await,
+        // Dropping the connection rolls back just the same.
+        Ok(Err(error)) => tracing::debug!(kind = error_kind(&error), "rollback failed"),
+        Err(_) => tracing::debug!("rollback timed out"),
+    }
+}
+
+async fn close(session: Session) {
+    if let Err(error) = session.close().await {
+        tracing::debug!(kind = error_kind(&error), "closing the connection failed");
+    }
+}
+
+/// The variant of a driver error, for logs that must not carry its (unscrubbed) text.
+fn error_kind(error: &sqlx::Error) -> &'static str {
+    match error {
+        sqlx::Error::Database(_) => "database",
+        sqlx::Error::Io(_) => "io",
+        sqlx::Error::Tls(_) => "tls",
+        sqlx::Error::Protocol(_) => "protocol",
+        sqlx::Error::WorkerCrashed => "worker crashed",
+        _ => "other",
+    }
+}
+
+/// After the connection broke during `COMMIT`: on PostgreSQL, asks the target on a new
+/// connection what became of the transaction; elsewhere, the outcome stays unknown.
+async fn settle(target: Target<'_>, txid: Option<&str>, failure: Failure) -> Result<(), Failure> {
+    if target.driver != Driver::Postgres {
+        return Err(failure);
+    }
+    match reconcile(target, txid).await {
+        Ok(ExecutionOutcome::Committed) => {
+            tracing::info!("the commit's connection broke, but the target reports it committed");
+            Ok(())
+        }
+        Ok(ExecutionOutcome::RolledBack) => Err(Failure::Commit {
+            message: format!("{failure}; the target reports the transaction aborted"),
+        }),
+        _ => Err(failure),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::Limits;
+
+    fn assert_send<T: Send>(_: T) {}
+
+    /// The server spawns runs on a multi-threaded runtime.
+    #[test]
+    fn a_run_can_move_between_threads() {
+        let target = Target {
+            driver: Driver::Sqlite,
+            url: "sqlite::memory:",
+        };
+        let plan = Plan {
+            statements: &[],
+            expected_rows: None,
+            limits: Limits::default(),
+        };
+        assert_send(execute(target, plan, async |_| Ok::<(), String>(())));
+        assert_send(reconcile(target, None));
+    }
+
+    #[test]
+    fn the_guard_holds_only_for_the_exact_total() {
+        assert_eq!(guard(None, 7), Ok(()));
+        assert_eq!(guard(Some(5), 5), Ok(()));
+        assert_eq!(
+            guard(Some(5), 6),
+            Err(Failure::Guard {
+                expected: 5,
+                actual: 6
+            })
+        );
+        assert!(guard(Some(-1), 0).is_err());
+        assert!(guard(Some(i64::MAX), u64::MAX).is_err());
+    }
+}

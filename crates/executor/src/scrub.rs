@@ -1,0 +1,363 @@
+//! Removing a connection URL's secrets from messages before they leave the executor.
+//!
+//! Database drivers and servers echo parts of the URL in their errors (`password
+//! authentication failed for user "app"`, `Access denied for user 'app'@'10.0.0.7'`, a URL in a
+//! configuration error). [`scrub`] replaces, in one pass over the original message:
+//!
+//! - the whole URL, anywhere;
+//! - the password (as written and percent-decoded), anywhere — also when it is passed as a query
+//!   parameter (`?password=…`), and also inside longer words, because a password must never
+//!   survive even when that garbles a message;
+//! - `user@host`, `user:password@host…` forms, anywhere;
+//! - `host:port`, the user name and the host name where they stand as whole words.
+//!
+//! Matches are found in the original message and merged, so a replacement is never itself
+//! rewritten by a later one.
+
+use std::borrow::Cow;
+
+const URL: &str = "[redacted url]";
+const CREDENTIAL: &str = "[redacted]";
+const USER: &str = "[redacted user]";
+const HOST: &str = "[redacted host]";
+
+/// Query parameters whose values are passwords.
+const PASSWORD_PARAMS: &[&str] = &["password", "pass", "pwd", "sslpassword"];
+/// Query parameters whose values are user names.
+const USER_PARAMS: &[&str] = &["user", "username"];
+
+/// `message` with every secret of `url` replaced by a placeholder (see the module
+/// documentation for what counts as a secret).
+pub fn scrub(message: &str, url: &str) -> String {
+    let secrets = Secret::all_of(url);
+    let mut matches: Vec<Match> = secrets
+        .iter()
+        .flat_map(|secret| secret.find_in(message))
+        .collect();
+    matches.sort_by_key(|m| (m.start, std::cmp::Reverse(m.end)));
+    replace(message, &matches)
+}
+
+/// One text to hide and how.
+#[derive(Debug, PartialEq, Eq)]
+struct Secret {
+    text: String,
+    /// Only where it stands as a whole word (between characters that cannot be part of a
+    /// user or host name).
+    whole_word: bool,
+    replacement: &'static str,
+}
+
+/// Where a secret occurs in the message.
+#[derive(Debug, Clone, Copy)]
+struct Match {
+    start: usize,
+    end: usize,
+    replacement: &'static str,
+}
+
+impl Secret {
+    fn anywhere(text: impl Into<String>, replacement: &'static str) -> Self {
+        Self {
+            text: text.into(),
+            whole_word: false,
+            replacement,
+        }
+    }
+
+    fn whole_word(text: impl Into<String>, replacement: &'static str) -> Self {
+        Self {
+            text: text.into(),
+            whole_word: true,
+            replacement,
+        }
+    }
+
+    /// Every secret of `url`, each text as written and, where it differs, percent-decoded.
+    fn all_of(url: &str) -> Vec<Secret> {
+        let parts = UrlParts::parse(url);
+        let mut secrets = vec![Secret::anywhere(url, URL)];
+        let users: Vec<String> = parts.users.iter().flat_map(|u| spellings(u)).collect();
+        let passwords: Vec<String> = parts.passwords.iter().flat_map(|p| spellings(p)).collect();
+        if !parts.userinfo.is_empty() {
+            secrets.push(Secret::anywhere(
+                format!("{}@{}", parts.userinfo, parts.host_port),
+                CREDENTIAL,
+            ));
+        }
+        for user in &users {
+            secrets.push(Secret::anywhere(
+                format!("{user}@{}", parts.host),
+                CREDENTIAL,
+            ));
+            secrets.push(Secret::whole_word(user.clone(), USER));
+        }
+        secrets.extend(
+            passwords
+                .into_iter()
+                .map(|p| Secret::anywhere(p, CREDENTIAL)),
+        );
+        if parts.host_port != parts.host {
+            secrets.push(Secret::whole_word(parts.host_port, HOST));
+        }
+        secrets.push(Secret::whole_word(parts.host, HOST));
+        secrets.retain(|secret| !secret.text.is_empty());
+        secrets
+    }
+
+    fn find_in<'m>(&'m self, message: &'m str) -> impl Iterator<Item = Match> + 'm {
+        message
+            .match_indices(self.text.as_str())
+            .map(|(start, text)| (start, start + text.len()))
+            .filter(|&(start, end)| !self.whole_word || stands_alone(message, start, end))
+            .map(|(start, end)| Match {
+                start,
+                end,
+                replacement: self.replacement,
+            })
+    }
+}
+
+/// Whether `message[start..end]` is not part of a longer name.
+fn stands_alone(message: &str, start: usize, end: usize) -> bool {
+    let is_name_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '.' | '-');
+    let before = message[..start].chars().next_back();
+    let after = message[end..].chars().next();
+    !before.is_some_and(is_name_char) && !after.is_some_and(is_name_char)
+}
+
+/// `message` with each of `matches` (sorted by start, longest first) replaced; a match that
+/// overlaps an earlier one extends that one's replacement.
+fn replace(message: &str, matches: &[Match]) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut copied_to = 0;
+    for m in matches {
+        if m.start < copied_to {
+            copied_to = copied_to.max(m.end);
+            continue;
+        }
+        out.push_str(&message[copied_to..m.start]);
+        out.push_str(m.replacement);
+        copied_to = m.end;
+    }
+    out.push_str(&message[copied_to..]);
+    out
+}
+
+/// The text as written and, when different, percent-decoded.
+fn spellings(text: &str) -> Vec<String> {
+    let mut all = vec![text.to_owned()];
+    if let Cow::Owned(decoded) = percent_decode(text)
+        && decoded != text
+    {
+        all.push(decoded);
+    }
+    all
+}
+
+/// The pieces of a connection URL that may carry secrets. Parsed leniently by hand, so that
+/// even a URL the driver refused (say, an unencoded `@` or `/` in the password) is scrubbed.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct UrlParts {
+    /// `user:password` as written, or empty.
+    userinfo: String,
+    /// `host:port` as written (just `host` without a port).
+    host_port: String,
+    host: String,
+    users: Vec<String>,
+    passwords: Vec<String>,
+}
+
+impl UrlParts {
+    fn parse(url: &str) -> Self {
+        let Some((_scheme, rest)) = url.split_once("://") else {
+            return Self::default();
+        };
+        let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let before_query = before_query.split('#').next().unwrap_or_default();
+        let (userinfo, after_userinfo) = match before_query.rfind('@') {
+            Some(at) => (&before_query[..at], &rest[at + 1..]),
+            None => ("", rest),
+        };
+        let host_port = after_userinfo
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default();
+        let mut parts = Self {
+            userinfo: userinfo.to_owned(),
+            host_port: host_port.to_owned(),
+            host: host_of(host_port).to_owned(),
+            ..Self::default()
+        };
+        if !userinfo.is_empty() {
+            let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+            parts.users.push(user.to_owned());
+            parts.passwords.push(password.to_owned());
+        }
+        parts.add_query(query);
+        parts
+    }
+
+    fn add_query(&mut self, query: &str) {
+        let query = query.split('#').next().unwrap_or_default();
+        for pair in query.split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = key.to_ascii_lowercase();
+            if PASSWORD_PARAMS.contains(&key.as_str()) {
+                self.passwords.push(value.to_owned());
+            } else if USER_PARAMS.contains(&key.as_str()) {
+                self.users.push(value.to_owned());
+            }
+        }
+    }
+}
+
+/// `host` of `host:port`, `[v6]` of `[v6]:port`.
+fn host_of(host_port: &str) -> &str {
+    if host_port.starts_with('[') {
+        return host_port
+            .find(']')
+            .map_or(host_port, |end| &host_port[..=end]);
+    }
+    host_port.split(':').next().unwrap_or_default()
+}
+
+/// Decodes `%XX` escapes (and `+` as a space, as in query strings); invalid escapes stay as
+/// they are and invalid UTF-8 is replaced.
+fn percent_decode(text: &str) -> Cow<'_, str> {
+    if !text.contains(['%', '+']) {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => match bytes.get(i + 1..i + 3).and_then(hex_byte) {
+                Some(byte) => {
+                    out.push(byte);
+                    i += 3;
+                    continue;
+                }
+                None => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn hex_byte(pair: &[u8]) -> Option<u8> {
+    let digits = std::str::from_utf8(pair).ok()?;
+    u8::from_str_radix(digits, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PG: &str = "postgres://app_user:s3cr3t-Pw@db.internal.example:5432/prod?sslmode=require";
+
+    #[test]
+    fn removes_the_whole_url() {
+        let message = format!("error with configuration: bad url {PG}");
+        let scrubbed = scrub(&message, PG);
+        assert_eq!(scrubbed, "error with configuration: bad url [redacted url]");
+    }
+
+    #[test]
+    fn removes_the_password_wherever_it_appears() {
+        let scrubbed = scrub("could not use s3cr3t-Pw, nor xs3cr3t-Pwx", PG);
+        assert!(!scrubbed.contains("s3cr3t"), "{scrubbed}");
+    }
+
+    #[test]
+    fn removes_a_percent_encoded_password_in_both_spellings() {
+        let url = "mysql://root:p%40ss%3Aw%2Frd@127.0.0.1:3306/test";
+        let scrubbed = scrub("tried p%40ss%3Aw%2Frd, decoded p@ss:w/rd", url);
+        assert!(!scrubbed.contains("p%40ss"), "{scrubbed}");
+        assert!(!scrubbed.contains("p@ss:w/rd"), "{scrubbed}");
+    }
+
+    #[test]
+    fn removes_a_password_given_as_a_query_parameter() {
+        let url = "postgres://db.example/prod?user=app&password=topsecret";
+        let scrubbed = scrub("auth failed for user \"app\" using topsecret", url);
+        assert_eq!(
+            scrubbed,
+            "auth failed for user \"[redacted user]\" using [redacted]"
+        );
+    }
+
+    #[test]
+    fn removes_user_at_host_and_host_port() {
+        let message = "Access denied for user app_user@db.internal.example; \
+                       connecting to db.internal.example:5432 failed";
+        let scrubbed = scrub(message, PG);
+        assert_eq!(
+            scrubbed,
+            "Access denied for user [redacted]; connecting to [redacted host] failed"
+        );
+    }
+
+    #[test]
+    fn removes_the_user_name_only_as_a_whole_word() {
+        let scrubbed = scrub(
+            "password authentication failed for user \"app_user\" on table app_users",
+            PG,
+        );
+        assert_eq!(
+            scrubbed,
+            "password authentication failed for user \"[redacted user]\" on table app_users"
+        );
+    }
+
+    #[test]
+    fn removes_the_userinfo_even_when_the_password_holds_an_unencoded_at_sign() {
+        let url = "postgres://app:pa@ss@db:5432/prod";
+        let scrubbed = scrub("bad url part app:pa@ss@db:5432", url);
+        assert_eq!(scrubbed, "bad url part [redacted]");
+        assert!(!scrub("pa@ss", url).contains("pa@ss"));
+    }
+
+    #[test]
+    fn overlapping_secrets_never_leave_a_fragment() {
+        // The password contains the host name, and the user name contains the password.
+        let url = "postgres://xdbx:db@db:5432/d";
+        let scrubbed = scrub("user xdbx at db:5432 with db", url);
+        assert!(!scrubbed.contains("db"), "{scrubbed}");
+    }
+
+    #[test]
+    fn leaves_messages_without_secrets_alone() {
+        let message = "duplicate key value violates unique constraint \"accounts_pkey\"";
+        assert_eq!(scrub(message, PG), message);
+    }
+
+    #[test]
+    fn handles_sqlite_urls_and_urls_without_credentials() {
+        let url = "sqlite:///srv/shop.db?mode=rw";
+        assert_eq!(
+            scrub("cannot open sqlite:///srv/shop.db?mode=rw", url),
+            "cannot open [redacted url]"
+        );
+        assert_eq!(scrub("plain message", "sqlite:shop.db"), "plain message");
+        assert_eq!(scrub("plain message", ""), "plain message");
+    }
+
+    #[test]
+    fn ipv6_hosts_are_recognised() {
+        let url = "postgres://u:pw@[::1]:5432/d";
+        assert_eq!(scrub("connect [::1]:5432", url), "connect [redacted host]");
+    }
+
+    #[test]
+    fn decodes_percent_escapes_leniently() {
+        assert_eq!(percent_decode("a%20b+c"), "a b c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert!(matches!(percent_decode("plain"), Cow::Borrowed("plain")));
+    }
+}
