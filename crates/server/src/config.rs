@@ -17,6 +17,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use countersign_core::policy::{Approvals, Policy};
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_CONFIG_FILE: &str = "countersign.toml";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_STORE_URL: &str = "sqlite://countersign.db";
+pub const DEFAULT_RECONCILE_AFTER: Duration = Duration::from_secs(30);
 
 /// A configuration that failed to load. Messages name the file, target and key at fault, and
 /// never carry a URL or the value of an environment variable.
@@ -166,6 +168,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The address people use to reach the server; `https://…` makes session cookies `Secure`.
     pub public_url: Option<String>,
+    /// An execution whose heartbeat is older than this belongs to a server that died, and is
+    /// reconciled (default 30 s).
+    pub reconcile_after: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,6 +270,7 @@ struct RawConfig {
 struct RawServer {
     listen: Option<String>,
     public_url: Option<String>,
+    reconcile_after: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -298,6 +304,20 @@ impl RawConfig {
             &mut self.server.public_url,
         );
         override_string(env, "COUNTERSIGN_STORE_URL", &mut self.store.url);
+        override_string(
+            env,
+            "COUNTERSIGN_SERVER_RECONCILE_AFTER",
+            &mut self.server.reconcile_after,
+        );
+        let reconcile_after = match self.server.reconcile_after {
+            Some(v) => {
+                humantime::parse_duration(v.trim()).map_err(|_| ConfigError::BadDuration {
+                    key: "server.reconcile_after".into(),
+                    value: v,
+                })?
+            }
+            None => DEFAULT_RECONCILE_AFTER,
+        };
 
         let listen_text = self.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         let listen = listen_text.parse().map_err(|_| ConfigError::Invalid {
@@ -334,6 +354,7 @@ impl RawConfig {
             server: ServerConfig {
                 listen,
                 public_url: self.server.public_url,
+                reconcile_after,
             },
             store: StoreConfig { url: store_url },
             targets,
@@ -466,8 +487,6 @@ pub fn env_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     const SECRET: &str = "postgres://app:hunter2-SECRET@db.internal:5432/prod";

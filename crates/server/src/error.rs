@@ -74,6 +74,7 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         match err {
             StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            StoreError::Conflict(message) => ApiError::conflict("conflict", message),
             StoreError::AlreadyExists(what) => {
                 ApiError::conflict("already_exists", format!("{what} already exists"))
             }

@@ -5,7 +5,10 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod execution;
 pub mod pages;
+pub mod views;
+pub mod workflow;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -74,9 +77,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let reconciler = state.spawn_reconciler();
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    reconciler.abort();
+    served
 }
 
 /// Completes on SIGTERM or Ctrl-C.

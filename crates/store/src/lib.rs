@@ -8,6 +8,7 @@
 
 pub mod audit;
 mod error;
+mod executions;
 mod requests;
 mod sessions;
 mod tokens;
@@ -25,6 +26,7 @@ use sqlx::{Any, AnyPool, Transaction};
 
 pub use audit::NewEvent;
 pub use error::StoreError;
+pub use executions::{ExecutionResult, StaleExecution};
 pub use requests::{
     ExecutionRecord, RequestFilter, RequestRecord, RequestSummary, RevisionInput, RevisionRecord,
 };

@@ -1,5 +1,8 @@
-//! The HTML pages (askama templates under `web/templates/`): sign-in, sign-out, the home page,
-//! errors, and the stylesheet.
+//! The HTML pages (askama templates under `web/templates/`): sign-in, sign-out, errors and the
+//! stylesheet here; the request pages in [`requests`]; browser forms in [`form`].
+
+pub mod form;
+pub mod requests;
 
 use askama::Template;
 use axum::extract::State;
@@ -9,7 +12,6 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use cookie::{Cookie, SameSite};
 use countersign_core::audit::AuditAction;
-use countersign_core::user::User;
 use countersign_store::NewEvent;
 use serde::Deserialize;
 
@@ -20,10 +22,22 @@ use crate::{AppState, SESSION_LIFETIME};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(home))
+        .route("/", get(requests::dashboard))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/static/style.css", get(stylesheet))
+        .merge(requests::routes())
+}
+
+/// How a request status looks on a page: its CSS class (the words are `label()`).
+pub trait StatusLook {
+    fn css(&self) -> &'static str;
+}
+
+impl StatusLook for countersign_core::request::RequestStatus {
+    fn css(&self) -> &'static str {
+        requests::status_class(*self)
+    }
 }
 
 /// What a failed sign-in says, whatever the reason (unknown user, wrong password, disabled).
@@ -44,14 +58,7 @@ struct LoginPage<'a> {
     error: Option<&'a str>,
 }
 
-#[derive(Template)]
-#[template(path = "home.html")]
-struct HomePage<'a> {
-    user: &'a User,
-    csrf_token: &'a str,
-}
-
-fn render(t: &impl Template) -> Result<Html<String>, PageError> {
+pub(crate) fn render(t: &impl Template) -> Result<Html<String>, PageError> {
     t.render()
         .map(Html)
         .map_err(|e| PageError(ApiError::internal(e)))
@@ -64,14 +71,6 @@ fn cookie(state: &AppState, name: &'static str, value: String) -> Cookie<'static
         .http_only(true)
         .secure(state.config.secure_cookies())
         .build()
-}
-
-/// `GET /`: the home page when signed in, else the sign-in page.
-async fn home(user: PageUser) -> Result<Html<String>, PageError> {
-    render(&HomePage {
-        user: &user.user,
-        csrf_token: &user.csrf_token,
-    })
 }
 
 /// `GET /login`: the sign-in form, with a fresh CSRF cookie for it to echo.
@@ -198,6 +197,6 @@ async fn logout(
 async fn stylesheet() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("../../../web/static/style.css"),
+        include_str!("../../../../web/static/style.css"),
     )
 }

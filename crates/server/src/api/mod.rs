@@ -1,0 +1,112 @@
+//! The JSON API under `/api/v1` (contract §5), and `/healthz`.
+
+mod requests;
+
+use axum::extract::{FromRequest, Request, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use countersign_analyzer::{Analysis, Dialect};
+use countersign_core::validation::MAX_SQL_BYTES;
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::auth::ApiUser;
+use countersign_core::policy::Policy;
+
+use crate::config::Driver;
+use crate::error::ApiError;
+use crate::workflow::dialect_of;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/targets", get(targets))
+        .route("/analyze", post(analyze))
+        .merge(requests::routes())
+}
+
+/// `axum::Json`, but a body that is not the JSON asked for is a 400 in the contract's shape,
+/// saying what is wrong with it.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnalyzeBody {
+    sql: String,
+    dialect: Option<Dialect>,
+    target: Option<String>,
+}
+
+/// `POST /api/v1/analyze`: `{sql, dialect}` or `{sql, target}` → the analysis.
+async fn analyze(
+    State(state): State<AppState>,
+    ApiUser(_): ApiUser,
+    ApiJson(body): ApiJson<AnalyzeBody>,
+) -> Result<Json<Analysis>, ApiError> {
+    let dialect = match (body.dialect, body.target.as_deref()) {
+        (Some(d), None) => d,
+        (None, Some(name)) => {
+            let target = state
+                .config
+                .target(name)
+                .ok_or_else(|| ApiError::not_found(format!("unknown target {name:?}")))?;
+            dialect_of(target.driver)
+        }
+        (None, None) => Dialect::Generic,
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "give a dialect or a target, not both",
+            ));
+        }
+    };
+    if body.sql.len() > MAX_SQL_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "sql: at most {MAX_SQL_BYTES} bytes ({} KiB)",
+            MAX_SQL_BYTES / 1024
+        )));
+    }
+    Ok(Json(countersign_analyzer::analyze(&body.sql, dialect)))
+}
+
+/// `GET /healthz`: the process is up and its store answers.
+pub async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    state.store.ping().await?;
+    Ok("ok")
+}
+
+/// A target as anyone signed in may see it: never its URL.
+#[derive(Serialize)]
+struct TargetView {
+    name: String,
+    driver: Driver,
+    policy: Policy,
+}
+
+/// `GET /api/v1/targets`
+async fn targets(State(state): State<AppState>, ApiUser(_): ApiUser) -> Json<Vec<TargetView>> {
+    let views = state
+        .config
+        .targets
+        .iter()
+        .map(|t| TargetView {
+            name: t.name.clone(),
+            driver: t.driver,
+            policy: t.policy.clone(),
+        })
+        .collect();
+    Json(views)
+}

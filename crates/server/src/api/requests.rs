@@ -1,0 +1,172 @@
+//! `/api/v1/requests`: submit, list, read, revise, review, withdraw.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use countersign_core::request::RequestStatus;
+use countersign_core::validation::{NewRequest, NewReview, RequestEdit};
+use countersign_store::RequestFilter;
+use serde::{Deserialize, Serialize};
+
+use super::ApiJson;
+use crate::AppState;
+use crate::auth::ApiUser;
+use crate::error::ApiError;
+use crate::views::{RequestView, SummaryView};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/requests", post(submit).get(list))
+        .route("/requests/{id}", get(read).put(revise))
+        .route("/requests/{id}/reviews", post(review))
+        .route("/requests/{id}/withdraw", post(withdraw))
+        .route("/requests/{id}/execute", post(execute))
+}
+
+/// Lists are at most this long, whatever `limit` asks.
+const MAX_LIMIT: i64 = 200;
+const DEFAULT_LIMIT: i64 = 50;
+
+impl AppState {
+    /// Request `id` as the API shows it.
+    pub async fn request_view(&self, id: i64) -> Result<RequestView, ApiError> {
+        let record = self.load_request(id).await?;
+        let policy = self
+            .config
+            .target(&record.target)
+            .map(|t| t.policy.clone())
+            .unwrap_or_default();
+        Ok(RequestView::new(record, &policy))
+    }
+}
+
+/// `POST /api/v1/requests` → 201 and the request.
+async fn submit(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    ApiJson(body): ApiJson<NewRequest>,
+) -> Result<(StatusCode, Json<RequestView>), ApiError> {
+    let id = state.submit(&user, body).await?;
+    Ok((StatusCode::CREATED, Json(state.request_view(id).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    author: Option<String>,
+    reviewer: Option<String>,
+    target: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Page {
+    items: Vec<SummaryView>,
+    next_cursor: Option<String>,
+}
+
+/// `GET /api/v1/requests?status=&author=&reviewer=&target=&limit=&cursor=` → a page, newest first.
+async fn list(
+    State(state): State<AppState>,
+    ApiUser(_): ApiUser,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<RequestStatus>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let before_id = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("cursor: not a cursor from this API"))
+        })
+        .transpose()?;
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit: between 1 and {MAX_LIMIT}"
+        )));
+    }
+    let filter = RequestFilter {
+        status,
+        author: q.author,
+        reviewer: q.reviewer,
+        target: q.target,
+        awaiting_review_by: None,
+        before_id,
+    };
+    // One more than asked tells whether another page follows.
+    let mut rows = state.store.list_requests(&filter, limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|r| r.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(Page {
+        items: rows.into_iter().map(SummaryView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// `GET /api/v1/requests/{id}`
+async fn read(
+    State(state): State<AppState>,
+    ApiUser(_): ApiUser,
+    Path(id): Path<i64>,
+) -> Result<Json<RequestView>, ApiError> {
+    Ok(Json(state.request_view(id).await?))
+}
+
+/// `PUT /api/v1/requests/{id}` → the request (at a new revision when SQL, intent, reviewers or
+/// expected rows changed).
+async fn revise(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+    ApiJson(edit): ApiJson<RequestEdit>,
+) -> Result<Json<RequestView>, ApiError> {
+    state.revise(id, &user, edit).await?;
+    Ok(Json(state.request_view(id).await?))
+}
+
+/// `POST /api/v1/requests/{id}/reviews` → the request.
+async fn review(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<NewReview>,
+) -> Result<Json<RequestView>, ApiError> {
+    state.review(id, &user, body).await?;
+    Ok(Json(state.request_view(id).await?))
+}
+
+/// `POST /api/v1/requests/{id}/execute` → 200 and the request with its execution, whatever the
+/// outcome (`executed` or `failed`); 409 unless approved.
+async fn execute(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+) -> Result<Json<RequestView>, ApiError> {
+    state.execute(id, &user).await?;
+    Ok(Json(state.request_view(id).await?))
+}
+
+/// `POST /api/v1/requests/{id}/withdraw` → the request.
+async fn withdraw(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+) -> Result<Json<RequestView>, ApiError> {
+    state.withdraw(id, &user).await?;
+    Ok(Json(state.request_view(id).await?))
+}

@@ -1,0 +1,516 @@
+//! The request pages: the dashboard, the new-request and edit forms, and the request page with
+//! its review, withdraw and execute forms. Every decision (who sees which button, which line a
+//! finding belongs to) is made here; the templates only display it.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use countersign_analyzer::{Analysis, Finding};
+use countersign_core::audit::AuditEvent;
+use countersign_core::lifecycle::ActionKind;
+use countersign_core::permission;
+use countersign_core::request::{RequestStatus, ReviewDecision};
+use countersign_core::timestamp;
+use countersign_core::user::{Role, User};
+use countersign_core::validation::{NewRequest, NewReview, RequestEdit};
+use countersign_store::RequestFilter;
+
+use super::form::RawForm;
+use super::{StatusLook, render};
+use crate::AppState;
+use crate::auth::PageUser;
+use crate::error::{ApiError, PageError};
+use crate::views::{RequestView, SummaryView};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/requests/new", get(new_form))
+        .route("/requests", post(submit))
+        .route("/requests/{id}", get(show))
+        .route("/requests/{id}/edit", get(edit_form).post(edit))
+        .route("/requests/{id}/review", post(review))
+        .route("/requests/{id}/withdraw", post(withdraw))
+        .route("/requests/{id}/execute", get(confirm_execute).post(execute))
+}
+
+/// How many requests each dashboard list shows.
+const DASHBOARD_ROWS: i64 = 50;
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct Dashboard<'a> {
+    user: &'a User,
+    csrf_token: &'a str,
+    mine: Vec<SummaryView>,
+    waiting: Vec<SummaryView>,
+}
+
+/// `GET /`: my requests, and those waiting for my review.
+pub async fn dashboard(
+    State(state): State<AppState>,
+    me: PageUser,
+) -> Result<Html<String>, PageError> {
+    let mine = RequestFilter {
+        author: Some(me.user.name.clone()),
+        ..Default::default()
+    };
+    let waiting = RequestFilter {
+        awaiting_review_by: Some(me.user.name.clone()),
+        ..Default::default()
+    };
+    let mine = state.store.list_requests(&mine, DASHBOARD_ROWS).await?;
+    let waiting = state.store.list_requests(&waiting, DASHBOARD_ROWS).await?;
+    render(&Dashboard {
+        user: &me.user,
+        csrf_token: &me.csrf_token,
+        mine: mine.into_iter().map(SummaryView::from).collect(),
+        waiting: waiting.into_iter().map(SummaryView::from).collect(),
+    })
+}
+
+/// A reviewer the form offers, and whether it is ticked.
+struct ReviewerChoice {
+    name: String,
+    checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "request_form.html")]
+struct RequestForm<'a> {
+    user: &'a User,
+    csrf_token: &'a str,
+    heading: String,
+    action: String,
+    /// The target can only be chosen for a new request.
+    targets: Vec<String>,
+    reviewers: Vec<ReviewerChoice>,
+    values: FormValues,
+    error: Option<String>,
+}
+
+/// What the form holds, kept as typed so a refused form loses nothing.
+#[derive(Debug, Default, Clone)]
+struct FormValues {
+    title: String,
+    intent: String,
+    sql: String,
+    target: String,
+    reviewers: Vec<String>,
+    expected_rows: String,
+}
+
+impl FormValues {
+    fn from_form(form: &RawForm) -> FormValues {
+        FormValues {
+            title: form.text("title"),
+            intent: form.text("intent"),
+            sql: form.text("sql"),
+            target: form.text("target"),
+            reviewers: form.all("reviewers"),
+            expected_rows: form.text("expected_rows").trim().to_owned(),
+        }
+    }
+
+    fn from_request(new: &NewRequest) -> FormValues {
+        FormValues {
+            title: new.title.clone(),
+            intent: new.intent.clone(),
+            sql: new.sql.clone(),
+            target: new.target.clone(),
+            reviewers: new.reviewers.clone(),
+            expected_rows: new.expected_rows.map(|n| n.to_string()).unwrap_or_default(),
+        }
+    }
+
+    /// Blank means "not stated"; anything else must be a whole number.
+    fn expected_rows(&self) -> Result<Option<i64>, ApiError> {
+        if self.expected_rows.is_empty() {
+            return Ok(None);
+        }
+        self.expected_rows.parse().map(Some).map_err(|_| {
+            ApiError::bad_request("expected rows: a whole number, or blank if you cannot say")
+        })
+    }
+}
+
+impl<'a> RequestForm<'a> {
+    async fn new(
+        state: &AppState,
+        me: &'a PageUser,
+        heading: String,
+        action: String,
+        values: FormValues,
+        error: Option<String>,
+    ) -> Result<RequestForm<'a>, PageError> {
+        let reviewers = state
+            .store
+            .list_users()
+            .await?
+            .into_iter()
+            .filter(|u| !u.disabled && u.has_role(Role::Reviewer) && u.name != me.user.name)
+            .map(|u| ReviewerChoice {
+                checked: values.reviewers.contains(&u.name),
+                name: u.name,
+            })
+            .collect();
+        Ok(RequestForm {
+            user: &me.user,
+            csrf_token: &me.csrf_token,
+            heading,
+            action,
+            targets: state
+                .config
+                .targets
+                .iter()
+                .map(|t| t.name.clone())
+                .collect(),
+            reviewers,
+            values,
+            error,
+        })
+    }
+
+    fn respond(&self, status: StatusCode) -> Result<Response, PageError> {
+        Ok((status, render(self)?).into_response())
+    }
+}
+
+/// `GET /requests/new`
+async fn new_form(State(state): State<AppState>, me: PageUser) -> Result<Response, PageError> {
+    RequestForm::new(
+        &state,
+        &me,
+        "New request".into(),
+        "/requests".into(),
+        FormValues::default(),
+        None,
+    )
+    .await?
+    .respond(StatusCode::OK)
+}
+
+/// `POST /requests`: submits, or shows the form again with the reason and everything typed.
+async fn submit(
+    State(state): State<AppState>,
+    me: PageUser,
+    form: RawForm,
+) -> Result<Response, PageError> {
+    form.check_csrf(&me)?;
+    let values = FormValues::from_form(&form);
+    let attempt = async {
+        let new = NewRequest {
+            title: values.title.clone(),
+            intent: values.intent.clone(),
+            sql: values.sql.clone(),
+            target: values.target.clone(),
+            reviewers: values.reviewers.clone(),
+            expected_rows: values.expected_rows()?,
+        };
+        state.submit(&me.user, new).await
+    };
+    match attempt.await {
+        Ok(id) => Ok(Redirect::to(&format!("/requests/{id}")).into_response()),
+        Err(e) => RequestForm::new(
+            &state,
+            &me,
+            "New request".into(),
+            "/requests".into(),
+            values,
+            Some(e.message),
+        )
+        .await?
+        .respond(e.status),
+    }
+}
+
+/// `GET /requests/{id}/edit`: the author's form for a new revision.
+async fn edit_form(
+    State(state): State<AppState>,
+    me: PageUser,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let record = state.load_request(id).await?;
+    permission::may_revise(&me.user, &record.author).map_err(ApiError::from)?;
+    let values = FormValues::from_request(&crate::workflow::current_as_new(&record));
+    RequestForm::new(
+        &state,
+        &me,
+        format!("Revise request #{id}"),
+        format!("/requests/{id}/edit"),
+        values,
+        None,
+    )
+    .await?
+    .respond(StatusCode::OK)
+}
+
+/// `POST /requests/{id}/edit`
+async fn edit(
+    State(state): State<AppState>,
+    me: PageUser,
+    Path(id): Path<i64>,
+    form: RawForm,
+) -> Result<Response, PageError> {
+    form.check_csrf(&me)?;
+    let values = FormValues::from_form(&form);
+    let attempt = async {
+        let edit = RequestEdit {
+            title: Some(values.title.clone()),
+            intent: Some(values.intent.clone()),
+            sql: Some(values.sql.clone()),
+            reviewers: Some(values.reviewers.clone()),
+            expected_rows: Some(values.expected_rows()?),
+        };
+        state.revise(id, &me.user, edit).await
+    };
+    match attempt.await {
+        Ok(()) => Ok(Redirect::to(&format!("/requests/{id}")).into_response()),
+        Err(e) => RequestForm::new(
+            &state,
+            &me,
+            format!("Revise request #{id}"),
+            format!("/requests/{id}/edit"),
+            values,
+            Some(e.message),
+        )
+        .await?
+        .respond(e.status),
+    }
+}
+
+/// One line of the SQL, with the findings that point at it.
+pub struct SqlLine {
+    pub number: usize,
+    pub text: String,
+    pub findings: Vec<Finding>,
+}
+
+/// Numbers the lines of `sql` and hangs each finding on its line (findings past the end, which
+/// should not happen, go on the last line rather than vanish).
+pub fn sql_lines(sql: &str, analysis: &Analysis) -> Vec<SqlLine> {
+    let mut lines: Vec<SqlLine> = sql
+        .split('\n')
+        .enumerate()
+        .map(|(i, text)| SqlLine {
+            number: i + 1,
+            text: text.trim_end_matches('\r').to_owned(),
+            findings: Vec::new(),
+        })
+        .collect();
+    for finding in &analysis.findings {
+        let at = usize::try_from(finding.line.max(1)).unwrap_or(usize::MAX);
+        let index = at.min(lines.len()).saturating_sub(1);
+        if let Some(line) = lines.get_mut(index) {
+            line.findings.push(finding.clone());
+        }
+    }
+    lines
+}
+
+/// What the signed-in user may do on a request page.
+struct Abilities {
+    review: bool,
+    withdraw: bool,
+    revise: bool,
+    execute: bool,
+}
+
+impl Abilities {
+    fn of(user: &User, view: &RequestView) -> Abilities {
+        let allowed = |kind: ActionKind| kind.is_allowed_from(view.status);
+        Abilities {
+            review: allowed(ActionKind::Review)
+                && permission::may_review(user, &view.author, &view.reviewers).is_ok()
+                && !view
+                    .reviews
+                    .iter()
+                    .any(|r| r.current && r.review.reviewer == user.name),
+            withdraw: allowed(ActionKind::Withdraw)
+                && permission::may_withdraw(user, &view.author).is_ok(),
+            revise: allowed(ActionKind::Revise)
+                && permission::may_revise(user, &view.author).is_ok(),
+            execute: allowed(ActionKind::ClaimExecution)
+                && permission::may_execute(user, &view.author).is_ok(),
+        }
+    }
+}
+
+/// An audit event as the request page lists it.
+struct HistoryLine {
+    at: String,
+    actor: String,
+    action: String,
+    revision: Option<i64>,
+}
+
+impl From<AuditEvent> for HistoryLine {
+    fn from(e: AuditEvent) -> HistoryLine {
+        HistoryLine {
+            at: timestamp::format(e.at),
+            actor: e.actor.unwrap_or_else(|| "system".to_owned()),
+            action: e.action,
+            revision: e.revision,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "request.html")]
+struct RequestPage<'a> {
+    user: &'a User,
+    csrf_token: &'a str,
+    req: RequestView,
+    analysis: Analysis,
+    lines: Vec<SqlLine>,
+    can: Abilities,
+    history: Vec<HistoryLine>,
+    error: Option<String>,
+    comment: String,
+}
+
+async fn request_page(
+    state: &AppState,
+    me: &PageUser,
+    id: i64,
+    error: Option<String>,
+    comment: String,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let req = state.request_view(id).await?;
+    let analysis: Analysis =
+        serde_json::from_value(req.analysis.clone()).map_err(ApiError::internal)?;
+    let lines = sql_lines(&req.sql, &analysis);
+    let history = state
+        .store
+        .request_events(id)
+        .await?
+        .into_iter()
+        .map(HistoryLine::from)
+        .collect();
+    let page = RequestPage {
+        user: &me.user,
+        csrf_token: &me.csrf_token,
+        can: Abilities::of(&me.user, &req),
+        req,
+        analysis,
+        lines,
+        history,
+        error,
+        comment,
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+/// `GET /requests/{id}`
+async fn show(
+    State(state): State<AppState>,
+    me: PageUser,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    request_page(&state, &me, id, None, String::new(), StatusCode::OK).await
+}
+
+/// `POST /requests/{id}/review`: the "Approve" and "Reject" buttons.
+async fn review(
+    State(state): State<AppState>,
+    me: PageUser,
+    Path(id): Path<i64>,
+    form: RawForm,
+) -> Result<Response, PageError> {
+    form.check_csrf(&me)?;
+    let comment = form.text("comment");
+    let attempt = async {
+        let decision: ReviewDecision = form
+            .text("decision")
+            .parse()
+            .map_err(|e: countersign_core::UnknownName| ApiError::bad_request(e.to_string()))?;
+        let revision = form
+            .text("revision")
+            .parse()
+            .map_err(|_| ApiError::bad_request("the form lost its revision; reload the page"))?;
+        state
+            .review(
+                id,
+                &me.user,
+                NewReview {
+                    decision,
+                    comment: comment.clone(),
+                    revision,
+                },
+            )
+            .await
+    };
+    match attempt.await {
+        Ok(_) => Ok(Redirect::to(&format!("/requests/{id}")).into_response()),
+        Err(e) => request_page(&state, &me, id, Some(e.message), comment, e.status).await,
+    }
+}
+
+/// `POST /requests/{id}/withdraw`
+async fn withdraw(
+    State(state): State<AppState>,
+    me: PageUser,
+    Path(id): Path<i64>,
+    form: RawForm,
+) -> Result<Response, PageError> {
+    form.check_csrf(&me)?;
+    match state.withdraw(id, &me.user).await {
+        Ok(()) => Ok(Redirect::to(&format!("/requests/{id}")).into_response()),
+        Err(e) => request_page(&state, &me, id, Some(e.message), String::new(), e.status).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "confirm_execute.html")]
+struct ConfirmExecute<'a> {
+    user: &'a User,
+    csrf_token: &'a str,
+    req: RequestView,
+}
+
+/// `GET /requests/{id}/execute`: the confirmation step before a run.
+async fn confirm_execute(
+    State(state): State<AppState>,
+    me: PageUser,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let req = state.request_view(id).await?;
+    if !Abilities::of(&me.user, &req).execute {
+        return Ok(Redirect::to(&format!("/requests/{id}")).into_response());
+    }
+    let page = ConfirmExecute {
+        user: &me.user,
+        csrf_token: &me.csrf_token,
+        req,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+/// `POST /requests/{id}/execute`: runs it, then shows the request with its execution.
+async fn execute(
+    State(state): State<AppState>,
+    me: PageUser,
+    Path(id): Path<i64>,
+    form: RawForm,
+) -> Result<Response, PageError> {
+    form.check_csrf(&me)?;
+    match state.execute(id, &me.user).await {
+        Ok(_) => Ok(Redirect::to(&format!("/requests/{id}")).into_response()),
+        Err(e) => request_page(&state, &me, id, Some(e.message), String::new(), e.status).await,
+    }
+}
+
+/// The CSS class of a status: its colour on every page.
+pub fn status_class(status: RequestStatus) -> &'static str {
+    match status {
+        RequestStatus::PendingReview => "status pending",
+        RequestStatus::Approved => "status approved",
+        RequestStatus::Rejected | RequestStatus::Failed => "status bad",
+        RequestStatus::Withdrawn => "status quiet",
+        RequestStatus::Executing => "status running",
+        RequestStatus::Executed => "status done",
+    }
+}

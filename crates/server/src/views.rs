@@ -1,0 +1,200 @@
+//! What the outside sees of a request (contract §5): the JSON shapes of the API, which the pages
+//! render too. Built from the store's records; never carries a connection URL.
+
+use countersign_core::policy::{self, ApprovalState, Policy};
+use countersign_core::request::{RequestStatus, Review};
+use countersign_core::timestamp_serde;
+use countersign_store::{ExecutionRecord, RequestRecord, RequestSummary, RevisionRecord};
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// A request with everything about it: `GET /api/v1/requests/{id}`.
+#[derive(Debug, Serialize)]
+pub struct RequestView {
+    pub id: i64,
+    pub title: String,
+    pub intent: String,
+    pub sql: String,
+    pub sql_sha256: String,
+    pub target: String,
+    pub author: String,
+    pub reviewers: Vec<String>,
+    pub expected_rows: Option<i64>,
+    pub status: RequestStatus,
+    pub revision: i64,
+    #[serde(with = "timestamp_serde")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "timestamp_serde")]
+    pub updated_at: OffsetDateTime,
+    /// The current revision's analysis.
+    pub analysis: Value,
+    /// Approvals on the current revision and how many the policy needs for its risk.
+    pub approvals: Approvals,
+    /// Every review of every revision; `current` marks those that count.
+    pub reviews: Vec<ReviewView>,
+    pub revisions: Vec<RevisionView>,
+    pub execution: Option<ExecutionView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Approvals {
+    pub have: u32,
+    pub need: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReviewView {
+    #[serde(flatten)]
+    pub review: Review,
+    /// Whether the review is of the current revision (earlier ones are void).
+    pub current: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RevisionView {
+    pub revision: i64,
+    pub intent: String,
+    pub sql: String,
+    pub sql_sha256: String,
+    pub expected_rows: Option<i64>,
+    pub reviewers: Vec<String>,
+    pub risk: countersign_core::policy::RiskLevel,
+    #[serde(with = "timestamp_serde")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExecutionView {
+    pub outcome: Option<countersign_core::request::ExecutionOutcome>,
+    pub revision: i64,
+    pub triggered_by: String,
+    #[serde(with = "timestamp_serde")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "timestamp_serde::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    pub duration_ms: Option<i64>,
+    pub expected_rows: Option<i64>,
+    pub rows_affected: Option<i64>,
+    pub statements: Value,
+    pub error: Option<String>,
+}
+
+impl RequestView {
+    pub fn new(record: RequestRecord, policy: &Policy) -> RequestView {
+        let current = record.current().clone();
+        let state = policy::approval_state(
+            policy,
+            current.risk,
+            record.revision,
+            &current.sql_sha256,
+            &current.reviewers,
+            &record.reviews,
+        );
+        let need = policy::required_approvals(policy, current.risk);
+        let have = match state {
+            ApprovalState::Approved => need,
+            ApprovalState::Pending { have, .. } => have,
+            ApprovalState::Rejected { .. } => 0,
+        };
+        let revision = record.revision;
+        RequestView {
+            id: record.id,
+            title: record.title,
+            intent: current.intent,
+            sql: current.sql,
+            sql_sha256: current.sql_sha256,
+            target: record.target,
+            author: record.author,
+            reviewers: current.reviewers,
+            expected_rows: current.expected_rows,
+            status: record.status,
+            revision,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+            analysis: current.analysis,
+            approvals: Approvals { have, need },
+            reviews: record
+                .reviews
+                .into_iter()
+                .map(|review| ReviewView {
+                    current: review.revision == revision,
+                    review,
+                })
+                .collect(),
+            revisions: record
+                .revisions
+                .into_iter()
+                .map(RevisionView::from)
+                .collect(),
+            execution: record.execution.map(ExecutionView::from),
+        }
+    }
+}
+
+impl From<RevisionRecord> for RevisionView {
+    fn from(r: RevisionRecord) -> RevisionView {
+        RevisionView {
+            revision: r.revision,
+            intent: r.intent,
+            sql: r.sql,
+            sql_sha256: r.sql_sha256,
+            expected_rows: r.expected_rows,
+            reviewers: r.reviewers,
+            risk: r.risk,
+            created_at: r.created_at,
+        }
+    }
+}
+
+impl From<ExecutionRecord> for ExecutionView {
+    fn from(e: ExecutionRecord) -> ExecutionView {
+        let duration_ms = e
+            .finished_at
+            .map(|f| i64::try_from((f - e.started_at).whole_milliseconds()).unwrap_or(i64::MAX));
+        ExecutionView {
+            outcome: e.outcome,
+            revision: e.revision,
+            triggered_by: e.triggered_by,
+            started_at: e.started_at,
+            finished_at: e.finished_at,
+            duration_ms,
+            expected_rows: e.expected_rows,
+            rows_affected: e.rows_affected,
+            statements: e.statements,
+            error: e.error,
+        }
+    }
+}
+
+/// A line of a list: `GET /api/v1/requests`.
+#[derive(Debug, Serialize)]
+pub struct SummaryView {
+    pub id: i64,
+    pub title: String,
+    pub target: String,
+    pub author: String,
+    pub status: RequestStatus,
+    pub revision: i64,
+    pub risk: countersign_core::policy::RiskLevel,
+    #[serde(with = "timestamp_serde")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "timestamp_serde")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<RequestSummary> for SummaryView {
+    fn from(s: RequestSummary) -> SummaryView {
+        SummaryView {
+            id: s.id,
+            title: s.title,
+            target: s.target,
+            author: s.author,
+            status: s.status,
+            revision: s.revision,
+            risk: s.risk,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}

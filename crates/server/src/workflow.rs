@@ -1,0 +1,288 @@
+//! The edit-request workflow as the server enforces it: submit, revise, review, withdraw.
+//!
+//! The JSON API and the HTML forms both call these functions, so every rule — who may act
+//! (`core::permission`), in which state (`core::lifecycle`), with what input
+//! (`core::validation`), under which policy (`core::policy`) — is checked in one place, and the
+//! store's compare-and-set writes make the checks hold under concurrency.
+
+use std::str::FromStr;
+
+use axum::http::StatusCode;
+use countersign_analyzer::{Analysis, Dialect, analyze};
+use countersign_core::audit::AuditAction;
+use countersign_core::lifecycle::{self, Action};
+use countersign_core::permission::{self, Forbidden};
+use countersign_core::policy::{self, FindingRef, Policy, Refused, RiskLevel};
+use countersign_core::request::{RequestStatus, Review};
+use countersign_core::user::{Role, User};
+use countersign_core::validation::{
+    InvalidRequest, NewRequest, NewReview, RequestEdit, ReviewRefused,
+};
+use countersign_store::{NewEvent, RequestRecord, RevisionInput, StoreError};
+use serde_json::json;
+
+use crate::AppState;
+use crate::config::{Driver, TargetConfig};
+use crate::error::ApiError;
+
+impl From<Forbidden> for ApiError {
+    fn from(e: Forbidden) -> ApiError {
+        ApiError::forbidden(e.to_string())
+    }
+}
+
+impl From<lifecycle::TransitionError> for ApiError {
+    fn from(e: lifecycle::TransitionError) -> ApiError {
+        ApiError::conflict("invalid_state", e.to_string())
+    }
+}
+
+impl From<InvalidRequest> for ApiError {
+    fn from(e: InvalidRequest) -> ApiError {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(e: Refused) -> ApiError {
+        ApiError::unprocessable("blocked_by_policy", e.to_string())
+    }
+}
+
+impl From<ReviewRefused> for ApiError {
+    fn from(e: ReviewRefused) -> ApiError {
+        match e {
+            ReviewRefused::StaleRevision { .. } => {
+                ApiError::conflict("stale_revision", e.to_string())
+            }
+            ReviewRefused::CommentRequired => {
+                ApiError::new(StatusCode::BAD_REQUEST, "comment_required", e.to_string())
+            }
+        }
+    }
+}
+
+/// The analyzer's dialect for a target's driver.
+pub fn dialect_of(driver: Driver) -> Dialect {
+    match driver {
+        Driver::Postgres => Dialect::Postgres,
+        Driver::Mysql => Dialect::Mysql,
+        Driver::Sqlite => Dialect::Sqlite,
+    }
+}
+
+/// The analysis' risk as the domain names it.
+pub fn risk_of(analysis: &Analysis) -> RiskLevel {
+    RiskLevel::from_str(analysis.risk.as_str()).unwrap_or(RiskLevel::High)
+}
+
+/// Refuses a script that cannot run as asked (an `error` finding) or that the target's policy
+/// blocks, naming the findings.
+pub fn check_policy(policy: &Policy, analysis: &Analysis) -> Result<(), Refused> {
+    policy::check_submission(
+        policy,
+        analysis.findings.iter().map(|f| FindingRef {
+            rule: &f.rule,
+            is_error: f.severity == countersign_analyzer::Severity::Error,
+            message: &f.message,
+            line: u32::try_from(f.line).ok(),
+        }),
+    )
+}
+
+impl AppState {
+    fn target(&self, name: &str) -> Result<&TargetConfig, ApiError> {
+        self.config
+            .target(name)
+            .ok_or_else(|| ApiError::not_found(format!("unknown target {name:?}")))
+    }
+
+    /// The policy of a request's target; the default one if the target has since left the
+    /// configuration (such a request can still be reviewed, but not executed).
+    fn policy_of(&self, target: &str) -> Policy {
+        self.config
+            .target(target)
+            .map(|t| t.policy.clone())
+            .unwrap_or_default()
+    }
+
+    /// Request `id`, or 404.
+    pub async fn load_request(&self, id: i64) -> Result<RequestRecord, ApiError> {
+        self.store
+            .request(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("request #{id} not found")))
+    }
+
+    /// The named reviewers as users: each must exist, be enabled and hold the reviewer role.
+    async fn reviewers(&self, names: &[String]) -> Result<Vec<User>, ApiError> {
+        let users = self.store.users_by_names(names).await?;
+        let mut found = Vec::with_capacity(names.len());
+        for name in names {
+            let user = users
+                .iter()
+                .find(|u| &u.name == name)
+                .filter(|u| !u.disabled)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("reviewers: there is no user {name:?}"))
+                })?;
+            if !user.has_role(Role::Reviewer) {
+                return Err(ApiError::bad_request(format!(
+                    "reviewers: {name} is not a reviewer"
+                )));
+            }
+            found.push(user.clone());
+        }
+        Ok(found)
+    }
+
+    /// Submits a new request by `author`; returns its id.
+    pub async fn submit(&self, author: &User, new: NewRequest) -> Result<i64, ApiError> {
+        permission::may_submit(author)?;
+        new.validate(&author.name)?;
+        let target = self.target(&new.target)?;
+        let reviewers = self.reviewers(&new.reviewers).await?;
+        let analysis = analyze(&new.sql, dialect_of(target.driver));
+        check_policy(&target.policy, &analysis)?;
+        let analysis_json = serde_json::to_value(&analysis).map_err(ApiError::internal)?;
+        let rev = RevisionInput {
+            intent: &new.intent,
+            sql: &new.sql,
+            expected_rows: new.expected_rows,
+            reviewers: &reviewers,
+            risk: risk_of(&analysis),
+            analysis: &analysis_json,
+        };
+        let id = self
+            .store
+            .submit_request(author, new.title.trim(), &target.name, &rev)
+            .await?;
+        tracing::info!(request = id, author = %author.name, target = %target.name, "submitted");
+        Ok(id)
+    }
+
+    /// Applies `edit` to request `id` as `user`: a new title, or a new revision that re-runs the
+    /// analysis and voids every earlier review.
+    pub async fn revise(&self, id: i64, user: &User, edit: RequestEdit) -> Result<(), ApiError> {
+        let record = self.load_request(id).await?;
+        permission::may_revise(user, &record.author)?;
+        lifecycle::transition(id, record.status, Action::Revise)?;
+        let current = current_as_new(&record);
+        let edited = edit.apply(&current);
+        edited.request.validate(&record.author)?;
+        if !edited.new_revision {
+            self.store
+                .revise_request(
+                    id,
+                    user,
+                    record.status,
+                    record.revision,
+                    edited.request.title.trim(),
+                    None,
+                )
+                .await?;
+            return Ok(());
+        }
+        let target = self.target(&record.target)?;
+        let reviewers = self.reviewers(&edited.request.reviewers).await?;
+        let analysis = analyze(&edited.request.sql, dialect_of(target.driver));
+        check_policy(&target.policy, &analysis)?;
+        let analysis_json = serde_json::to_value(&analysis).map_err(ApiError::internal)?;
+        let rev = RevisionInput {
+            intent: &edited.request.intent,
+            sql: &edited.request.sql,
+            expected_rows: edited.request.expected_rows,
+            reviewers: &reviewers,
+            risk: risk_of(&analysis),
+            analysis: &analysis_json,
+        };
+        self.store
+            .revise_request(
+                id,
+                user,
+                record.status,
+                record.revision,
+                edited.request.title.trim(),
+                Some(&rev),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Records `user`'s review; the request is approved once the target's policy is met.
+    pub async fn review(
+        &self,
+        id: i64,
+        user: &User,
+        review: NewReview,
+    ) -> Result<RequestStatus, ApiError> {
+        let record = self.load_request(id).await?;
+        let current = record.current();
+        permission::may_review(user, &record.author, &current.reviewers)?;
+        review.validate(record.revision)?;
+        lifecycle::transition(
+            id,
+            record.status,
+            Action::Review(policy::ApprovalState::Pending { have: 0, need: 1 }),
+        )?;
+        let policy = self.policy_of(&record.target);
+        let (risk, sha, named) = (
+            current.risk,
+            current.sql_sha256.clone(),
+            current.reviewers.clone(),
+        );
+        let revision = record.revision;
+        let decide = move |reviews: &[Review]| {
+            let state = policy::approval_state(&policy, risk, revision, &sha, &named, reviews);
+            lifecycle::transition(id, RequestStatus::PendingReview, Action::Review(state))
+                .unwrap_or(RequestStatus::PendingReview)
+        };
+        let status = self
+            .store
+            .add_review(
+                id,
+                user,
+                record.revision,
+                &current.sql_sha256,
+                review.decision,
+                review.comment.trim(),
+                decide,
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(m) => ApiError::conflict("stale_revision", m),
+                other => other.into(),
+            })?;
+        Ok(status)
+    }
+
+    /// Withdraws request `id` as `user` (its author or an admin).
+    pub async fn withdraw(&self, id: i64, user: &User) -> Result<(), ApiError> {
+        let record = self.load_request(id).await?;
+        permission::may_withdraw(user, &record.author)?;
+        let to = lifecycle::transition(id, record.status, Action::Withdraw)?;
+        let event = NewEvent::new(
+            Some(&user.name),
+            AuditAction::RequestWithdrawn,
+            json!({ "from": record.status }),
+        )
+        .on_request(id, record.revision);
+        self.store
+            .change_status(id, record.status, to, event)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The current revision of a request in the shape validation and edits work on.
+pub fn current_as_new(record: &RequestRecord) -> NewRequest {
+    let current = record.current();
+    NewRequest {
+        title: record.title.clone(),
+        intent: current.intent.clone(),
+        sql: current.sql.clone(),
+        target: record.target.clone(),
+        reviewers: current.reviewers.clone(),
+        expected_rows: current.expected_rows,
+    }
+}

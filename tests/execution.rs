@@ -1,0 +1,688 @@
+//! Execution end to end, on real targets: SQLite always, PostgreSQL and MariaDB/MySQL when
+//! `COUNTERSIGN_TEST_POSTGRES_URL` / `COUNTERSIGN_TEST_MYSQL_URL` are set. Exactly once under
+//! concurrent calls and across server processes; whole-script rollback; the row-count guard;
+//! timeouts; and a server killed mid-run, restarted and reconciled without running anything again.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::{TestApp, config_for};
+use countersign_core::user::Role;
+use countersign_store::Store;
+use countersign_store::testing::TestStore;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::{AnyConnection, AssertSqlSafe, Connection, Row};
+
+const PW: &str = "a long password";
+
+/// A target database for a test, with a fresh table of its own.
+#[derive(Clone)]
+struct Backend {
+    name: &'static str,
+    driver: &'static str,
+    url: String,
+    table: String,
+    _dir: Option<std::sync::Arc<tempfile::TempDir>>,
+}
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Backend {
+    fn sqlite() -> Backend {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("target.db").display()
+        );
+        Backend {
+            name: "lite",
+            driver: "sqlite",
+            url,
+            table: unique("accounts"),
+            _dir: Some(std::sync::Arc::new(dir)),
+        }
+    }
+
+    fn from_env(var: &str, name: &'static str, driver: &'static str) -> Option<Backend> {
+        match std::env::var(var) {
+            Ok(url) => Some(Backend {
+                name,
+                driver,
+                url,
+                table: unique("cs_accounts"),
+                _dir: None,
+            }),
+            Err(_) => {
+                eprintln!("skipped on {driver}: {var} is not set");
+                None
+            }
+        }
+    }
+
+    /// SQLite always; the servers whose URL the environment gives.
+    fn all() -> Vec<Backend> {
+        let mut all = vec![Backend::sqlite()];
+        all.extend(Backend::from_env(
+            "COUNTERSIGN_TEST_POSTGRES_URL",
+            "pg",
+            "postgres",
+        ));
+        all.extend(Backend::from_env(
+            "COUNTERSIGN_TEST_MYSQL_URL",
+            "my",
+            "mysql",
+        ));
+        all
+    }
+
+    fn target_toml(&self, extra: &str) -> String {
+        format!(
+            "[[target]]\nname = \"{}\"\ndriver = \"{}\"\nurl = \"{}\"\n{extra}\n",
+            self.name, self.driver, self.url
+        )
+    }
+
+    async fn conn(&self) -> AnyConnection {
+        sqlx::any::install_default_drivers();
+        AnyConnection::connect(&self.url)
+            .await
+            .expect("target connection")
+    }
+
+    async fn exec(&self, sql: String) {
+        let mut c = self.conn().await;
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut c)
+            .await
+            .expect("setup SQL");
+        c.close().await.ok();
+    }
+
+    /// A table `id, v` with rows 1..=n, each `v = 0`.
+    async fn create_accounts(&self, n: i64) {
+        self.exec(format!(
+            "CREATE TABLE {} (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)",
+            self.table
+        ))
+        .await;
+        let values: Vec<String> = (1..=n).map(|i| format!("({i}, 0)")).collect();
+        self.exec(format!(
+            "INSERT INTO {} (id, v) VALUES {}",
+            self.table,
+            values.join(", ")
+        ))
+        .await;
+    }
+
+    async fn values(&self) -> Vec<i64> {
+        let mut c = self.conn().await;
+        let int = if self.driver == "mysql" {
+            "SIGNED"
+        } else {
+            "BIGINT"
+        };
+        let sql = format!(
+            "SELECT CAST(v AS {int}) AS v FROM {} ORDER BY id",
+            self.table
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut c)
+            .await
+            .expect("select");
+        c.close().await.ok();
+        rows.iter()
+            .map(|r| r.try_get::<i64, _>("v").expect("v"))
+            .collect()
+    }
+
+    async fn drop_table(&self) {
+        if self.driver != "sqlite" {
+            self.exec(format!("DROP TABLE IF EXISTS {}", self.table))
+                .await;
+        }
+    }
+}
+
+/// A running server with alice (author), bob and carol (reviewers) and their tokens.
+struct World {
+    app: TestApp,
+    /// The store, when the world made it (and so removes it when done).
+    db: Option<TestStore>,
+    tokens: std::collections::HashMap<&'static str, String>,
+}
+
+impl World {
+    async fn new(targets: &str) -> World {
+        let db = TestStore::sqlite().await;
+        World::on(db, targets).await
+    }
+
+    async fn on(db: TestStore, targets: &str) -> World {
+        let app = TestApp::start(config_for(&db.url, targets, &[])).await;
+        let mut w = World::with_app(app).await;
+        w.db = Some(db);
+        w
+    }
+
+    async fn with_app(app: TestApp) -> World {
+        let mut tokens = std::collections::HashMap::new();
+        for (name, role) in [
+            ("alice", Role::Author),
+            ("bob", Role::Reviewer),
+            ("carol", Role::Reviewer),
+            ("root", Role::Admin),
+        ] {
+            let user = app.add_user(name, &[role], PW).await;
+            tokens.insert(name, app.token_for(&user).await);
+        }
+        World {
+            app,
+            db: None,
+            tokens,
+        }
+    }
+
+    fn store_url(&self) -> &str {
+        &self.app.config.store.url
+    }
+
+    async fn post(&self, who: &str, path: &str, body: Value) -> reqwest::Response {
+        TestApp::client()
+            .post(self.app.url(path))
+            .bearer_auth(&self.tokens[who])
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Submits `sql` to `target` and has bob and carol approve it; returns its id.
+    async fn approved(&self, target: &str, sql: &str, expected_rows: Option<i64>) -> i64 {
+        let body = json!({"title": "t", "intent": "a test edit", "sql": sql, "target": target, "reviewers": ["bob", "carol"], "expected_rows": expected_rows});
+        let res = self.post("alice", "/api/v1/requests", body).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::CREATED,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
+        let id = res.json::<Value>().await.expect("json")["id"]
+            .as_i64()
+            .expect("id");
+        for who in ["bob", "carol"] {
+            let res = self
+                .post(
+                    who,
+                    &format!("/api/v1/requests/{id}/reviews"),
+                    json!({"decision": "approve", "comment": "", "revision": 1}),
+                )
+                .await;
+            if res.status() == StatusCode::CONFLICT {
+                break; // already approved by the first (low risk needs one)
+            }
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+        id
+    }
+
+    async fn execute(&self, who: &str, id: i64) -> (StatusCode, Value) {
+        let res = self
+            .post(who, &format!("/api/v1/requests/{id}/execute"), json!({}))
+            .await;
+        let status = res.status();
+        (status, res.json().await.expect("json"))
+    }
+
+    async fn done(self) {
+        self.app.stop().await;
+        if let Some(db) = self.db {
+            db.cleanup().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_approved_request_commits_once_and_records_its_run() {
+    for b in Backend::all() {
+        b.create_accounts(3).await;
+        let w = World::new(&b.target_toml("")).await;
+        let sql = format!(
+            "UPDATE {t} SET v = v + 1 WHERE id = 1;\nUPDATE {t} SET v = v + 10 WHERE id IN (2, 3)",
+            t = b.table
+        );
+        let id = w.approved(b.name, &sql, Some(3)).await;
+        // Not yet approved or not the author: refused before anything runs.
+        let (status, _) = w.execute("bob", id).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{}: a reviewer may not execute",
+            b.driver
+        );
+        let (status, r) = w.execute("alice", id).await;
+        assert_eq!(status, StatusCode::OK, "{}: {r}", b.driver);
+        assert_eq!(r["status"], "executed", "{}: {r}", b.driver);
+        let run = &r["execution"];
+        assert_eq!(run["outcome"], "committed");
+        assert_eq!(run["triggered_by"], "alice");
+        assert_eq!(run["rows_affected"], 3);
+        assert_eq!(run["expected_rows"], 3);
+        assert_eq!(
+            run["statements"],
+            json!([{"index": 0, "rows_affected": 1}, {"index": 1, "rows_affected": 2}])
+        );
+        assert_eq!(run["error"], Value::Null);
+        for key in ["started_at", "finished_at", "duration_ms"] {
+            assert!(!run[key].is_null(), "{}: {key}", b.driver);
+        }
+        assert_eq!(b.values().await, vec![1, 10, 10], "{}", b.driver);
+        let (status, body) = w.execute("alice", id).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{}: {body}", b.driver);
+        let (status, _) = w.execute("root", id).await;
+        assert_eq!(
+            status,
+            StatusCode::CONFLICT,
+            "{}: an admin cannot run it again either",
+            b.driver
+        );
+        assert_eq!(b.values().await, vec![1, 10, 10], "{}: ran once", b.driver);
+        let events: Vec<String> = w
+            .app
+            .store
+            .request_events(id)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(
+            events.iter().filter(|a| *a == "execution.started").count(),
+            1
+        );
+        assert_eq!(
+            events.iter().filter(|a| *a == "execution.finished").count(),
+            1
+        );
+        let text = r.to_string();
+        assert!(!text.contains(&b.url), "{}: the URL leaked", b.driver);
+        b.drop_table().await;
+        w.done().await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_statement_rolls_back_the_whole_script() {
+    for b in Backend::all() {
+        b.create_accounts(2).await;
+        let w = World::new(&b.target_toml("")).await;
+        let sql = format!(
+            "UPDATE {t} SET v = 100 WHERE id = 1;\nUPDATE {t}_missing SET v = 1 WHERE id = 2",
+            t = b.table
+        );
+        let id = w.approved(b.name, &sql, None).await;
+        let (status, r) = w.execute("alice", id).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{}: whatever the outcome, 200: {r}",
+            b.driver
+        );
+        assert_eq!(r["status"], "failed");
+        assert_eq!(r["execution"]["outcome"], "error");
+        let error = r["execution"]["error"]
+            .as_str()
+            .expect("the database's message");
+        assert!(error.contains("_missing"), "{}: {error}", b.driver);
+        assert!(!error.contains(&b.url), "{}: {error}", b.driver);
+        assert_eq!(
+            b.values().await,
+            vec![0, 0],
+            "{}: statement 1 was rolled back",
+            b.driver
+        );
+        let (status, _) = w.execute("alice", id).await;
+        assert_eq!(
+            status,
+            StatusCode::CONFLICT,
+            "{}: a failed request is never retried",
+            b.driver
+        );
+        b.drop_table().await;
+        w.done().await;
+    }
+}
+
+#[tokio::test]
+async fn the_row_count_guard_rolls_back_a_surprise() {
+    for b in Backend::all() {
+        b.create_accounts(4).await;
+        let w = World::new(&b.target_toml("")).await;
+        let sql = format!("UPDATE {} SET v = 7 WHERE id > 2", b.table);
+        let id = w.approved(b.name, &sql, Some(1)).await;
+        let (_, r) = w.execute("alice", id).await;
+        assert_eq!(r["status"], "failed", "{}: {r}", b.driver);
+        assert_eq!(r["execution"]["outcome"], "guard");
+        assert_eq!(r["execution"]["expected_rows"], 1);
+        assert_eq!(r["execution"]["rows_affected"], 2);
+        assert_eq!(
+            b.values().await,
+            vec![0, 0, 0, 0],
+            "{}: rolled back",
+            b.driver
+        );
+        b.drop_table().await;
+        w.done().await;
+    }
+}
+
+#[tokio::test]
+async fn a_run_past_its_timeout_is_stopped_and_rolled_back() {
+    for b in Backend::all() {
+        b.create_accounts(1).await;
+        let w =
+            World::new(&b.target_toml("statement_timeout = \"300ms\"\nlock_timeout = \"300ms\""))
+                .await;
+        // Another session holds the row, so the run waits on its lock until the timeout.
+        let mut holder = b.conn().await;
+        let begin = if b.driver == "sqlite" {
+            "BEGIN IMMEDIATE"
+        } else {
+            "BEGIN"
+        };
+        sqlx::raw_sql(AssertSqlSafe(begin.to_owned()))
+            .execute(&mut holder)
+            .await
+            .expect("begin");
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "UPDATE {} SET v = 5 WHERE id = 1",
+            b.table
+        )))
+        .execute(&mut holder)
+        .await
+        .expect("lock");
+        let id = w
+            .approved(
+                b.name,
+                &format!("UPDATE {} SET v = 9 WHERE id = 1", b.table),
+                Some(1),
+            )
+            .await;
+        let (_, r) = w.execute("alice", id).await;
+        assert_eq!(r["status"], "failed", "{}: {r}", b.driver);
+        assert_eq!(r["execution"]["outcome"], "timeout", "{}: {r}", b.driver);
+        sqlx::raw_sql(AssertSqlSafe("ROLLBACK".to_owned()))
+            .execute(&mut holder)
+            .await
+            .expect("rollback");
+        holder.close().await.ok();
+        assert_eq!(b.values().await, vec![0], "{}", b.driver);
+        b.drop_table().await;
+        w.done().await;
+    }
+}
+
+#[tokio::test]
+async fn sixty_four_concurrent_executes_run_it_exactly_once() {
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let w = World::new(&b.target_toml("")).await;
+    let id = w
+        .approved(
+            b.name,
+            &format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table),
+            Some(1),
+        )
+        .await;
+    let calls = (0..64).map(|i| {
+        let who = if i % 2 == 0 { "alice" } else { "root" };
+        w.execute(who, id)
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let ok = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    let conflicts = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!(
+        (ok, conflicts),
+        (1, 63),
+        "{:?}",
+        results.iter().map(|(s, _)| *s).collect::<Vec<_>>()
+    );
+    assert_eq!(b.values().await, vec![1], "applied once");
+    w.done().await;
+}
+
+/// The `countersign` binary serving `config`, with its output discarded.
+fn spawn_server(config: &Path, listen: &str, extra_env: &[(&str, &str)]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_countersign"));
+    cmd.args(["serve", "--config"])
+        .arg(config)
+        .env("COUNTERSIGN_SERVER_LISTEN", listen)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn countersign serve")
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").to_string()
+}
+
+async fn wait_up(base: &str) {
+    for _ in 0..200 {
+        if reqwest::get(format!("{base}/healthz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{base} did not come up");
+}
+
+fn write_config(dir: &Path, store_url: &str, targets: &str) -> PathBuf {
+    let path = dir.join("countersign.toml");
+    std::fs::write(&path, format!("[store]\nurl = \"{store_url}\"\n{targets}")).expect("config");
+    path
+}
+
+#[tokio::test]
+async fn two_server_processes_on_one_postgres_store_run_it_exactly_once() {
+    let Some(db) = TestStore::postgres().await else {
+        return;
+    };
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    // Users, tokens and the approved request, made through an in-process server on the store.
+    let w = World::on(db, &b.target_toml("")).await;
+    let id = w
+        .approved(
+            b.name,
+            &format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table),
+            Some(1),
+        )
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), w.store_url(), &b.target_toml(""));
+    let (a1, a2) = (free_addr(), free_addr());
+    let mut servers = [
+        spawn_server(&config, &a1, &[]),
+        spawn_server(&config, &a2, &[]),
+    ];
+    let bases = [format!("http://{a1}"), format!("http://{a2}")];
+    for base in &bases {
+        wait_up(base).await;
+    }
+    let client = TestApp::client();
+    let calls = (0..32).map(|i| {
+        let req = client
+            .post(format!("{}/api/v1/requests/{id}/execute", bases[i % 2]))
+            .bearer_auth(&w.tokens["alice"])
+            .send();
+        async move { req.await.expect("execute").status() }
+    });
+    let statuses = futures_util::future::join_all(calls).await;
+    for s in &mut servers {
+        s.kill().ok();
+        s.wait().ok();
+    }
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((ok, conflicts), (1, 31), "{statuses:?}");
+    assert_eq!(b.values().await, vec![1], "applied once");
+    w.done().await;
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_run_is_reconciled_on_restart_and_never_reruns() {
+    let Some(pg) = Backend::from_env("COUNTERSIGN_TEST_POSTGRES_URL", "pg", "postgres") else {
+        return;
+    };
+    pg.create_accounts(1).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let targets = pg.target_toml("");
+    let config = write_config(dir.path(), &store_url, &targets);
+    // Prepare users and an approved request through an in-process server, then stop it.
+    let w = World::with_app(TestApp::start(config_for(&store_url, &targets, &[])).await).await;
+    // A change, then a statement that takes long enough to kill the server during it.
+    let sql = format!(
+        "UPDATE {} SET v = v + 1 WHERE id = 1;\nSELECT pg_sleep(4)",
+        pg.table
+    );
+    let id = w.approved(pg.name, &sql, None).await;
+    w.done().await;
+
+    let fast = [("COUNTERSIGN_SERVER_RECONCILE_AFTER", "1s")];
+    let addr = free_addr();
+    let base = format!("http://{addr}");
+    let mut server = spawn_server(&config, &addr, &fast);
+    wait_up(&base).await;
+    let token = {
+        let store = Store::open(&store_url).await.expect("store");
+        let alice = store
+            .user_by_name("alice")
+            .await
+            .expect("read")
+            .expect("alice");
+        let token = countersign_server::auth::secret::new_token();
+        store
+            .create_token(
+                &alice,
+                &countersign_server::auth::secret::hash(&token),
+                None,
+            )
+            .await
+            .expect("token");
+        store.close().await;
+        token
+    };
+    let run = tokio::spawn({
+        let url = format!("{base}/api/v1/requests/{id}/execute");
+        async move { TestApp::client().post(url).bearer_auth(token).send().await }
+    });
+    // Wait until the run has recorded its transaction, then kill -9 the server.
+    let store = Store::open(&store_url).await.expect("store");
+    let mut recorded = false;
+    for _ in 0..100 {
+        let r = store.request(id).await.expect("read").expect("request");
+        if r.execution.as_ref().and_then(|e| e.txid.as_ref()).is_some() {
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        recorded,
+        "the run recorded its transaction id before committing"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill().expect("kill -9");
+    server.wait().ok();
+    assert!(
+        run.await.expect("task").is_err(),
+        "the caller saw the server die"
+    );
+    assert_eq!(
+        store
+            .request(id)
+            .await
+            .expect("read")
+            .expect("request")
+            .status
+            .as_str(),
+        "executing"
+    );
+
+    // Restart: the run is reconciled, not re-run.
+    let mut server = spawn_server(&config, &addr, &fast);
+    wait_up(&base).await;
+    let mut settled = None;
+    for _ in 0..200 {
+        let r = store.request(id).await.expect("read").expect("request");
+        if r.status.as_str() != "executing" {
+            settled = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = settled.expect("reconciled after the restart");
+    assert_eq!(r.status.as_str(), "failed");
+    let outcome = r
+        .execution
+        .as_ref()
+        .and_then(|e| e.outcome)
+        .map(|o| o.as_str().to_owned());
+    assert!(
+        matches!(outcome.as_deref(), Some("rolled_back" | "unknown")),
+        "{outcome:?}"
+    );
+    // Whatever PostgreSQL still had open dies with the dead connection: nothing committed,
+    // and the restarted server did not run it again.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(pg.values().await, vec![0]);
+    let events: Vec<String> = store
+        .request_events(id)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        events.iter().filter(|a| *a == "execution.started").count(),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|a| *a == "execution.reconciled")
+            .count(),
+        1,
+        "{events:?}"
+    );
+    server.kill().ok();
+    server.wait().ok();
+    store.close().await;
+    pg.drop_table().await;
+}

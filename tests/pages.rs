@@ -1,0 +1,349 @@
+//! The request pages as a browser uses them (without JavaScript): forms, CSRF, escaping, and
+//! what each role sees.
+
+mod common;
+
+use common::{Browser, TestApp, hidden_csrf, sqlite_app};
+use countersign_core::user::Role;
+use reqwest::{StatusCode, header};
+
+const PW: &str = "a long password";
+const TARGET: &str =
+    "[[target]]\nname = \"shop\"\ndriver = \"sqlite\"\nurl = \"sqlite://unused.db\"\n";
+
+async fn world() -> (TestApp, countersign_store::testing::TestStore) {
+    let (app, db) = sqlite_app(TARGET, &[]).await;
+    app.add_user("alice", &[Role::Author], PW).await;
+    app.add_user("bob", &[Role::Reviewer], PW).await;
+    app.add_user("carol", &[Role::Reviewer], PW).await;
+    app.add_user("root", &[Role::Admin], PW).await;
+    (app, db)
+}
+
+/// Submits the new-request form as `b`; returns the response.
+async fn submit_form(b: &mut Browser, fields: &[(&str, &str)]) -> reqwest::Response {
+    let html = b.page("/requests/new").await;
+    let csrf = hidden_csrf(&html).expect("csrf");
+    let mut form = vec![("csrf_token", csrf.as_str())];
+    form.extend_from_slice(fields);
+    b.post_form("/requests", &form).await
+}
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers()[header::LOCATION]
+        .to_str()
+        .expect("ascii")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_new_request_form_has_every_labelled_field() {
+    let (app, db) = world().await;
+    let mut b = app.sign_in("alice", PW).await;
+    let html = b.page("/requests/new").await;
+    for label in [
+        "Title",
+        "Intent",
+        "SQL",
+        "Target",
+        "Reviewers",
+        "Expected rows",
+    ] {
+        assert!(
+            html.contains(&format!(">{label}</label>"))
+                || html.contains(&format!("<legend>{label}</legend>")),
+            "no label {label}"
+        );
+    }
+    assert!(html.contains(">Submit request</button>"));
+    assert!(
+        html.contains("value=\"bob\"") && html.contains("value=\"carol\""),
+        "reviewers offered"
+    );
+    assert!(
+        !html.contains("value=\"alice\""),
+        "the author is not offered as a reviewer"
+    );
+    for link in [">New request</a>", ">Audit</a>", ">Sign out</button>"] {
+        assert!(html.contains(link), "nav lacks {link}");
+    }
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_request_goes_from_form_to_approval_in_the_browser() {
+    let (app, db) = world().await;
+    let mut alice = app.sign_in("alice", PW).await;
+    let res = submit_form(
+        &mut alice,
+        &[
+            ("title", "Mark order 42 paid"),
+            ("intent", "Payment confirmed by the bank."),
+            (
+                "sql",
+                "UPDATE orders\nSET status = 'paid'\n-- WHERE id = 42",
+            ),
+            ("target", "shop"),
+            ("reviewers", "bob"),
+            ("reviewers", "carol"),
+            ("expected_rows", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let path = location(&res);
+    let page = alice.page(&path).await;
+    assert!(page.contains("pending review"));
+    assert!(
+        page.contains("update-without-where"),
+        "the finding is shown"
+    );
+    assert!(
+        page.contains("<td class=\"ln\">3</td>"),
+        "lines are numbered"
+    );
+    assert!(
+        !page.contains(">Approve</button>"),
+        "the author gets no review form"
+    );
+    assert!(page.contains(">Revise</a>") && page.contains(">Withdraw</button>"));
+
+    let mut bob = app.sign_in("bob", PW).await;
+    let dash = bob.page("/").await;
+    assert!(dash.contains("Waiting for my review") && dash.contains("Mark order 42 paid"));
+    let page = bob.page(&path).await;
+    assert!(page.contains("<label for=\"comment\">Comment</label>"));
+    assert!(page.contains(">Approve</button>") && page.contains(">Reject</button>"));
+    let csrf = hidden_csrf(&page).expect("csrf");
+    // Without its CSRF token the review is refused.
+    let res = bob
+        .post_form(
+            &format!("{path}/review"),
+            &[("decision", "approve"), ("revision", "1")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // A rejection without a comment is refused, and says why.
+    let res = bob
+        .post_form(
+            &format!("{path}/review"),
+            &[
+                ("csrf_token", &csrf),
+                ("decision", "reject"),
+                ("revision", "1"),
+                ("comment", ""),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        res.text()
+            .await
+            .expect("body")
+            .contains("a rejection needs a comment")
+    );
+    // High risk: bob's approval leaves it pending, carol's approves it.
+    let res = bob
+        .post_form(
+            &format!("{path}/review"),
+            &[
+                ("csrf_token", &csrf),
+                ("decision", "approve"),
+                ("revision", "1"),
+                ("comment", "ok"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let mut carol = app.sign_in("carol", PW).await;
+    let page = carol.page(&path).await;
+    let csrf = hidden_csrf(&page).expect("csrf");
+    carol
+        .post_form(
+            &format!("{path}/review"),
+            &[
+                ("csrf_token", &csrf),
+                ("decision", "approve"),
+                ("revision", "1"),
+                ("comment", ""),
+            ],
+        )
+        .await;
+    let page = alice.page(&path).await;
+    assert!(
+        page.contains(">approved</span>"),
+        "approved after two approvals"
+    );
+    assert!(
+        page.contains("review.approved"),
+        "the history shows the approvals"
+    );
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_refused_form_keeps_everything_typed() {
+    let (app, db) = world().await;
+    let mut b = app.sign_in("alice", PW).await;
+    let res = submit_form(
+        &mut b,
+        &[
+            ("title", "Fix prices"),
+            ("intent", ""),
+            (
+                "sql",
+                "UPDATE products SET price_cents = 990 WHERE sku = 'SKU-1'",
+            ),
+            ("target", "shop"),
+            ("reviewers", "carol"),
+            ("expected_rows", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let html = res.text().await.expect("body");
+    assert!(html.contains("role=\"alert\""), "the reason is shown");
+    assert!(html.contains("intent"), "the reason names the field");
+    assert!(html.contains("value=\"Fix prices\""));
+    assert!(
+        html.contains("UPDATE products SET price_cents = 990 WHERE sku = &#39;SKU-1&#39;")
+            || html.contains("UPDATE products SET price_cents = 990 WHERE sku = &#x27;SKU-1&#x27;"),
+        "{html}"
+    );
+    assert!(html.contains("value=\"carol\" checked"));
+    let res = submit_form(
+        &mut b,
+        &[
+            ("title", "t"),
+            ("intent", "i"),
+            ("sql", "SELECT 1"),
+            ("target", "shop"),
+            ("reviewers", "bob"),
+            ("expected_rows", "lots"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        res.text()
+            .await
+            .expect("body")
+            .contains("expected rows: a whole number")
+    );
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn user_text_is_escaped_everywhere() {
+    let (app, db) = world().await;
+    let mut b = app.sign_in("alice", PW).await;
+    let res = submit_form(
+        &mut b,
+        &[
+            ("title", "<img src=x onerror=alert(1)>"),
+            ("intent", "<b>bold</b>"),
+            (
+                "sql",
+                "UPDATE t SET a = 1 WHERE id = 1 -- <script>alert(1)</script>",
+            ),
+            ("target", "shop"),
+            ("reviewers", "bob"),
+        ],
+    )
+    .await;
+    let path = location(&res);
+    let page = b.page(&path).await;
+    assert!(
+        !page.contains("<script>alert(1)</script>"),
+        "a SQL comment stays text"
+    );
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+            || page.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "the comment is shown, escaped"
+    );
+    assert!(!page.contains("<img src=x"));
+    assert!(!page.contains("<b>bold</b>"));
+    let res = b.get(&path).await;
+    let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn every_role_sees_its_pages() {
+    let (app, db) = world().await;
+    let mut alice = app.sign_in("alice", PW).await;
+    let res = submit_form(
+        &mut alice,
+        &[
+            ("title", "Tidy carts"),
+            ("intent", "Old carts"),
+            ("sql", "DELETE FROM carts WHERE id = 3"),
+            ("target", "shop"),
+            ("reviewers", "bob"),
+        ],
+    )
+    .await;
+    let path = location(&res);
+    for who in ["alice", "bob", "carol", "root"] {
+        let mut b = app.sign_in(who, PW).await;
+        let dash = b.page("/").await;
+        assert!(
+            dash.contains("My requests") && dash.contains("Waiting for my review"),
+            "{who}'s dashboard"
+        );
+        let page = b.page(&path).await;
+        assert!(page.contains("Tidy carts"), "{who} reads the request");
+        assert_eq!(
+            page.contains(">Approve</button>"),
+            who == "bob",
+            "only bob, named, may review ({who})"
+        );
+        assert_eq!(
+            page.contains(">Withdraw</button>"),
+            who == "alice" || who == "root",
+            "withdraw: author or admin ({who})"
+        );
+        b.page("/requests/new").await;
+    }
+    // Revising through the form: a new revision, reviews voided.
+    let edit = alice.page(&format!("{path}/edit")).await;
+    assert!(
+        edit.contains("DELETE FROM carts WHERE id = 3"),
+        "the form is prefilled"
+    );
+    let csrf = hidden_csrf(&edit).expect("csrf");
+    let res = alice
+        .post_form(
+            &format!("{path}/edit"),
+            &[
+                ("csrf_token", &csrf),
+                ("title", "Tidy carts"),
+                ("intent", "Old carts, two of them"),
+                ("sql", "DELETE FROM carts WHERE id IN (3, 4)"),
+                ("reviewers", "bob"),
+                ("expected_rows", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = alice.page(&path).await;
+    assert!(page.contains("Revision 2"));
+    // Someone else cannot open the edit form.
+    let mut bob = app.sign_in("bob", PW).await;
+    assert_eq!(
+        bob.get(&format!("{path}/edit")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let _ = bob.page("/").await;
+    app.stop().await;
+    db.cleanup().await;
+}
