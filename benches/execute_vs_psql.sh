@@ -19,7 +19,11 @@ ROUNDS="${ROUNDS:-4}"
 RUNS="${RUNS:-3}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+cleanup() {
+    rm -rf "$WORK"
+    psql "$URL" -X -q -c 'DROP TABLE IF EXISTS bench_accounts' >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
 
 need() { command -v "$1" >/dev/null || { echo "execute_vs_psql: $1 is required" >&2; exit 1; }; }
 need psql

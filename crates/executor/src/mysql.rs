@@ -34,16 +34,20 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) async fn open(url: &str, limits: &Limits) -> Result<Self, sqlx::Error> {
+    pub(crate) async fn open(url: &str) -> Result<Self, sqlx::Error> {
         let options = MySqlConnectOptions::from_str(url)?
             .pipes_as_concat(false)
             .no_engine_substitution(false)
             .timezone(None);
-        let mut session = Self {
-            conn: options.connect().await?,
-        };
-        session.apply(limits).await?;
-        Ok(session)
+        let conn = options.connect().await?;
+        Ok(Self { conn })
+    }
+
+    /// Applies `limits` to the session, then opens the transaction.
+    pub(crate) async fn begin(&mut self, limits: &Limits) -> Result<(), sqlx::Error> {
+        self.apply(limits).await?;
+        sqlx::raw_sql("BEGIN").execute(&mut self.conn).await?;
+        Ok(())
     }
 
     async fn apply(&mut self, limits: &Limits) -> Result<(), sqlx::Error> {
@@ -84,11 +88,6 @@ impl Session {
             }
             other => other.map(drop),
         }
-    }
-
-    pub(crate) async fn begin(&mut self) -> Result<(), sqlx::Error> {
-        sqlx::raw_sql("BEGIN").execute(&mut self.conn).await?;
-        Ok(())
     }
 
     /// Runs one approved statement as text (no prepared statement, which some DDL refuses)

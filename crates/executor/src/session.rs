@@ -19,13 +19,14 @@ pub(crate) enum Session {
 }
 
 impl Session {
-    /// Connects and applies the limits that belong to the session rather than the
-    /// transaction. Gives up after [`CONNECT_TIMEOUT`].
+    /// Connects (SQLite: with the limits, which belong to its connection). Gives up after
+    /// [`CONNECT_TIMEOUT`].
     pub(crate) async fn open(target: Target<'_>, limits: &Limits) -> Result<Self, sqlx::Error> {
+        check_scheme(target)?;
         let open = async {
             Ok(match target.driver {
                 Driver::Postgres => Self::Postgres(postgres::Session::open(target.url).await?),
-                Driver::Mysql => Self::Mysql(mysql::Session::open(target.url, limits).await?),
+                Driver::Mysql => Self::Mysql(mysql::Session::open(target.url).await?),
                 Driver::Sqlite => Self::Sqlite(sqlite::Session::open(target.url, limits).await?),
             })
         };
@@ -37,7 +38,7 @@ impl Session {
     pub(crate) async fn begin(&mut self, limits: &Limits) -> Result<Option<String>, sqlx::Error> {
         match self {
             Self::Postgres(session) => session.begin(limits).await.map(Some),
-            Self::Mysql(session) => session.begin().await.map(|()| None),
+            Self::Mysql(session) => session.begin(limits).await.map(|()| None),
             Self::Sqlite(session) => session.begin().await.map(|()| None),
         }
     }
@@ -77,6 +78,28 @@ impl Session {
     }
 }
 
+/// Refuses a URL made for another driver, which the drivers would otherwise try to make sense
+/// of (SQLite would take it for a file name).
+fn check_scheme(target: Target<'_>) -> Result<(), sqlx::Error> {
+    let schemes: &[&str] = match target.driver {
+        Driver::Postgres => &["postgres://", "postgresql://"],
+        Driver::Mysql => &["mysql://", "mariadb://"],
+        Driver::Sqlite => &["sqlite:"],
+    };
+    let matches = |scheme: &&str| {
+        target
+            .url
+            .get(..scheme.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(scheme))
+    };
+    if schemes.iter().any(matches) {
+        return Ok(());
+    }
+    let expected = schemes.join(" or ");
+    let message = format!("a {} URL must start with {expected}", target.driver);
+    Err(sqlx::Error::Configuration(message.into()))
+}
+
 /// `connecting`, given up as a timed-out I/O error after [`CONNECT_TIMEOUT`].
 pub(crate) async fn within_connect_timeout<T>(
     connecting: impl Future<Output = Result<T, sqlx::Error>>,
@@ -84,4 +107,24 @@ pub(crate) async fn within_connect_timeout<T>(
     tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
         .unwrap_or_else(|_| Err(io::Error::from(io::ErrorKind::TimedOut).into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(driver: Driver, url: &str) -> Target<'_> {
+        Target { driver, url }
+    }
+
+    #[test]
+    fn a_url_must_be_made_for_its_driver() {
+        assert!(check_scheme(target(Driver::Postgres, "postgres://u@h/d")).is_ok());
+        assert!(check_scheme(target(Driver::Postgres, "PostgreSQL://u@h/d")).is_ok());
+        assert!(check_scheme(target(Driver::Mysql, "mariadb://u@h/d")).is_ok());
+        assert!(check_scheme(target(Driver::Sqlite, "sqlite:///srv/shop.db")).is_ok());
+        assert!(check_scheme(target(Driver::Sqlite, "postgres://u:pw@h/d")).is_err());
+        assert!(check_scheme(target(Driver::Mysql, "postgres://u@h/d")).is_err());
+        assert!(check_scheme(target(Driver::Postgres, "")).is_err());
+    }
 }
