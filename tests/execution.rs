@@ -388,6 +388,32 @@ async fn the_row_count_guard_rolls_back_a_surprise() {
 }
 
 #[tokio::test]
+async fn only_statements_that_change_rows_count_toward_the_guard() {
+    for b in Backend::all() {
+        b.create_accounts(3).await;
+        let w = World::new(&b.target_toml("")).await;
+        let sql = format!(
+            "UPDATE {t} SET v = 2 WHERE id = 1;\nSELECT id, v FROM {t}",
+            t = b.table
+        );
+        let id = w.approved(b.name, &sql, Some(1)).await;
+        let (_, r) = w.execute("alice", id).await;
+        assert_eq!(
+            r["status"], "executed",
+            "{}: the SELECT's rows are not changes: {r}",
+            b.driver
+        );
+        assert_eq!(
+            r["execution"]["statements"],
+            json!([{"index": 0, "rows_affected": 1}, {"index": 1, "rows_affected": 0}])
+        );
+        assert_eq!(b.values().await, vec![2, 0, 0], "{}", b.driver);
+        b.drop_table().await;
+        w.done().await;
+    }
+}
+
+#[tokio::test]
 async fn a_run_past_its_timeout_is_stopped_and_rolled_back() {
     for b in Backend::all() {
         b.create_accounts(1).await;

@@ -34,6 +34,7 @@ async fn main() -> Result<ExitCode, Box<dyn Error>> {
     };
     let plan = Plan {
         statements: &statements,
+        changes_rows: None,
         expected_rows,
         limits: Limits::default(),
     };

@@ -13,6 +13,11 @@ use crate::target::Limits;
 pub struct Plan<'a> {
     /// The statements in order, each exactly one statement as the analyzer split them.
     pub statements: &'a [String],
+    /// For each statement, whether the count its database reports is of rows it changed
+    /// (INSERT, UPDATE, DELETE, MERGE). One that is not — a SELECT, whose count on PostgreSQL is
+    /// of the rows it returned, or DDL — reports 0 and does not count toward the guard, so the
+    /// guard means the same on every backend. `None`: every statement counts.
+    pub changes_rows: Option<&'a [bool]>,
     /// The row-count guard: when given, a different total of affected rows rolls back.
     pub expected_rows: Option<i64>,
     pub limits: Limits,

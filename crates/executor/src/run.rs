@@ -150,7 +150,11 @@ async fn transact<E: fmt::Display>(
             message: scrub(&error.to_string(), target.url),
         })?;
     for (index, sql) in plan.statements.iter().enumerate() {
-        let rows_affected = run_statement(session, target, plan, index, sql).await?;
+        let reported = run_statement(session, target, plan, index, sql).await?;
+        let changes_rows = plan
+            .changes_rows
+            .is_none_or(|flags| flags.get(index).copied().unwrap_or(true));
+        let rows_affected = if changes_rows { reported } else { 0 };
         tracing::debug!(index, rows_affected, "statement done");
         progress.statements.push(StatementResult {
             index,
@@ -276,6 +280,7 @@ mod tests {
         };
         let plan = Plan {
             statements: &[],
+            changes_rows: None,
             expected_rows: None,
             limits: Limits::default(),
         };

@@ -235,3 +235,31 @@ async fn an_unknown_role_is_refused_without_naming_it() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_select_does_not_count_toward_the_guard_when_the_plan_says_so() {
+    let db = postgres!();
+    let statements = db.statements(&[
+        "UPDATE {t} SET balance = 1 WHERE id = 1",
+        "SELECT * FROM {t}",
+    ]);
+    // Counted as PostgreSQL reports it, the SELECT's rows would break the guard…
+    let naive = Plan {
+        expected_rows: Some(1),
+        ..plan(&statements)
+    };
+    let report = execute(db.target(), naive, ignore_txid).await;
+    assert_eq!(report.outcome, ExecutionOutcome::Guard, "{report:?}");
+    // …so the server says which statements change rows, and a SELECT counts 0.
+    let flags = [true, false];
+    let plan = Plan {
+        expected_rows: Some(1),
+        changes_rows: Some(&flags),
+        ..plan(&statements)
+    };
+    let report = execute(db.target(), plan, ignore_txid).await;
+    assert_eq!(report.outcome, ExecutionOutcome::Committed, "{report:?}");
+    assert_eq!(report.rows_affected, 1);
+    assert_eq!(report.statements[1].rows_affected, 0);
+    db.clean_up().await;
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use countersign_analyzer::Analysis;
+use countersign_analyzer::{Analysis, StatementKind};
 use countersign_core::audit::AuditAction;
 use countersign_core::lifecycle::{self, Action};
 use countersign_core::permission;
@@ -21,6 +21,18 @@ use crate::error::ApiError;
 /// What the record of an interrupted run says about its outcome.
 const INTERRUPTED: &str =
     "the server stopped while this ran; the outcome was established afterwards";
+
+/// Whether the count a database reports for a statement of this kind is of rows it changed; the
+/// row-count guard adds up only those (a SELECT's count on PostgreSQL is of rows returned).
+fn changes_rows(kind: StatementKind) -> bool {
+    matches!(
+        kind,
+        StatementKind::Insert
+            | StatementKind::Update
+            | StatementKind::Delete
+            | StatementKind::Merge
+    )
+}
 
 fn executor_target(target: &TargetConfig) -> Target<'_> {
     Target {
@@ -66,6 +78,11 @@ impl AppState {
         let current = record.current();
         let analysis: Analysis =
             serde_json::from_value(current.analysis.clone()).map_err(ApiError::internal)?;
+        let changes_rows: Vec<bool> = analysis
+            .statements
+            .iter()
+            .map(|s| changes_rows(s.kind))
+            .collect();
         let statements: Vec<String> = analysis.statements.into_iter().map(|s| s.sql).collect();
         let expected_rows = current.expected_rows;
         self.store
@@ -83,7 +100,14 @@ impl AppState {
         let user = user.clone();
         tokio::spawn(async move {
             state
-                .run_claimed(id, &user, &target, &statements, expected_rows)
+                .run_claimed(
+                    id,
+                    &user,
+                    &target,
+                    &statements,
+                    &changes_rows,
+                    expected_rows,
+                )
                 .await
         })
         .await
@@ -96,12 +120,14 @@ impl AppState {
         user: &User,
         target: &TargetConfig,
         statements: &[String],
+        changes_rows: &[bool],
         expected_rows: Option<i64>,
     ) -> Result<RequestStatus, ApiError> {
         let heartbeat = self.spawn_heartbeat(id);
         let store = self.store.clone();
         let plan = Plan {
             statements,
+            changes_rows: Some(changes_rows),
             expected_rows,
             limits: Limits {
                 statement_timeout: target.policy.statement_timeout,

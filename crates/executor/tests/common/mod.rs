@@ -196,6 +196,7 @@ fn unique_name() -> String {
 pub fn plan(statements: &[String]) -> Plan<'_> {
     Plan {
         statements,
+        changes_rows: None,
         expected_rows: None,
         limits: Limits::default(),
     }

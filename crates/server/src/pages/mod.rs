@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/static/style.css", get(stylesheet))
+        .route("/static/app.js", get(script))
         .merge(requests::routes())
 }
 
@@ -192,6 +193,13 @@ async fn logout(
         Redirect::to("/login"),
     )
         .into_response())
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../../../web/static/app.js"),
+    )
 }
 
 async fn stylesheet() -> impl IntoResponse {
