@@ -1,6 +1,7 @@
 //! The HTML pages (askama templates under `web/templates/`): sign-in, sign-out, errors and the
 //! stylesheet here; the request pages in [`requests`]; browser forms in [`form`].
 
+pub mod admin;
 pub mod form;
 pub mod requests;
 
@@ -28,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/static/style.css", get(stylesheet))
         .route("/static/app.js", get(script))
         .merge(requests::routes())
+        .merge(admin::routes())
 }
 
 /// How a request status looks on a page: its CSS class (the words are `label()`).

@@ -310,6 +310,33 @@ pub fn sql_lines(sql: &str, analysis: &Analysis) -> Vec<SqlLine> {
     lines
 }
 
+/// One line of the change between two revisions' SQL.
+pub struct DiffLine {
+    /// `+`, `-` or ` `.
+    pub sign: char,
+    pub css: &'static str,
+    pub text: String,
+}
+
+/// The line-by-line change from `before` to `after`.
+pub fn sql_diff(before: &str, after: &str) -> Vec<DiffLine> {
+    similar::TextDiff::from_lines(before, after)
+        .iter_all_changes()
+        .map(|change| {
+            let (sign, css) = match change.tag() {
+                similar::ChangeTag::Delete => ('-', "del"),
+                similar::ChangeTag::Insert => ('+', "ins"),
+                similar::ChangeTag::Equal => (' ', "same"),
+            };
+            DiffLine {
+                sign,
+                css,
+                text: change.value().trim_end_matches(['\n', '\r']).to_owned(),
+            }
+        })
+        .collect()
+}
+
 /// What the signed-in user may do on a request page.
 struct Abilities {
     review: bool,
@@ -367,6 +394,8 @@ struct RequestPage<'a> {
     lines: Vec<SqlLine>,
     can: Abilities,
     history: Vec<HistoryLine>,
+    /// The SQL's change from the previous revision, if there is one.
+    diff: Vec<DiffLine>,
     error: Option<String>,
     comment: String,
 }
@@ -383,6 +412,10 @@ async fn request_page(
     let analysis: Analysis =
         serde_json::from_value(req.analysis.clone()).map_err(ApiError::internal)?;
     let lines = sql_lines(&req.sql, &analysis);
+    let diff = match req.revisions.as_slice() {
+        [.., previous, current] => sql_diff(&previous.sql, &current.sql),
+        _ => Vec::new(),
+    };
     let history = state
         .store
         .request_events(id)
@@ -398,6 +431,7 @@ async fn request_page(
         analysis,
         lines,
         history,
+        diff,
         error,
         comment,
     };
@@ -512,5 +546,38 @@ pub fn status_class(status: RequestStatus) -> &'static str {
         RequestStatus::Withdrawn => "status quiet",
         RequestStatus::Executing => "status running",
         RequestStatus::Executed => "status done",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_diff_marks_removed_and_added_lines() {
+        let diff = sql_diff(
+            "UPDATE t SET a = 1\nWHERE id = 1;\n",
+            "UPDATE t SET a = 1\nWHERE id = 2;\n",
+        );
+        let signs: String = diff.iter().map(|d| d.sign).collect();
+        assert_eq!(signs, " -+");
+        assert_eq!(diff[1].text, "WHERE id = 1;");
+        assert_eq!(diff[2].css, "ins");
+    }
+
+    #[test]
+    fn findings_hang_on_their_lines() {
+        let analysis = countersign_analyzer::analyze(
+            "SELECT 1;\nUPDATE t SET a = 1;",
+            countersign_analyzer::Dialect::Postgres,
+        );
+        let lines = sql_lines("SELECT 1;\nUPDATE t SET a = 1;", &analysis);
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines[1]
+                .findings
+                .iter()
+                .any(|f| f.rule == "update-without-where")
+        );
     }
 }
