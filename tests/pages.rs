@@ -358,7 +358,10 @@ async fn the_admin_page_lists_users_and_targets_but_never_a_url() {
     for name in ["alice", "bob", "carol", "root", "shop", "sqlite"] {
         assert!(html.contains(name), "admin page lacks {name}");
     }
-    assert!(!html.contains("unused.db") && !html.contains("sqlite://"), "a target URL leaked");
+    assert!(
+        !html.contains("unused.db") && !html.contains("sqlite://"),
+        "a target URL leaked"
+    );
     let mut alice = app.sign_in("alice", PW).await;
     assert!(!alice.page("/").await.contains(">Admin</a>"));
     assert_eq!(alice.get("/admin").await.status(), StatusCode::FORBIDDEN);
@@ -370,15 +373,42 @@ async fn the_admin_page_lists_users_and_targets_but_never_a_url() {
 async fn a_revised_request_shows_what_changed_in_its_sql() {
     let (app, db) = world().await;
     let mut alice = app.sign_in("alice", PW).await;
-    let res = submit_form(&mut alice, &[("title", "Fix"), ("intent", "why"), ("sql", "UPDATE orders SET status = 'paid'\nWHERE id = 41"), ("target", "shop"), ("reviewers", "bob")]).await;
+    let res = submit_form(
+        &mut alice,
+        &[
+            ("title", "Fix"),
+            ("intent", "why"),
+            ("sql", "UPDATE orders SET status = 'paid'\nWHERE id = 41"),
+            ("target", "shop"),
+            ("reviewers", "bob"),
+        ],
+    )
+    .await;
     let path = location(&res);
-    assert!(!alice.page(&path).await.contains("Changes from revision"), "nothing to compare yet");
+    assert!(
+        !alice.page(&path).await.contains("Changes from revision"),
+        "nothing to compare yet"
+    );
     let edit = alice.page(&format!("{path}/edit")).await;
     let csrf = hidden_csrf(&edit).expect("csrf");
-    alice.post_form(&format!("{path}/edit"), &[("csrf_token", &csrf), ("title", "Fix"), ("intent", "why"), ("sql", "UPDATE orders SET status = 'paid'\nWHERE id = 42"), ("reviewers", "bob")]).await;
+    alice
+        .post_form(
+            &format!("{path}/edit"),
+            &[
+                ("csrf_token", &csrf),
+                ("title", "Fix"),
+                ("intent", "why"),
+                ("sql", "UPDATE orders SET status = 'paid'\nWHERE id = 42"),
+                ("reviewers", "bob"),
+            ],
+        )
+        .await;
     let page = alice.page(&path).await;
     assert!(page.contains("Changes from revision 1"));
-    assert!(page.contains("<span class=\"del\">- WHERE id = 41</span>"), "{page}");
+    assert!(
+        page.contains("<span class=\"del\">- WHERE id = 41</span>"),
+        "{page}"
+    );
     assert!(page.contains("<span class=\"ins\">+ WHERE id = 42</span>"));
     app.stop().await;
     db.cleanup().await;
@@ -392,9 +422,17 @@ async fn the_live_analysis_script_is_served_from_the_app_itself() {
     assert!(form.contains("<script src=\"/static/app.js\" defer></script>"));
     let res = b.get("/static/app.js").await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.headers()[header::CONTENT_TYPE].to_str().expect("ascii").starts_with("text/javascript"));
+    assert!(
+        res.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/javascript")
+    );
     let js = res.text().await.expect("body");
-    assert!(js.contains("/api/v1/analyze") && !js.contains(".innerHTML"), "builds the DOM from text only");
+    assert!(
+        js.contains("/api/v1/analyze") && !js.contains(".innerHTML"),
+        "builds the DOM from text only"
+    );
     app.stop().await;
     db.cleanup().await;
 }

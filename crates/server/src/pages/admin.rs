@@ -32,7 +32,10 @@ impl From<&TargetConfig> for TargetLine {
     fn from(t: &TargetConfig) -> TargetLine {
         let a = t.policy.approvals;
         let show = |d: Option<std::time::Duration>| {
-            d.map_or_else(|| "database default".to_owned(), |d| humantime::format_duration(d).to_string())
+            d.map_or_else(
+                || "database default".to_owned(),
+                |d| humantime::format_duration(d).to_string(),
+            )
         };
         TargetLine {
             name: t.name.clone(),
