@@ -431,3 +431,57 @@ async fn the_demo_serves_and_its_users_can_sign_in() {
         "the demo stops cleanly on SIGTERM: {status:?}"
     );
 }
+
+/// `countersign check` as a pre-commit hook runs it.
+fn check(args: &[&str], stdin: &str) -> Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run_in(dir.path(), &[&["check"], args].concat(), None, stdin, &[])
+}
+
+#[test]
+fn check_finds_an_update_whose_where_is_only_a_comment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("fix.sql");
+    std::fs::write(&file, "UPDATE orders SET status = 'x' -- WHERE id = 1\n").expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    let out = check(&["--dialect", "postgres", path], "");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(&format!("{path}:1:1: danger[update-without-where] ")),
+        "{text}"
+    );
+
+    let out = check(&["--format", "json", path], "");
+    assert_eq!(out.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["files"][0]["path"], path);
+    assert_eq!(json["files"][0]["risk"], "high");
+    assert_eq!(
+        json["files"][0]["findings"][0]["rule"],
+        "update-without-where"
+    );
+    assert_eq!(json["files"][0]["findings"][0]["line"], 1);
+}
+
+#[test]
+fn check_exit_codes_follow_the_worst_finding() {
+    let clean = check(&["-"], "UPDATE orders SET status = 'paid' WHERE id = 42;\n");
+    assert_eq!(clean.status.code(), Some(0), "{}", stdout(&clean));
+    let warning = check(
+        &["--dialect", "postgres", "-"],
+        "ALTER TABLE orders ADD COLUMN note text;\n",
+    );
+    assert_eq!(warning.status.code(), Some(1), "{}", stdout(&warning));
+    let error = check(&["-"], "BEGIN;\n");
+    assert_eq!(error.status.code(), Some(2), "{}", stdout(&error));
+    let unreadable = check(&["/nonexistent/x.sql"], "");
+    assert_eq!(unreadable.status.code(), Some(3));
+    assert!(
+        stderr(&unreadable).contains("/nonexistent/x.sql"),
+        "{}",
+        stderr(&unreadable)
+    );
+    let bad_dialect = check(&["--dialect", "oracle", "-"], "");
+    assert!(!bad_dialect.status.success());
+}

@@ -1,5 +1,6 @@
 //! The `countersign` command: `demo`, `serve`, `migrate`, `user`, `token`, `check` (contract §6).
 
+mod check;
 mod demo;
 mod serve;
 mod users;
@@ -48,6 +49,19 @@ enum Command {
     /// Manage API tokens
     #[command(subcommand)]
     Token(users::TokenCommand),
+    /// Analyze SQL files offline, for pre-commit hooks and CI: exit 0 when nothing is above info,
+    /// 1 for a warning, 2 for danger or error, 3 when an input cannot be read
+    Check {
+        /// SQL dialect of the files
+        #[arg(long, default_value = "generic", value_name = "postgres|mysql|sqlite|generic")]
+        dialect: countersign_analyzer::Dialect,
+        /// Report format
+        #[arg(long, default_value = "text", value_name = "text|json")]
+        format: check::Format,
+        /// Files to analyze; `-` (or none) reads standard input
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -71,6 +85,20 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Check {
+            dialect,
+            format,
+            files,
+        } => {
+            let code = check::run(
+                &files,
+                dialect,
+                format,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            );
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(3)));
+        }
         Command::Demo { listen, dir } => demo::run(cli.config.as_deref(), listen, &dir).await?,
         Command::Serve => serve::run(load_config(&cli.config)?).await?,
         Command::Migrate => {
