@@ -53,7 +53,11 @@ enum Command {
     /// 1 for a warning, 2 for danger or error, 3 when an input cannot be read
     Check {
         /// SQL dialect of the files
-        #[arg(long, default_value = "generic", value_name = "postgres|mysql|sqlite|generic")]
+        #[arg(
+            long,
+            default_value = "generic",
+            value_name = "postgres|mysql|sqlite|generic"
+        )]
         dialect: countersign_analyzer::Dialect,
         /// Report format
         #[arg(long, default_value = "text", value_name = "text|json")]
