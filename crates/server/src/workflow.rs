@@ -141,21 +141,10 @@ impl AppState {
         permission::may_submit(author)?;
         new.validate(&author.name)?;
         let target = self.target(&new.target)?;
-        let reviewers = self.reviewers(&new.reviewers).await?;
-        let analysis = analyze(&new.sql, dialect_of(target.driver));
-        check_policy(&target.policy, &analysis)?;
-        let analysis_json = serde_json::to_value(&analysis).map_err(ApiError::internal)?;
-        let rev = RevisionInput {
-            intent: &new.intent,
-            sql: &new.sql,
-            expected_rows: new.expected_rows,
-            reviewers: &reviewers,
-            risk: risk_of(&analysis),
-            analysis: &analysis_json,
-        };
+        let checked = self.check_revision(target, &new).await?;
         let id = self
             .store
-            .submit_request(author, new.title.trim(), &target.name, &rev)
+            .submit_request(author, new.title.trim(), &target.name, &checked.input(&new))
             .await?;
         tracing::info!(request = id, author = %author.name, target = %target.name, "submitted");
         Ok(id)
@@ -167,46 +156,46 @@ impl AppState {
         let record = self.load_request(id).await?;
         permission::may_revise(user, &record.author)?;
         lifecycle::transition(id, record.status, Action::Revise)?;
-        let current = current_as_new(&record);
-        let edited = edit.apply(&current);
-        edited.request.validate(&record.author)?;
-        if !edited.new_revision {
-            self.store
-                .revise_request(
-                    id,
-                    user,
-                    record.status,
-                    record.revision,
-                    edited.request.title.trim(),
-                    None,
-                )
-                .await?;
-            return Ok(());
-        }
-        let target = self.target(&record.target)?;
-        let reviewers = self.reviewers(&edited.request.reviewers).await?;
-        let analysis = analyze(&edited.request.sql, dialect_of(target.driver));
-        check_policy(&target.policy, &analysis)?;
-        let analysis_json = serde_json::to_value(&analysis).map_err(ApiError::internal)?;
-        let rev = RevisionInput {
-            intent: &edited.request.intent,
-            sql: &edited.request.sql,
-            expected_rows: edited.request.expected_rows,
-            reviewers: &reviewers,
-            risk: risk_of(&analysis),
-            analysis: &analysis_json,
+        let edited = edit.apply(&current_as_new(&record));
+        let new = edited.request;
+        new.validate(&record.author)?;
+        let checked = if edited.new_revision {
+            Some(
+                self.check_revision(self.target(&record.target)?, &new)
+                    .await?,
+            )
+        } else {
+            None
         };
+        let input = checked.as_ref().map(|c| c.input(&new));
         self.store
             .revise_request(
                 id,
                 user,
                 record.status,
                 record.revision,
-                edited.request.title.trim(),
-                Some(&rev),
+                new.title.trim(),
+                input.as_ref(),
             )
             .await?;
         Ok(())
+    }
+
+    /// What a new revision must pass before it is stored, for submission and revision alike:
+    /// real reviewers, and an analysis with nothing the target refuses.
+    async fn check_revision(
+        &self,
+        target: &TargetConfig,
+        new: &NewRequest,
+    ) -> Result<CheckedRevision, ApiError> {
+        let reviewers = self.reviewers(&new.reviewers).await?;
+        let analysis = analyze(&new.sql, dialect_of(target.driver));
+        check_policy(&target.policy, &analysis)?;
+        Ok(CheckedRevision {
+            reviewers,
+            risk: risk_of(&analysis),
+            analysis: serde_json::to_value(&analysis).map_err(ApiError::internal)?,
+        })
     }
 
     /// Records `user`'s review; the request is approved once the target's policy is met.
@@ -271,6 +260,26 @@ impl AppState {
             .change_status(id, record.status, to, event)
             .await?;
         Ok(())
+    }
+}
+
+/// A revision that passed [`AppState::check_revision`].
+struct CheckedRevision {
+    reviewers: Vec<User>,
+    risk: RiskLevel,
+    analysis: serde_json::Value,
+}
+
+impl CheckedRevision {
+    fn input<'a>(&'a self, new: &'a NewRequest) -> RevisionInput<'a> {
+        RevisionInput {
+            intent: &new.intent,
+            sql: &new.sql,
+            expected_rows: new.expected_rows,
+            reviewers: &self.reviewers,
+            risk: self.risk,
+            analysis: &self.analysis,
+        }
     }
 }
 

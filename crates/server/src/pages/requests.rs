@@ -178,21 +178,70 @@ impl<'a> RequestForm<'a> {
     }
 }
 
-/// `GET /requests/new`
-async fn new_form(State(state): State<AppState>, me: PageUser) -> Result<Response, PageError> {
-    RequestForm::new(
-        &state,
-        &me,
-        "New request".into(),
-        "/requests".into(),
-        FormValues::default(),
-        None,
-    )
-    .await?
-    .respond(StatusCode::OK)
+/// Which form: a new request, or a new revision of request `id`.
+#[derive(Debug, Clone, Copy)]
+enum FormFor {
+    New,
+    Revision(i64),
 }
 
-/// `POST /requests`: submits, or shows the form again with the reason and everything typed.
+impl FormFor {
+    fn heading(self) -> String {
+        match self {
+            FormFor::New => "New request".to_owned(),
+            FormFor::Revision(id) => format!("Revise request #{id}"),
+        }
+    }
+
+    fn action(self) -> String {
+        match self {
+            FormFor::New => "/requests".to_owned(),
+            FormFor::Revision(id) => format!("/requests/{id}/edit"),
+        }
+    }
+}
+
+/// The form, holding `values`; with `error`, said at the top and answered with its status.
+async fn show_form(
+    state: &AppState,
+    me: &PageUser,
+    form_for: FormFor,
+    values: FormValues,
+    error: Option<ApiError>,
+) -> Result<Response, PageError> {
+    let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
+    RequestForm::new(
+        state,
+        me,
+        form_for.heading(),
+        form_for.action(),
+        values,
+        error.map(|e| e.message),
+    )
+    .await?
+    .respond(status)
+}
+
+/// After a post: on to the request, or back to the form with the reason and everything typed.
+async fn after_post(
+    state: &AppState,
+    me: &PageUser,
+    form_for: FormFor,
+    values: FormValues,
+    result: Result<i64, ApiError>,
+) -> Result<Response, PageError> {
+    match result {
+        Ok(id) => Ok(Redirect::to(&format!("/requests/{id}")).into_response()),
+        Err(e) => show_form(state, me, form_for, values, Some(e)).await,
+    }
+}
+
+/// `GET /requests/new`
+async fn new_form(State(state): State<AppState>, me: PageUser) -> Result<Response, PageError> {
+    show_form(&state, &me, FormFor::New, FormValues::default(), None).await
+}
+
+/// `POST /requests`
 async fn submit(
     State(state): State<AppState>,
     me: PageUser,
@@ -200,7 +249,7 @@ async fn submit(
 ) -> Result<Response, PageError> {
     form.check_csrf(&me)?;
     let values = FormValues::from_form(&form);
-    let attempt = async {
+    let result = async {
         let new = NewRequest {
             title: values.title.clone(),
             intent: values.intent.clone(),
@@ -210,20 +259,9 @@ async fn submit(
             expected_rows: values.expected_rows()?,
         };
         state.submit(&me.user, new).await
-    };
-    match attempt.await {
-        Ok(id) => Ok(Redirect::to(&format!("/requests/{id}")).into_response()),
-        Err(e) => RequestForm::new(
-            &state,
-            &me,
-            "New request".into(),
-            "/requests".into(),
-            values,
-            Some(e.message),
-        )
-        .await?
-        .respond(e.status),
     }
+    .await;
+    after_post(&state, &me, FormFor::New, values, result).await
 }
 
 /// `GET /requests/{id}/edit`: the author's form for a new revision.
@@ -235,16 +273,7 @@ async fn edit_form(
     let record = state.load_request(id).await?;
     permission::may_revise(&me.user, &record.author).map_err(ApiError::from)?;
     let values = FormValues::from_request(&crate::workflow::current_as_new(&record));
-    RequestForm::new(
-        &state,
-        &me,
-        format!("Revise request #{id}"),
-        format!("/requests/{id}/edit"),
-        values,
-        None,
-    )
-    .await?
-    .respond(StatusCode::OK)
+    show_form(&state, &me, FormFor::Revision(id), values, None).await
 }
 
 /// `POST /requests/{id}/edit`
@@ -256,7 +285,7 @@ async fn edit(
 ) -> Result<Response, PageError> {
     form.check_csrf(&me)?;
     let values = FormValues::from_form(&form);
-    let attempt = async {
+    let result = async {
         let edit = RequestEdit {
             title: Some(values.title.clone()),
             intent: Some(values.intent.clone()),
@@ -264,21 +293,10 @@ async fn edit(
             reviewers: Some(values.reviewers.clone()),
             expected_rows: Some(values.expected_rows()?),
         };
-        state.revise(id, &me.user, edit).await
-    };
-    match attempt.await {
-        Ok(()) => Ok(Redirect::to(&format!("/requests/{id}")).into_response()),
-        Err(e) => RequestForm::new(
-            &state,
-            &me,
-            format!("Revise request #{id}"),
-            format!("/requests/{id}/edit"),
-            values,
-            Some(e.message),
-        )
-        .await?
-        .respond(e.status),
+        state.revise(id, &me.user, edit).await.map(|()| id)
     }
+    .await;
+    after_post(&state, &me, FormFor::Revision(id), values, result).await
 }
 
 /// One line of the SQL, with the findings that point at it.
