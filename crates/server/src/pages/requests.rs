@@ -555,6 +555,17 @@ async fn execute(
     }
 }
 
+/// A time as the pages show it: the one fixed RFC 3339 form, as in the audit trail.
+pub trait Stamp {
+    fn stamp(&self) -> String;
+}
+
+impl Stamp for time::OffsetDateTime {
+    fn stamp(&self) -> String {
+        timestamp::format(*self)
+    }
+}
+
 /// The CSS class of a status: its colour on every page.
 pub fn status_class(status: RequestStatus) -> &'static str {
     match status {
