@@ -1,5 +1,7 @@
-//! The `countersign` command: `demo`, `serve`, `migrate`, `user`, `token`, `check` (contract §6).
+//! The `countersign` command: `demo`, `serve`, `migrate`, `user`, `token`, `check`, `audit`
+//! (contract §6).
 
+mod audit;
 mod check;
 mod demo;
 mod serve;
@@ -66,6 +68,9 @@ enum Command {
         #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Export the audit trail, or verify its hash chain
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -113,6 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::User(cmd) => users::user(&open_store(&cli.config).await?, cmd).await?,
         Command::Token(cmd) => users::token(&open_store(&cli.config).await?, cmd).await?,
+        Command::Audit(cmd) => return audit::run(&cli.config, cmd).await,
     }
     Ok(ExitCode::SUCCESS)
 }

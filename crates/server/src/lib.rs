@@ -2,6 +2,7 @@
 //! sessions and CSRF. Handlers are thin: parse, call the domain and the store, render.
 
 pub mod api;
+pub mod audit_export;
 pub mod auth;
 pub mod config;
 pub mod error;

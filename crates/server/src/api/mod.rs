@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1` (contract §5), and `/healthz`.
 
+mod audit;
 mod requests;
 
 use axum::extract::{FromRequest, Request, State};
@@ -22,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/targets", get(targets))
         .route("/analyze", post(analyze))
         .merge(requests::routes())
+        .merge(audit::routes())
 }
 
 /// `axum::Json`, but a body that is not the JSON asked for is a 400 in the contract's shape,

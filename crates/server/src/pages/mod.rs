@@ -2,6 +2,7 @@
 //! stylesheet here; the request pages in [`requests`]; browser forms in [`form`].
 
 pub mod admin;
+pub mod audit;
 pub mod form;
 pub mod requests;
 
@@ -30,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/static/app.js", get(script))
         .merge(requests::routes())
         .merge(admin::routes())
+        .merge(audit::routes())
 }
 
 /// How a request status looks on a page: its CSS class (the words are `label()`).

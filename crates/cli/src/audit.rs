@@ -1,0 +1,296 @@
+//! `countersign audit export` and `countersign audit verify` (contract §6, §8).
+//!
+//! Export streams the trail oldest first through the same [`ExportWriter`] as
+//! `GET /api/v1/audit`, in constant memory; with `--output` it writes `FILE.partial` and renames
+//! it only once complete, so a failed export never leaves a file that looks whole.
+//!
+//! Verify recomputes the hash chain one event at a time, from the store or from a JSON Lines
+//! export, and exits 1 at the first break, naming the event and why. On the store it also checks
+//! that the trail reaches the chain head the store records, which catches events removed from
+//! its end. A file cannot show that (its end is wherever it stops); the verdict prints its last
+//! event and hash to compare with the store's.
+//!
+//! An export made with `--since` does not start at event #1, so it cannot be verified from the
+//! start of the chain: by default that is a failure, with a hint. `--excerpt` checks such a file
+//! from its first event instead (every hash and link within it), and says what it cannot check.
+
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Subcommand, ValueEnum};
+use countersign_core::audit::{AuditEvent, BreakReason, ChainBreak, ChainVerifier, GENESIS_HASH};
+use countersign_server::audit_export::{ExportFormat, ExportWriter, parse_time};
+use countersign_store::audit::AuditFilter;
+use countersign_store::{Store, StoreError};
+use futures_util::{Stream, TryStreamExt};
+use time::OffsetDateTime;
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write the audit trail, oldest first, as CSV or JSON Lines
+    Export {
+        #[arg(long, value_enum)]
+        format: Format,
+        /// Only events at or after this time (RFC 3339, or a date such as 2025-06-01, in UTC)
+        #[arg(long, value_name = "T", value_parser = parse_time)]
+        since: Option<OffsetDateTime>,
+        /// Only events before this time
+        #[arg(long, value_name = "T", value_parser = parse_time)]
+        until: Option<OffsetDateTime>,
+        /// Write to FILE instead of standard output
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Check the audit trail's hash chain, in the store or in a JSON Lines export; exit 1 at the
+    /// first break
+    Verify {
+        /// A JSON Lines export to check instead of the store
+        #[arg(long, value_name = "EXPORT.jsonl")]
+        file: Option<PathBuf>,
+        /// The file is an excerpt (exported with --since): check it from its first event
+        #[arg(long, requires = "file")]
+        excerpt: bool,
+    },
+}
+
+/// The formats of `audit export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+impl From<Format> for ExportFormat {
+    fn from(format: Format) -> ExportFormat {
+        match format {
+            Format::Csv => ExportFormat::Csv,
+            Format::Jsonl => ExportFormat::JsonLines,
+        }
+    }
+}
+
+pub async fn run(config: &Option<PathBuf>, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuditCommand::Export {
+            format,
+            since,
+            until,
+            output,
+        } => {
+            let store = super::open_store(config).await?;
+            let filter = AuditFilter {
+                since,
+                until,
+                ..Default::default()
+            };
+            export(&store, format.into(), &filter, output.as_deref()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Verify {
+            file: Some(path),
+            excerpt,
+        } => verify_file(&path, excerpt),
+        AuditCommand::Verify { file: None, .. } => {
+            verify_store(&super::open_store(config).await?).await
+        }
+    }
+}
+
+async fn export(
+    store: &Store,
+    format: ExportFormat,
+    filter: &AuditFilter,
+    output: Option<&Path>,
+) -> anyhow::Result<()> {
+    let events = store.audit_events(filter);
+    let Some(path) = output else {
+        let (_, count) = write_export(format, events, BufWriter::new(io::stdout().lock())).await?;
+        eprintln!("exported {count} events");
+        return Ok(());
+    };
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let file =
+        File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    let written = async {
+        let (out, count) = write_export(format, events, BufWriter::new(file)).await?;
+        out.into_inner()
+            .map_err(io::IntoInnerError::into_error)?
+            .sync_all()?;
+        fs::rename(&partial, path).with_context(|| {
+            format!("cannot rename {} to {}", partial.display(), path.display())
+        })?;
+        anyhow::Ok(count)
+    };
+    match written.await {
+        Ok(count) => {
+            eprintln!("exported {count} events to {}", path.display());
+            Ok(())
+        }
+        Err(e) => {
+            // Best effort: the error says what went wrong; a stale partial file only costs space.
+            let _ = fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
+/// Writes every event of `events` to `out`; returns `out` and how many events it holds.
+///
+/// The writes are blocking, into a buffer: this command does nothing else meanwhile.
+async fn write_export<W: Write>(
+    format: ExportFormat,
+    events: impl Stream<Item = Result<AuditEvent, StoreError>>,
+    out: W,
+) -> anyhow::Result<(W, u64)> {
+    let mut events = pin!(events);
+    let mut writer = ExportWriter::new(format, out).context("cannot write the export")?;
+    while let Some(event) = events.try_next().await? {
+        writer.write(&event).context("cannot write the export")?;
+    }
+    let count = writer.events();
+    let out = writer.finish().context("cannot write the export")?;
+    Ok((out, count))
+}
+
+/// Why a trail does not verify.
+#[derive(Debug, thiserror::Error)]
+enum Break {
+    #[error(transparent)]
+    Chain(#[from] ChainBreak),
+    #[error("line {line}{} is not an audit event, so the export was altered: {reason}", after_event(*.after))]
+    Unreadable {
+        line: u64,
+        after: Option<i64>,
+        reason: String,
+    },
+    #[error(
+        "event #{seq}'s hash is not the chain head the store recorded, so the end of the trail \
+         was altered"
+    )]
+    HeadMismatch { seq: i64 },
+    #[error(
+        "the store's chain head is event #{head} but the trail ends at event #{last}, so events \
+         were removed from its end"
+    )]
+    Truncated { head: i64, last: i64 },
+}
+
+fn after_event(seq: Option<i64>) -> String {
+    seq.map(|s| format!(" (after event #{s})"))
+        .unwrap_or_default()
+}
+
+fn broken(why: &Break) -> ExitCode {
+    eprintln!("audit trail broken: {why}");
+    ExitCode::FAILURE
+}
+
+/// The last event checked: where the chain ends.
+fn ending(last: Option<&(i64, String)>) -> String {
+    match last {
+        Some((seq, hash)) => format!("last event #{seq}, hash {hash}"),
+        None => format!("no event, hash {GENESIS_HASH}"),
+    }
+}
+
+/// Verifies a JSON Lines export, reading one line at a time.
+fn verify_file(path: &Path, excerpt: bool) -> anyhow::Result<ExitCode> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = BufReader::new(file);
+    let mut verifier = if excerpt {
+        ChainVerifier::excerpt()
+    } else {
+        ChainVerifier::new()
+    };
+    let mut first: Option<i64> = None;
+    let mut last: Option<(i64, String)> = None;
+    let mut line = Vec::new();
+    let mut number = 0_u64;
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let event: AuditEvent = match serde_json::from_slice(&line) {
+            Ok(event) => event,
+            Err(e) => {
+                return Ok(broken(&Break::Unreadable {
+                    line: number,
+                    after: last.map(|(seq, _)| seq),
+                    reason: e.to_string(),
+                }));
+            }
+        };
+        if let Err(at) = verifier.check(&event) {
+            let partial = at.position == 1 && at.reason == BreakReason::MissingStart;
+            let code = broken(&at.into());
+            if partial {
+                eprintln!(
+                    "hint: if {} was exported with --since, it is an excerpt: \
+                     check it with `countersign audit verify --excerpt --file …`",
+                    path.display()
+                );
+            }
+            return Ok(code);
+        }
+        first.get_or_insert(event.seq);
+        last = Some((event.seq, event.hash));
+    }
+    let count = verifier.verified();
+    match first.filter(|_| excerpt) {
+        Some(start) => println!(
+            "audit excerpt intact: {count} events from event #{start} ({}); \
+             whether events before #{start} were removed cannot be told from the file",
+            ending(last.as_ref())
+        ),
+        None => println!(
+            "audit trail intact: {count} events ({})",
+            ending(last.as_ref())
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Verifies the store's trail, streamed, and that it reaches the store's chain head.
+async fn verify_store(store: &Store) -> anyhow::Result<ExitCode> {
+    // Read first: events appended while the check runs only extend the chain past it.
+    let (head_seq, head_hash) = store.audit_head().await?;
+    let mut verifier = ChainVerifier::new();
+    let mut events = pin!(store.audit_events(&AuditFilter::default()));
+    let mut last: Option<(i64, String)> = None;
+    while let Some(event) = events.try_next().await? {
+        if let Err(at) = verifier.check(&event) {
+            return Ok(broken(&at.into()));
+        }
+        if event.seq == head_seq && event.hash != head_hash {
+            return Ok(broken(&Break::HeadMismatch { seq: event.seq }));
+        }
+        last = Some((event.seq, event.hash));
+    }
+    let last_seq = last.as_ref().map_or(0, |(seq, _)| *seq);
+    if last_seq < head_seq {
+        return Ok(broken(&Break::Truncated {
+            head: head_seq,
+            last: last_seq,
+        }));
+    }
+    println!(
+        "audit trail intact: {} events ({})",
+        verifier.verified(),
+        ending(last.as_ref())
+    );
+    Ok(ExitCode::SUCCESS)
+}

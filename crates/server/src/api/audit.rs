@@ -1,0 +1,62 @@
+//! `GET /api/v1/audit?since=&until=&actor=&request=&action=&format=json|jsonl|csv`: the audit
+//! trail for any signed-in user, oldest first, streamed in constant memory in the formats of
+//! [`crate::audit_export`].
+//!
+//! A filter or format that cannot be read is a 400 before anything is sent. Once the body has
+//! started, a failure can only cut it off: it is logged and the response ends without its final
+//! chunk, so the client sees an incomplete transfer, never a shorter export that looks whole.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::audit_export::{self, ExportFormat, FilterQuery};
+use crate::auth::ApiUser;
+use crate::error::ApiError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/audit", get(export))
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    #[serde(flatten)]
+    filter: FilterQuery,
+    format: Option<String>,
+}
+
+/// `GET /api/v1/audit`: the events matching the filter, as JSON (the default), JSON Lines or CSV.
+async fn export(
+    State(state): State<AppState>,
+    ApiUser(_): ApiUser,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let format = match query.format.as_deref().map(str::trim) {
+        None | Some("") => ExportFormat::Json,
+        Some(name) => name.parse()?,
+    };
+    let filter = query.filter.to_filter()?;
+    let chunks = audit_export::body_chunks(format, state.store.audit_events(&filter))
+        .await
+        .map_err(ApiError::internal)?;
+    let mut response = Body::from_stream(chunks).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    if let Some(disposition) = format.content_disposition() {
+        headers.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static(disposition),
+        );
+    }
+    Ok(response)
+}
