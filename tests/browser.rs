@@ -196,6 +196,22 @@ async fn journey(b: &Browser, app: &TestApp, shots: &Screenshots) -> Result<()> 
         "history: {history:?}"
     );
     shots.take(b, "request-executed", DESKTOP).await?;
+
+    b.step("read the audit trail, filtered by actor");
+    b.link("Audit").await?.click().await?;
+    b.wait_for_text("execution.finished").await?;
+    b.field("Actor").await?.type_text("bob").await?;
+    b.button("Filter").await?.click().await?;
+    b.wait_for_text("review.approved").await?;
+    let text = b.page_text().await?;
+    // The events follow the table's header row; the action filter's options come before it.
+    let events = text.split_once("Details").map_or("", |(_, rows)| rows);
+    ensure!(
+        events.contains("review.approved") && !events.contains("execution.finished"),
+        "the filter shows only bob's events: {events}"
+    );
+    b.link("Download CSV").await?;
+    shots.take(b, "audit", DESKTOP).await?;
     Ok(())
 }
 
