@@ -456,6 +456,21 @@ async fn request_page(
     Ok((status, render(&page)?).into_response())
 }
 
+/// After a button on the request page: back to the request, with the reason if the action was
+/// refused (and the comment as typed, for a review).
+async fn back_to_request(
+    state: &AppState,
+    me: &PageUser,
+    id: i64,
+    result: Result<(), ApiError>,
+    comment: String,
+) -> Result<Response, PageError> {
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/requests/{id}")).into_response()),
+        Err(e) => request_page(state, me, id, Some(e.message), comment, e.status).await,
+    }
+}
+
 /// `GET /requests/{id}`
 async fn show(
     State(state): State<AppState>,
@@ -495,10 +510,8 @@ async fn review(
             )
             .await
     };
-    match attempt.await {
-        Ok(_) => Ok(Redirect::to(&format!("/requests/{id}")).into_response()),
-        Err(e) => request_page(&state, &me, id, Some(e.message), comment, e.status).await,
-    }
+    let result = attempt.await.map(|_| ());
+    back_to_request(&state, &me, id, result, comment).await
 }
 
 /// `POST /requests/{id}/withdraw`
@@ -509,10 +522,8 @@ async fn withdraw(
     form: RawForm,
 ) -> Result<Response, PageError> {
     form.check_csrf(&me)?;
-    match state.withdraw(id, &me.user).await {
-        Ok(()) => Ok(Redirect::to(&format!("/requests/{id}")).into_response()),
-        Err(e) => request_page(&state, &me, id, Some(e.message), String::new(), e.status).await,
-    }
+    let result = state.withdraw(id, &me.user).await;
+    back_to_request(&state, &me, id, result, String::new()).await
 }
 
 #[derive(Template)]
@@ -549,10 +560,8 @@ async fn execute(
     form: RawForm,
 ) -> Result<Response, PageError> {
     form.check_csrf(&me)?;
-    match state.execute(id, &me.user).await {
-        Ok(_) => Ok(Redirect::to(&format!("/requests/{id}")).into_response()),
-        Err(e) => request_page(&state, &me, id, Some(e.message), String::new(), e.status).await,
-    }
+    let result = state.execute(id, &me.user).await.map(|_| ());
+    back_to_request(&state, &me, id, result, String::new()).await
 }
 
 /// A time as the pages show it: the one fixed RFC 3339 form, as in the audit trail.
