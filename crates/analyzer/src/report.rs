@@ -89,7 +89,6 @@ impl fmt::Display for Risk {
 /// rest, including statements that could not be parsed and were not recognised).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[allow(missing_docs)]
 pub enum StatementKind {
     Select,
     Insert,

@@ -125,13 +125,32 @@ impl Visitor for Walker<'_, '_> {
             _ => false,
         };
         if !is_cte {
-            let name = relation.to_string();
-            if self.seen.insert(name.clone()) {
+            let name = name_text(relation);
+            if !self.seen.contains(&name) {
+                self.seen.insert(name.clone());
                 self.tables.push(name);
             }
         }
         ControlFlow::Continue(())
     }
+}
+
+/// A relation's name as written. Plain names (the common case) are joined directly, which is
+/// several times faster than going through `Display`.
+pub(crate) fn name_text(name: &ObjectName) -> String {
+    let mut text = String::new();
+    for (i, part) in name.0.iter().enumerate() {
+        match part.as_ident() {
+            Some(ident) if ident.quote_style.is_none() => {
+                if i > 0 {
+                    text.push('.');
+                }
+                text.push_str(&ident.value);
+            }
+            _ => return name.to_string(),
+        }
+    }
+    text
 }
 
 /// The position of a nested statement's own keyword, where the parser kept it.
