@@ -460,6 +460,48 @@ async fn a_run_past_its_timeout_is_stopped_and_rolled_back() {
 }
 
 #[tokio::test]
+async fn a_postgres_target_that_requires_tls_is_reached_over_tls() {
+    let Some(mut pg) = Backend::from_env("COUNTERSIGN_TEST_POSTGRES_URL", "pg", "postgres") else {
+        return;
+    };
+    pg.create_accounts(1).await;
+    let plain = pg.url.clone();
+    let with = |mode: &str| {
+        format!(
+            "{plain}{}sslmode={mode}",
+            if plain.contains('?') { '&' } else { '?' }
+        )
+    };
+    pg.url = with("require");
+    let w = World::new(&pg.target_toml("")).await;
+    // The run records whether its own connection is encrypted.
+    let sql = format!(
+        "UPDATE {} SET v = (SELECT CASE WHEN ssl THEN 1 ELSE 0 END FROM pg_stat_ssl WHERE pid = pg_backend_pid()) WHERE id = 1",
+        pg.table
+    );
+    let id = w.approved(pg.name, &sql, Some(1)).await;
+    let (_, r) = w.execute("alice", id).await;
+    assert_eq!(r["execution"]["outcome"], "committed", "{r}");
+    assert_eq!(pg.values().await, vec![1], "the run went over TLS");
+    w.done().await;
+
+    // verify-full refuses a certificate the host does not trust, and says so without the URL.
+    pg.url = with("verify-full");
+    let w = World::new(&pg.target_toml("")).await;
+    let id = w.approved(pg.name, &sql, Some(1)).await;
+    let (_, r) = w.execute("alice", id).await;
+    assert_eq!(r["execution"]["outcome"], "error", "{r}");
+    let error = r["execution"]["error"].as_str().expect("error");
+    assert!(
+        !error.contains(&plain) && !error.contains("127.0.0.1:5432"),
+        "{error}"
+    );
+    w.done().await;
+    pg.url = plain;
+    pg.drop_table().await;
+}
+
+#[tokio::test]
 async fn sixty_four_concurrent_executes_run_it_exactly_once() {
     let b = Backend::sqlite();
     b.create_accounts(1).await;
