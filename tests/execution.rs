@@ -298,22 +298,25 @@ async fn an_approved_request_commits_once_and_records_its_run() {
             b.driver
         );
         assert_eq!(b.values().await, vec![1, 10, 10], "{}: ran once", b.driver);
-        let events: Vec<String> = w
+        let runs: Vec<(String, Option<String>)> = w
             .app
             .store
             .request_events(id)
             .await
             .expect("events")
             .into_iter()
-            .map(|e| e.action)
+            .filter(|e| e.action.starts_with("execution."))
+            .map(|e| (e.action, e.actor))
             .collect();
+        let alice = Some("alice".to_owned());
         assert_eq!(
-            events.iter().filter(|a| *a == "execution.started").count(),
-            1
-        );
-        assert_eq!(
-            events.iter().filter(|a| *a == "execution.finished").count(),
-            1
+            runs,
+            vec![
+                ("execution.started".to_owned(), alice.clone()),
+                ("execution.finished".to_owned(), alice)
+            ],
+            "{}: one start and one end, by who triggered it",
+            b.driver
         );
         let text = r.to_string();
         assert!(!text.contains(&b.url), "{}: the URL leaked", b.driver);

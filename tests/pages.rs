@@ -436,3 +436,64 @@ async fn the_live_analysis_script_is_served_from_the_app_itself() {
     app.stop().await;
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_failed_request_is_offered_again_as_a_new_request() {
+    let (app, db) = world().await;
+    let mut alice = app.sign_in("alice", PW).await;
+    // The target's database does not exist, so the run fails.
+    let sql = "UPDATE orders SET status = 'paid' WHERE id = 42";
+    let res = submit_form(
+        &mut alice,
+        &[
+            ("title", "Pay 42"),
+            ("intent", "bank confirmed"),
+            ("sql", sql),
+            ("target", "shop"),
+            ("reviewers", "bob"),
+            ("expected_rows", "1"),
+        ],
+    )
+    .await;
+    let path = location(&res);
+    let mut bob = app.sign_in("bob", PW).await;
+    let csrf = hidden_csrf(&bob.page(&path).await).expect("csrf");
+    bob.post_form(
+        &format!("{path}/review"),
+        &[
+            ("csrf_token", &csrf),
+            ("decision", "approve"),
+            ("revision", "1"),
+            ("comment", ""),
+        ],
+    )
+    .await;
+    let confirm = alice.page(&format!("{path}/execute")).await;
+    let csrf = hidden_csrf(&confirm).expect("csrf");
+    let res = alice
+        .post_form(&format!("{path}/execute"), &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = alice.page(&path).await;
+    assert!(page.contains(">failed</span>"), "the run failed");
+    assert!(
+        !page.contains(">Execute</button>"),
+        "a failed request is never retried"
+    );
+    assert!(page.contains("Submit again as new request"));
+    let id = path.rsplit('/').next().expect("id");
+    let form = alice.page(&format!("/requests/new?from={id}")).await;
+    assert!(
+        form.contains("value=\"Pay 42\"") && form.contains("bank confirmed"),
+        "the form starts from the failed request"
+    );
+    assert!(form.contains("value=\"bob\" checked"));
+    assert!(
+        !bob.page(&path)
+            .await
+            .contains("Submit again as new request"),
+        "only for its author"
+    );
+    app.stop().await;
+    db.cleanup().await;
+}

@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -17,6 +17,7 @@ use countersign_core::timestamp;
 use countersign_core::user::{Role, User};
 use countersign_core::validation::{NewRequest, NewReview, RequestEdit};
 use countersign_store::RequestFilter;
+use serde::Deserialize;
 
 use super::form::RawForm;
 use super::{StatusLook, render};
@@ -236,9 +237,25 @@ async fn after_post(
     }
 }
 
-/// `GET /requests/new`
-async fn new_form(State(state): State<AppState>, me: PageUser) -> Result<Response, PageError> {
-    show_form(&state, &me, FormFor::New, FormValues::default(), None).await
+#[derive(Debug, Deserialize)]
+struct NewFormQuery {
+    /// Start from this request's current revision ("submit again as new request").
+    from: Option<i64>,
+}
+
+/// `GET /requests/new[?from=ID]`
+async fn new_form(
+    State(state): State<AppState>,
+    me: PageUser,
+    Query(query): Query<NewFormQuery>,
+) -> Result<Response, PageError> {
+    let values = match query.from {
+        Some(id) => FormValues::from_request(&crate::workflow::current_as_new(
+            &state.load_request(id).await?,
+        )),
+        None => FormValues::default(),
+    };
+    show_form(&state, &me, FormFor::New, values, None).await
 }
 
 /// `POST /requests`
@@ -361,6 +378,8 @@ struct Abilities {
     withdraw: bool,
     revise: bool,
     execute: bool,
+    /// A failed request is never retried; its author starts a new one from it.
+    resubmit: bool,
 }
 
 impl Abilities {
@@ -379,6 +398,10 @@ impl Abilities {
                 && permission::may_revise(user, &view.author).is_ok(),
             execute: allowed(ActionKind::ClaimExecution)
                 && permission::may_execute(user, &view.author).is_ok(),
+            resubmit: matches!(
+                view.status,
+                RequestStatus::Failed | RequestStatus::Withdrawn
+            ) && user.name == view.author,
         }
     }
 }
