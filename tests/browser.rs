@@ -199,15 +199,27 @@ async fn journey(b: &Browser, app: &TestApp, shots: &Screenshots) -> Result<()> 
 
     b.step("read the audit trail, filtered by actor");
     b.link("Audit").await?.click().await?;
+    // The Actor field is the audit page's own (the request's history names these events too).
+    let actor = b.field("Actor").await?;
     b.wait_for_text("execution.finished").await?;
-    b.field("Actor").await?.type_text("bob").await?;
+    actor.type_text("bob").await?;
     b.button("Filter").await?.click().await?;
-    b.wait_for_text("review.approved").await?;
-    let text = b.page_text().await?;
-    // The events follow the table's header row; the action filter's options come before it.
-    let events = text.split_once("Details").map_or("", |(_, rows)| rows);
+    // Wait for the filtered page itself: the unfiltered one shows bob's approval too.
+    let events = b
+        .wait_for("the events filtered by actor", async || {
+            if !b.url().await?.contains("actor=bob") {
+                return Ok(None);
+            }
+            let text = b.page_text().await?;
+            // The events follow the table's header row; the action filter's options precede it.
+            Ok(text
+                .split_once("Details")
+                .map(|(_, rows)| rows.to_owned())
+                .filter(|rows| rows.contains("review.approved")))
+        })
+        .await?;
     ensure!(
-        events.contains("review.approved") && !events.contains("execution.finished"),
+        !events.contains("execution.finished"),
         "the filter shows only bob's events: {events}"
     );
     b.link("Download CSV").await?;
