@@ -142,6 +142,16 @@ pub enum StatementKind {
 }
 
 impl StatementKind {
+    /// Whether the count a database reports for a statement of this kind is of rows it changed
+    /// (INSERT, UPDATE, DELETE, MERGE). A SELECT's count on PostgreSQL is of the rows it
+    /// returned, and DDL's means nothing, so a row-count guard adds up only these.
+    pub fn changes_rows(self) -> bool {
+        matches!(
+            self,
+            Self::Insert | Self::Update | Self::Delete | Self::Merge
+        )
+    }
+
     /// The lower-case word used in JSON.
     pub fn as_str(self) -> &'static str {
         use StatementKind::*;
@@ -364,5 +374,12 @@ mod tests {
         assert_eq!(keys, expected);
         let back: Analysis = serde_json::from_value(json).unwrap();
         assert_eq!(back, analysis);
+    }
+
+    #[test]
+    fn only_data_changes_count_as_changed_rows() {
+        use StatementKind::*;
+        assert!(Insert.changes_rows() && Update.changes_rows() && Delete.changes_rows());
+        assert!(!Select.changes_rows() && !CreateTable.changes_rows() && !Truncate.changes_rows());
     }
 }

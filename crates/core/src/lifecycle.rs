@@ -86,6 +86,21 @@ impl ActionKind {
         self.allowed_from().contains(&status)
     }
 
+    /// Refuses the action unless a request in `from` allows it: the guard of [`transition`],
+    /// for callers that must check before they know where the action leads (a review's
+    /// outcome depends on the reviews recorded with it).
+    pub fn check(self, request_id: i64, from: RequestStatus) -> Result<(), TransitionError> {
+        if self.is_allowed_from(from) {
+            Ok(())
+        } else {
+            Err(TransitionError {
+                request_id,
+                from,
+                action: self,
+            })
+        }
+    }
+
     /// The end of "request #1 is executed; …".
     const fn refusal(self) -> &'static str {
         match self {
@@ -146,16 +161,8 @@ pub fn transition(
     from: RequestStatus,
     action: Action,
 ) -> Result<RequestStatus, TransitionError> {
-    let kind = action.kind();
-    if kind.is_allowed_from(from) {
-        Ok(action.target())
-    } else {
-        Err(TransitionError {
-            request_id,
-            from,
-            action: kind,
-        })
-    }
+    action.kind().check(request_id, from)?;
+    Ok(action.target())
 }
 
 #[cfg(test)]
@@ -338,6 +345,23 @@ mod tests {
                 transition(12, from, action).unwrap_err().to_string(),
                 message
             );
+        }
+    }
+
+    #[test]
+    fn check_is_the_guard_of_transition_alone() {
+        for kind in ActionKind::ALL {
+            for from in RequestStatus::ALL.iter().copied() {
+                let checked = kind.check(7, from);
+                assert_eq!(
+                    checked.is_ok(),
+                    kind.is_allowed_from(from),
+                    "{kind:?} from {from:?}"
+                );
+                if let Err(e) = checked {
+                    assert_eq!((e.request_id, e.from, e.action), (7, from, kind));
+                }
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use countersign_analyzer::{Analysis, StatementKind};
+use countersign_analyzer::Analysis;
 use countersign_core::audit::AuditAction;
 use countersign_core::lifecycle::{self, Action};
 use countersign_core::permission;
@@ -21,18 +21,6 @@ use crate::error::ApiError;
 /// What the record of an interrupted run says about its outcome.
 const INTERRUPTED: &str =
     "the server stopped while this ran; the outcome was established afterwards";
-
-/// Whether the count a database reports for a statement of this kind is of rows it changed; the
-/// row-count guard adds up only those (a SELECT's count on PostgreSQL is of rows returned).
-fn changes_rows(kind: StatementKind) -> bool {
-    matches!(
-        kind,
-        StatementKind::Insert
-            | StatementKind::Update
-            | StatementKind::Delete
-            | StatementKind::Merge
-    )
-}
 
 fn executor_target(target: &TargetConfig) -> Target<'_> {
     Target {
@@ -81,7 +69,7 @@ impl AppState {
         let changes_rows: Vec<bool> = analysis
             .statements
             .iter()
-            .map(|s| changes_rows(s.kind))
+            .map(|s| s.kind.changes_rows())
             .collect();
         let statements: Vec<String> = analysis.statements.into_iter().map(|s| s.sql).collect();
         let expected_rows = current.expected_rows;

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use axum::http::StatusCode;
 use countersign_analyzer::{Analysis, Dialect, analyze};
 use countersign_core::audit::AuditAction;
-use countersign_core::lifecycle::{self, Action};
+use countersign_core::lifecycle::{self, Action, ActionKind};
 use countersign_core::permission::{self, Forbidden};
 use countersign_core::policy::{self, FindingRef, Policy, Refused, RiskLevel};
 use countersign_core::request::{RequestStatus, Review};
@@ -99,7 +99,7 @@ impl AppState {
 
     /// The policy of a request's target; the default one if the target has since left the
     /// configuration (such a request can still be reviewed, but not executed).
-    fn policy_of(&self, target: &str) -> Policy {
+    pub(crate) fn policy_of(&self, target: &str) -> Policy {
         self.config
             .target(target)
             .map(|t| t.policy.clone())
@@ -209,11 +209,7 @@ impl AppState {
         let current = record.current();
         permission::may_review(user, &record.author, &current.reviewers)?;
         review.validate(record.revision)?;
-        lifecycle::transition(
-            id,
-            record.status,
-            Action::Review(policy::ApprovalState::Pending { have: 0, need: 1 }),
-        )?;
+        ActionKind::Review.check(id, record.status)?;
         let policy = self.policy_of(&record.target);
         let (risk, sha, named) = (
             current.risk,

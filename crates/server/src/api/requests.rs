@@ -32,11 +32,7 @@ impl AppState {
     /// Request `id` as the API shows it.
     pub async fn request_view(&self, id: i64) -> Result<RequestView, ApiError> {
         let record = self.load_request(id).await?;
-        let policy = self
-            .config
-            .target(&record.target)
-            .map(|t| t.policy.clone())
-            .unwrap_or_default();
+        let policy = self.policy_of(&record.target);
         Ok(RequestView::new(record, &policy))
     }
 }
