@@ -1,5 +1,7 @@
 //! The `countersign` binary as a user runs it: users, tokens, migrations and configuration errors.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -389,18 +391,14 @@ async fn the_demo_serves_and_its_users_can_sign_in() {
             .expect("pair")
             .to_owned();
         let html = res.text().await.expect("body");
-        let at = html
-            .find("name=\"csrf_token\" value=\"")
-            .expect("csrf field")
-            + 25;
-        let csrf = &html[at..at + html[at..].find('"').expect("end")];
+        let csrf = common::hidden_csrf(&html).expect("csrf field");
         let res = client
             .post(format!("{base}/login"))
             .header(reqwest::header::COOKIE, cookie)
             .form(&[
                 ("username", name.as_str()),
                 ("password", pw.as_str()),
-                ("csrf_token", csrf),
+                ("csrf_token", csrf.as_str()),
             ])
             .send()
             .await
