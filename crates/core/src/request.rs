@@ -99,6 +99,39 @@ impl ExecutionOutcome {
     }
 }
 
+named_enum! {
+    /// What the row-count guard of an execution compared against (contract §9b): the
+    /// request's expected rows, or (planned) the count its rehearsal showed the reviewers.
+    pub enum GuardSource ("guard source") {
+        ExpectedRows = "expected_rows",
+        Rehearsal = "rehearsal",
+    }
+}
+
+/// What identifies a run on its target, recorded before any statement runs, so that the run
+/// can be reconciled after a crash: PostgreSQL's transaction id and backend pid; MySQL's
+/// connection id and the key of the marker row the run writes inside its transaction;
+/// SQLite's marker key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunIdentity {
+    /// PostgreSQL: the transaction's id (`txid_current()`).
+    pub txid: Option<String>,
+    /// The server's id of the run's connection (PostgreSQL backend pid, MySQL connection id),
+    /// so that a session a dead server left behind can be ended.
+    pub session: Option<String>,
+    /// MySQL/MariaDB and SQLite: the key of the row the run writes into the target's
+    /// `countersign_runs` table inside its own transaction; the row is there exactly when the
+    /// transaction committed.
+    pub marker: Option<String>,
+}
+
+impl RunIdentity {
+    /// Whether nothing was recorded (the run never got as far as beginning on its target).
+    pub fn is_empty(&self) -> bool {
+        self.txid.is_none() && self.session.is_none() && self.marker.is_none()
+    }
+}
+
 /// The lower-hex SHA-256 of a revision's SQL text, exactly as submitted: the value reviews are
 /// bound to.
 pub fn sql_sha256(sql: &str) -> String {

@@ -18,6 +18,8 @@ pub enum Step {
     Begin,
     /// The statement at this index (from 0) of the plan.
     Statement(usize),
+    /// Counting the changes and checking the run's footing, before the commit.
+    Check,
     Commit,
 }
 
@@ -26,6 +28,7 @@ impl fmt::Display for Step {
         match self {
             Self::Begin => f.write_str("starting the transaction"),
             Self::Statement(index) => write!(f, "statement {}", index + 1),
+            Self::Check => f.write_str("checking the run before its commit"),
             Self::Commit => f.write_str("the commit"),
         }
     }
@@ -56,9 +59,30 @@ pub enum Failure {
          {actual}; rolled back"
     )]
     Guard { expected: i64, actual: u64 },
+    /// The server ran another number of statements than the analysis saw: the two read the
+    /// text differently, so the reviewers did not see what would run.
+    #[error(
+        "the server ran {executed} statement(s) where the analysis saw {analyzed}: the text does \
+         not mean to the server what the reviewers were shown; rolled back"
+    )]
+    Split { analyzed: usize, executed: usize },
+    /// The script changed a setting that decides how SQL is read (MySQL's `sql_mode`,
+    /// PostgreSQL's `standard_conforming_strings`).
+    #[error(
+        "the script changed a setting that decides how SQL is read ({setting}), so what ran \
+         may not be what was reviewed; rolled back"
+    )]
+    Lexing { setting: &'static str },
+    /// Something in the script committed the transaction before the run could (DDL on
+    /// MySQL/MariaDB, a `COMMIT` the analysis did not see): what ran until then stays.
+    #[error("{message}")]
+    CommittedEarly { message: String },
     /// The caller could not record the transaction's identity; nothing was run.
     #[error("could not record the transaction's identity, so nothing was run: {message}")]
     Record { message: String },
+    /// The changes could not be counted or the run's footing checked; nothing was committed.
+    #[error("could not check the run before its commit, so it was rolled back: {message}")]
+    Check { message: String },
     /// The database refused the commit; the transaction did not commit.
     #[error("commit failed: {message}")]
     Commit { message: String },
@@ -72,12 +96,17 @@ impl Failure {
     pub const fn outcome(&self) -> ExecutionOutcome {
         match self {
             Self::Timeout { .. } => ExecutionOutcome::Timeout,
-            Self::Guard { .. } => ExecutionOutcome::Guard,
+            Self::Guard { .. } | Self::Split { .. } | Self::Lexing { .. } => {
+                ExecutionOutcome::Guard
+            }
+            // The changes are in the target: the record must not say otherwise.
+            Self::CommittedEarly { .. } => ExecutionOutcome::Committed,
             Self::CommitUnknown { .. } => ExecutionOutcome::Unknown,
             Self::Connect { .. }
             | Self::Begin { .. }
             | Self::Statement { .. }
             | Self::Record { .. }
+            | Self::Check { .. }
             | Self::Commit { .. } => ExecutionOutcome::Error,
         }
     }
@@ -94,6 +123,7 @@ impl Failure {
         match (error.kind, step) {
             (ErrorKind::Timeout, step) => Self::Timeout { step, message },
             (_, Step::Begin) => Self::Begin { message },
+            (_, Step::Check) => Self::Check { message },
             (_, Step::Statement(index)) => Self::Statement {
                 index,
                 code: error.code,
@@ -120,8 +150,8 @@ impl fmt::Display for CodeSuffix<'_> {
 /// Why [`crate::reconcile`] could not ask the target.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReconcileError {
-    #[error("the recorded transaction id {0:?} is not a PostgreSQL transaction id")]
-    InvalidTxid(String),
+    #[error("the recorded {what} {value:?} is not valid for this target")]
+    InvalidIdentity { what: &'static str, value: String },
     #[error("could not connect to the target: {message}")]
     Connect { message: String },
     #[error("could not ask the target about the transaction: {message}")]

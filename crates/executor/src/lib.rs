@@ -5,12 +5,17 @@
 //! # A run
 //!
 //! [`execute`] opens a single connection (never a pool) with the URL only the server knows,
-//! begins a transaction, hands the transaction's id to the caller to record durably, runs
-//! every statement of the [`Plan`] in order — each as plain text, one round trip, no prepared
-//! statement — and collects the rows each affected. It commits only if every statement
-//! succeeded and the row-count guard holds; otherwise it rolls back. Every ending is a
-//! [`Report`] whose outcome is one of the contract's: `committed`, `error`, `guard`,
-//! `timeout`, `unknown` (the connection broke during `COMMIT` and the target could not say).
+//! begins a transaction, pins the settings that decide how SQL is read, hands the run's
+//! [`RunIdentity`] to the caller to record durably, and sends the approved text **as it is**,
+//! in one message, so the server splits it by its own reading — what runs is byte for byte
+//! what was approved. It reads each statement's count as the server finishes it, and the
+//! database's own count of every row the transaction changed, per table ([`TableChanges`];
+//! `counting` says how, per driver). It commits only if every statement succeeded, the server
+//! ran as many statements as the analysis saw, the lexing settings held and the counted rows
+//! pass the row-count guard; otherwise it rolls back. Every ending is a [`Report`] whose
+//! outcome is one of the contract's: `committed`, `error`, `guard`, `timeout`, `unknown` (the
+//! connection broke during `COMMIT` and the target could not say). A script that commits by
+//! itself (DDL on MySQL) is recorded as committed, with what stayed: never "rolled back".
 //!
 //! # Timeouts, per driver
 //!
@@ -29,10 +34,11 @@
 //!
 //! # Crash safety
 //!
-//! On PostgreSQL the transaction's id (`txid_current()`) is given to the caller before any
-//! statement runs and so before anything can commit; after a crash, [`reconcile`] asks
-//! `txid_status()` whether it committed. Elsewhere the outcome of an interrupted run is
-//! `unknown`.
+//! The run's identity — PostgreSQL's transaction id and backend pid; MySQL's connection id
+//! and a marker row written inside the transaction; SQLite's marker row — is given to the
+//! caller before any statement runs and so before anything can commit; after a crash,
+//! [`reconcile`] reads from the target what became of it, ending a session the dead server
+//! left behind first ([`Settlement`]).
 //!
 //! # Secrets
 //!
@@ -40,6 +46,7 @@
 //! the executor (in a [`Failure`], a [`ReconcileError`] or a log line) has been passed through
 //! [`scrub`], which removes the URL, its password and its user and host names.
 
+mod counting;
 mod error;
 mod mysql;
 mod postgres;
@@ -53,8 +60,8 @@ mod target;
 
 pub use countersign_core::request::ExecutionOutcome;
 pub use error::{Failure, ReconcileError, Step};
-pub use reconcile::reconcile;
-pub use report::{Plan, Report, StatementResult};
+pub use reconcile::{Settlement, reconcile};
+pub use report::{Plan, Report, RunIdentity, StatementResult, TableChanges};
 pub use run::execute;
 pub use scrub::scrub;
 pub use target::{Driver, Limits, Target};

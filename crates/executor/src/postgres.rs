@@ -1,14 +1,28 @@
-//! PostgreSQL: the limits are set with `set_config(…, is_local => true)` (the bind-parameter
-//! form of `SET LOCAL`), so they bind this transaction only, and the transaction's id comes from
-//! `txid_current()` — the value [`crate::reconcile`] asks `txid_status()` about after a crash.
+//! PostgreSQL. The limits are set with `set_config(…, is_local => true)` (the bind-parameter
+//! form of `SET LOCAL`), so they bind this transaction only; so is `standard_conforming_strings
+//! = on`, the way the analyzer read the text. The transaction's id (`txid_current()`) and the
+//! backend's pid are the run's identity: [`crate::reconcile`] asks `txid_status()` about the one
+//! and can end the other.
+//!
+//! The approved text goes to the server in one simple-query message; the server splits it and
+//! answers each statement with its command tag. The changed rows are counted by
+//! `pg_stat_xact_user_tables`, which needs `track_counts` (the default): a run refuses to start
+//! without it. `client_connection_check_interval` (PostgreSQL 14+) makes the server notice
+//! within a second that a dead Countersign has gone, so a run it cut short ends rather than
+//! holding its locks.
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use sqlx::error::DatabaseError;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
+use crate::counting::{Counters, non_negative};
+use crate::report::RunIdentity;
+use crate::session::Integrity;
 use crate::target::Limits;
 
 /// `application_name` of our sessions, unless the URL names one: shows in `pg_stat_activity`.
@@ -19,12 +33,29 @@ const APPLICATION_NAME: &str = "countersign";
 const TIMEOUT_CODES: &[&str] = &["57014", "55P03"];
 
 /// Sets the limits that are given (an absent limit is set to its current value, so the role's
-/// or database's own default stays in force) and returns the transaction's id. Forces the
-/// assignment of a transaction id, which is what makes the run reconcilable.
+/// or database's own default stays in force), pins the lexing setting, and returns the
+/// transaction's id (forcing its assignment, which makes the run reconcilable), the backend's
+/// pid and whether the server counts changes.
 const START: &str = "SELECT \
      set_config('statement_timeout', COALESCE($1, current_setting('statement_timeout')), true), \
      set_config('lock_timeout', COALESCE($2, current_setting('lock_timeout')), true), \
-     txid_current()::text AS txid";
+     set_config('standard_conforming_strings', 'on', true), \
+     txid_current()::text AS txid, \
+     pg_backend_pid()::text AS pid, \
+     current_setting('track_counts') AS track_counts";
+
+/// PostgreSQL 14+: end a statement soon after its client has gone.
+const CHECK_CLIENT: &str = "SELECT set_config('client_connection_check_interval', '1000', false) \
+     WHERE current_setting('server_version_num')::int >= 140000";
+
+/// The rows the transaction has changed so far, per table.
+const COUNTERS: &str = "SELECT schemaname || '.' || relname AS name, \
+     n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_xact_user_tables \
+     WHERE n_tup_ins + n_tup_upd + n_tup_del > 0";
+
+/// Whether the transaction is still the run's own and the text was still read as analyzed.
+const INTEGRITY: &str = "SELECT txid_current_if_assigned()::text AS txid, \
+     current_setting('standard_conforming_strings') AS scs";
 
 /// One session on a PostgreSQL target.
 #[derive(Debug)]
@@ -42,24 +73,65 @@ impl Session {
         Ok(Self { conn })
     }
 
-    /// Opens the transaction, applies `limits` to it and returns its id.
-    pub(crate) async fn begin(&mut self, limits: &Limits) -> Result<String, sqlx::Error> {
+    /// Opens the transaction, applies `limits` and the lexing setting, and returns the run's
+    /// identity. Refuses a server that does not count changes (`track_counts = off`).
+    pub(crate) async fn begin(&mut self, limits: &Limits) -> Result<RunIdentity, sqlx::Error> {
+        sqlx::raw_sql(CHECK_CLIENT).execute(&mut self.conn).await?;
         sqlx::raw_sql("BEGIN").execute(&mut self.conn).await?;
         let row = sqlx::query(START)
             .bind(limits.statement_timeout.map(milliseconds))
             .bind(limits.lock_timeout.map(milliseconds))
             .fetch_one(&mut self.conn)
             .await?;
-        row.try_get("txid")
+        let track_counts: String = row.try_get("track_counts")?;
+        if track_counts != "on" {
+            return Err(sqlx::Error::Configuration(
+                "the target has track_counts = off, so it cannot count the rows a run changes; \
+                 Countersign refuses to run without that count"
+                    .into(),
+            ));
+        }
+        Ok(RunIdentity {
+            txid: Some(row.try_get("txid")?),
+            session: Some(row.try_get("pid")?),
+            marker: None,
+        })
     }
 
-    /// Runs one approved statement with the simple query protocol (no prepared statement, one
-    /// round trip) and returns the rows it affected.
-    pub(crate) async fn run(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
-        let result = sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&mut self.conn)
-            .await?;
-        Ok(result.rows_affected())
+    /// Sends the approved text as it is, in one simple-query message; yields each statement's
+    /// count as the server finishes it.
+    pub(crate) fn script<'c>(&'c mut self, sql: &str) -> BoxStream<'c, Result<u64, sqlx::Error>> {
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute_many(&mut self.conn)
+            .map(|done| done.map(|result| result.rows_affected()))
+            .boxed()
+    }
+
+    pub(crate) async fn counters(&mut self) -> Result<Counters, sqlx::Error> {
+        let rows = sqlx::query(COUNTERS).fetch_all(&mut self.conn).await?;
+        let mut counters = Counters::default();
+        for row in rows {
+            counters.add(
+                row.try_get::<String, _>("name")?,
+                non_negative(row.try_get("n_tup_ins")?),
+                non_negative(row.try_get("n_tup_upd")?),
+                non_negative(row.try_get("n_tup_del")?),
+            );
+        }
+        Ok(counters)
+    }
+
+    /// What the script left of the run's footing: whether the transaction is still the one
+    /// that began (a `COMMIT` hidden in the text would have ended it) and whether the lexing
+    /// setting still holds.
+    pub(crate) async fn integrity(&mut self, txid: Option<&str>) -> Result<Integrity, sqlx::Error> {
+        let row = sqlx::query(INTEGRITY).fetch_one(&mut self.conn).await?;
+        let now: Option<String> = row.try_get("txid")?;
+        let scs: String = row.try_get("scs")?;
+        Ok(Integrity {
+            same_transaction: now.as_deref() == txid,
+            lexing_pinned: scs == "on",
+        })
     }
 
     pub(crate) async fn commit(&mut self) -> Result<(), sqlx::Error> {
@@ -83,6 +155,19 @@ impl Session {
             .bind(txid)
             .fetch_one(&mut self.conn)
             .await
+    }
+
+    /// Ends backend `pid` if — and only if — it is still in transaction `txid` (a pid is reused
+    /// once its backend has gone). Returns whether it was asked to end.
+    pub(crate) async fn terminate(&mut self, pid: i32, txid: i64) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT COALESCE(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity \
+             WHERE pid = $1 AND backend_xid::text::bigint = ($2 % 4294967296)",
+        )
+        .bind(pid)
+        .bind(txid)
+        .fetch_one(&mut self.conn)
+        .await
     }
 }
 

@@ -1,8 +1,11 @@
-//! What a run is given ([`Plan`]) and what it tells ([`Report`]).
+//! What a run is given ([`Plan`]), what it records before anything can commit
+//! ([`RunIdentity`], a type of the domain's) and what it tells ([`Report`], with the database's own count of the rows
+//! the transaction changed, per table: [`TableChanges`]).
 
 use std::time::Duration;
 
 use countersign_core::request::ExecutionOutcome;
+pub use countersign_core::request::RunIdentity;
 use time::OffsetDateTime;
 
 use crate::error::Failure;
@@ -11,26 +14,69 @@ use crate::target::Limits;
 /// The approved revision, ready to run.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan<'a> {
-    /// The statements in order, each exactly one statement as the analyzer split them.
-    pub statements: &'a [String],
-    /// For each statement, whether the count its database reports is of rows it changed
-    /// (INSERT, UPDATE, DELETE, MERGE). One that is not — a SELECT, whose count on PostgreSQL is
-    /// of the rows it returned, or DDL — reports 0 and does not count toward the guard, so the
-    /// guard means the same on every backend. `None`: every statement counts.
+    /// The approved text, byte for byte. It is sent to the target as it is, in one message
+    /// (PostgreSQL's simple query, MySQL's multi-statement `COM_QUERY`; SQLite's own
+    /// statement-by-statement preparation of the text), so the server splits it itself:
+    /// comments, executable comments and all.
+    pub sql: &'a str,
+    /// How many statements the analysis saw in [`Self::sql`]. A run in which the server
+    /// executed another number is rolled back (outcome `guard`): the analyzer and the server
+    /// read the text differently, so the reviewers did not see what would run.
+    pub statements: usize,
+    /// For each statement, whether its count as the server reports it is of rows it changed
+    /// (INSERT, UPDATE, DELETE, MERGE) — for the per-statement figures only; the guard never
+    /// uses it. `None`: every statement's count is shown.
     pub changes_rows: Option<&'a [bool]>,
-    /// The row-count guard: when given, a different total of affected rows rolls back.
+    /// The row-count guard: when given, a total of changed rows (as the database counts them)
+    /// other than this rolls back.
     pub expected_rows: Option<i64>,
     pub limits: Limits,
 }
 
-/// The rows one statement affected.
+impl<'a> Plan<'a> {
+    /// A plan of `statements` statements in `sql`, with no guard and no limits.
+    pub const fn new(sql: &'a str, statements: usize) -> Self {
+        Self {
+            sql,
+            statements,
+            changes_rows: None,
+            expected_rows: None,
+            limits: Limits {
+                statement_timeout: None,
+                lock_timeout: None,
+            },
+        }
+    }
+}
+
+/// The rows one statement affected, as the server reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatementResult {
-    /// The statement's position in the plan, from 0.
+    /// The statement's position in the script, from 0, in the order the server ran them.
     pub index: usize,
-    /// As the driver reports it: rows inserted, updated (matched) or deleted; for a
-    /// PostgreSQL `SELECT`, the rows it returned; 0 for DDL.
+    /// As the server reports it: rows inserted, updated (matched) or deleted; 0 for a
+    /// statement the plan says changes no rows.
     pub rows_affected: u64,
+}
+
+/// The rows the run's transaction changed in one table, as the database counts them
+/// (including changes by CTEs, functions and triggers).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableChanges {
+    /// `schema.table` on PostgreSQL, `main.table` on SQLite; `*` on MySQL/MariaDB, which
+    /// count per session, not per table (the totals are still exact).
+    pub table: String,
+    pub inserted: u64,
+    pub updated: u64,
+    pub deleted: u64,
+}
+
+impl TableChanges {
+    pub const fn total(&self) -> u64 {
+        self.inserted
+            .saturating_add(self.updated)
+            .saturating_add(self.deleted)
+    }
 }
 
 /// Everything recorded about one run.
@@ -40,16 +86,23 @@ pub struct Report {
     /// The statements that completed, in order (also when a later one failed and everything
     /// was rolled back).
     pub statements: Vec<StatementResult>,
-    /// The total over [`Self::statements`].
+    /// The rows the transaction changed, per table, as the database counts them. Empty when
+    /// the run failed before they could be read.
+    pub tables: Vec<TableChanges>,
+    /// The count the guard compared: every row the transaction changed, in every table, as
+    /// the database counts them — or the statements' own counts where those are higher (an
+    /// `UPDATE` on MySQL counts the rows it matched). Where the tables could not be read (the
+    /// run failed first), the total of the statements' own counts.
     pub rows_affected: u64,
     pub expected_rows: Option<i64>,
-    /// Why the run did not commit (or may not have); `None` when it committed.
+    /// Why the run did not commit (or may not have, or committed other than asked); `None`
+    /// when it committed cleanly.
     pub error: Option<Failure>,
     pub started_at: OffsetDateTime,
     pub finished_at: OffsetDateTime,
     pub duration: Duration,
-    /// The target transaction's id, where the target has one (PostgreSQL).
-    pub txid: Option<String>,
+    /// What identifies the run on its target.
+    pub identity: RunIdentity,
 }
 
 impl Report {
@@ -63,13 +116,30 @@ impl Report {
 #[derive(Debug, Default)]
 pub(crate) struct Progress {
     pub(crate) statements: Vec<StatementResult>,
-    pub(crate) txid: Option<String>,
+    pub(crate) tables: Option<Vec<TableChanges>>,
+    pub(crate) identity: RunIdentity,
 }
 
 impl Progress {
+    /// The count the guard compares: the database's count of the rows the transaction
+    /// changed, or the statements' own counts where those are higher (MySQL counts an
+    /// `UPDATE`'s matched rows, though a row set to the values it had is not changed). Either
+    /// way no row changes that this count does not include.
     pub(crate) fn rows_affected(&self) -> u64 {
-        self.statements
+        let reported = self
+            .statements
             .iter()
-            .fold(0, |total, s| total.saturating_add(s.rows_affected))
+            .fold(0_u64, |sum, s| sum.saturating_add(s.rows_affected));
+        match &self.tables {
+            Some(tables) => total(tables).max(reported),
+            None => reported,
+        }
     }
+}
+
+/// The rows changed over `tables`.
+pub(crate) fn total(tables: &[TableChanges]) -> u64 {
+    tables
+        .iter()
+        .fold(0, |sum, table| sum.saturating_add(table.total()))
 }

@@ -1,5 +1,7 @@
-//! One run of an approved revision: connect, begin, let the caller record the transaction's
-//! identity, run every statement, check the row-count guard, commit — or roll back.
+//! One run of an approved revision: connect, begin, let the caller record the run's identity,
+//! send the approved text as it is, count what the database changed, check the guard (and
+//! that the server ran what was analyzed), commit — or roll back. Never a record that says
+//! "rolled back" for a change that stayed.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -9,11 +11,12 @@ use countersign_core::timestamp;
 use tracing::Instrument;
 
 use crate::error::{DriverError, Failure, Step};
-use crate::reconcile::reconcile;
-use crate::report::{Plan, Progress, Report, StatementResult};
+use crate::reconcile::{Settlement, reconcile};
+use crate::report::{Plan, Progress, Report, RunIdentity, StatementResult};
 use crate::scrub::scrub;
 use crate::session::Session;
 use crate::target::{Driver, Target};
+use futures_util::StreamExt;
 
 /// How far past its statement timeout a statement may run before the executor stops waiting
 /// for the database to enforce it and drops the connection (which rolls back).
@@ -22,15 +25,17 @@ const DEADLINE_GRACE: Duration = Duration::from_secs(2);
 /// How long a `ROLLBACK` may take before the connection is dropped instead.
 const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Runs every statement of `plan` on `target` in one transaction and commits only if all of
-/// them succeeded and the row-count guard holds. Never panics and never returns early: every
-/// ending, including a connection failure, is a [`Report`].
+/// Runs the approved text of `plan` on `target` in one transaction and commits only if every
+/// statement succeeded, the server ran as many statements as the analysis saw, the lexing
+/// settings held, and the rows the database counts as changed pass the row-count guard.
+/// Never panics and never returns early: every ending, including a connection failure, is a
+/// [`Report`].
 ///
-/// `record_txid` is called exactly once, right after the transaction has begun and before
-/// any statement runs, with the transaction's id where the target has one (PostgreSQL) — so
-/// that the caller can store it durably for [`reconcile`] before anything can commit. If it
-/// returns an error, the transaction is rolled back and the outcome is `error` with that
-/// message. It is not called when connecting or beginning fails.
+/// `record` is called exactly once, right after the transaction has begun and before any
+/// statement runs, with the run's [`RunIdentity`] — so that the caller can store it durably
+/// for [`reconcile`] before anything can commit. If it returns an error, the transaction is
+/// rolled back and the outcome is `error` with that message. It is not called when connecting
+/// or beginning fails.
 ///
 /// Dropping the returned future before it completes drops the connection, and the database
 /// rolls back whatever was not committed; only a drop while `COMMIT` is in flight leaves the
@@ -38,17 +43,17 @@ const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 pub async fn execute<E: fmt::Display>(
     target: Target<'_>,
     plan: Plan<'_>,
-    record_txid: impl AsyncFnOnce(Option<String>) -> Result<(), E>,
+    record: impl AsyncFnOnce(RunIdentity) -> Result<(), E>,
 ) -> Report {
     let started_at = timestamp::now();
     let clock = Instant::now();
     let span = tracing::info_span!(
         "execute",
         driver = %target.driver,
-        statements = plan.statements.len(),
+        statements = plan.statements,
     );
     let mut progress = Progress::default();
-    let result = run(target, &plan, record_txid, &mut progress)
+    let result = run(target, &plan, record, &mut progress)
         .instrument(span.clone())
         .await;
     let report = Report {
@@ -57,12 +62,13 @@ pub async fn execute<E: fmt::Display>(
             .map_or_else(Failure::outcome, |()| ExecutionOutcome::Committed),
         rows_affected: progress.rows_affected(),
         statements: progress.statements,
+        tables: progress.tables.unwrap_or_default(),
         expected_rows: plan.expected_rows,
         error: result.err(),
         started_at,
         finished_at: timestamp::now(),
         duration: clock.elapsed(),
-        txid: progress.txid,
+        identity: progress.identity,
     };
     span.in_scope(|| log(&report));
     report
@@ -106,18 +112,19 @@ impl From<Failure> for Stop {
 async fn run<E: fmt::Display>(
     target: Target<'_>,
     plan: &Plan<'_>,
-    record_txid: impl AsyncFnOnce(Option<String>) -> Result<(), E>,
+    record: impl AsyncFnOnce(RunIdentity) -> Result<(), E>,
     progress: &mut Progress,
 ) -> Result<(), Failure> {
     let mut session = Session::open(target, &plan.limits)
         .await
         .map_err(|error| Failure::connect(&DriverError::new(target, &error)))?;
-    let result = transact(&mut session, target, plan, record_txid, progress).await;
-    let Err(stop) = result else {
+    let result = transact(&mut session, target, plan, record, progress).await;
+    let Err(mut stop) = result else {
         close(session).await;
         return Ok(());
     };
     if stop.connection_usable {
+        stop.failure = own_up(&mut session, progress, stop.failure).await;
         roll_back(session).await;
     } else {
         // Mid-statement or mid-commit: nothing more can be said on it. The database rolls
@@ -125,9 +132,7 @@ async fn run<E: fmt::Display>(
         drop(session);
     }
     match stop.failure {
-        Failure::CommitUnknown { .. } => {
-            settle(target, progress.txid.as_deref(), stop.failure).await
-        }
+        Failure::CommitUnknown { .. } => settle(target, &progress.identity, stop.failure).await,
         failure => Err(failure),
     }
 }
@@ -136,30 +141,52 @@ async fn transact<E: fmt::Display>(
     session: &mut Session,
     target: Target<'_>,
     plan: &Plan<'_>,
-    record_txid: impl AsyncFnOnce(Option<String>) -> Result<(), E>,
+    record: impl AsyncFnOnce(RunIdentity) -> Result<(), E>,
     progress: &mut Progress,
 ) -> Result<(), Stop> {
     let fail = |step, error: sqlx::Error| Failure::at(step, DriverError::new(target, &error));
-    progress.txid = session
+    progress.identity = session
         .begin(&plan.limits)
         .await
         .map_err(|error| fail(Step::Begin, error))?;
-    record_txid(progress.txid.clone())
+    record(progress.identity.clone())
         .await
         .map_err(|error| Failure::Record {
             message: scrub(&error.to_string(), target.url),
         })?;
-    for (index, sql) in plan.statements.iter().enumerate() {
-        let reported = run_statement(session, target, plan, index, sql).await?;
-        let changes_rows = plan
-            .changes_rows
-            .is_none_or(|flags| flags.get(index).copied().unwrap_or(true));
-        let rows_affected = if changes_rows { reported } else { 0 };
-        tracing::debug!(index, rows_affected, "statement done");
-        progress.statements.push(StatementResult {
-            index,
-            rows_affected,
-        });
+    let before = session
+        .counters()
+        .await
+        .map_err(|error| fail(Step::Begin, error))?;
+    run_script(session, target, plan, progress).await?;
+    let after = session
+        .counters()
+        .await
+        .map_err(|error| fail(Step::Check, error))?;
+    progress.tables = Some(after.since(&before));
+    let integrity = session
+        .integrity(&progress.identity)
+        .await
+        .map_err(|error| fail(Step::Check, error))?;
+    let executed = progress.statements.len();
+    if !integrity.same_transaction {
+        return Err(committed_early(plan, progress, None).into());
+    }
+    if !integrity.lexing_pinned {
+        return Err(Failure::Lexing {
+            setting: match target.driver {
+                Driver::Postgres => "standard_conforming_strings",
+                Driver::Mysql | Driver::Sqlite => "sql_mode",
+            },
+        }
+        .into());
+    }
+    if executed != plan.statements {
+        return Err(Failure::Split {
+            analyzed: plan.statements,
+            executed,
+        }
+        .into());
     }
     guard(plan.expected_rows, progress.rows_affected())?;
     session.commit().await.map_err(|error| {
@@ -172,28 +199,88 @@ async fn transact<E: fmt::Display>(
     })
 }
 
-/// Runs statement `index`. The database enforces the statement timeout; should it not have
-/// done so [`DEADLINE_GRACE`] later (MySQL's DML, a server that ignores cancels, a silent
-/// network), the executor gives up on the connection.
-async fn run_statement(
+/// Sends the approved text and collects each statement's count as the server finishes it.
+/// The database enforces the statement timeout; should it not have done so
+/// [`DEADLINE_GRACE`] past a statement's limit (MySQL's DML, a server that ignores cancels, a
+/// silent network), the executor gives up on the connection.
+async fn run_script(
     session: &mut Session,
     target: Target<'_>,
     plan: &Plan<'_>,
-    index: usize,
-    sql: &str,
-) -> Result<u64, Stop> {
-    let step = Step::Statement(index);
-    let ran = match plan.limits.statement_timeout {
-        None => session.run(sql).await,
-        Some(limit) => {
-            let deadline = limit.saturating_add(DEADLINE_GRACE);
-            match tokio::time::timeout(deadline, session.run(sql)).await {
-                Ok(ran) => ran,
-                Err(_) => return Err(deadline_passed(step, limit)),
+    progress: &mut Progress,
+) -> Result<(), Stop> {
+    let mut results = session.script(plan.sql);
+    loop {
+        let index = progress.statements.len();
+        let step = Step::Statement(index);
+        let next = match plan.limits.statement_timeout {
+            None => results.next().await,
+            Some(limit) => {
+                let deadline = limit.saturating_add(DEADLINE_GRACE);
+                match tokio::time::timeout(deadline, results.next()).await {
+                    Ok(next) => next,
+                    Err(_) => return Err(deadline_passed(step, limit)),
+                }
             }
+        };
+        let reported = match next {
+            None => return Ok(()),
+            Some(Ok(reported)) => reported,
+            Some(Err(error)) => {
+                return Err(Failure::at(step, DriverError::new(target, &error)).into());
+            }
+        };
+        let changes_rows = plan
+            .changes_rows
+            .is_none_or(|flags| flags.get(index).copied().unwrap_or(true));
+        let rows_affected = if changes_rows { reported } else { 0 };
+        tracing::debug!(index, rows_affected, "statement done");
+        progress.statements.push(StatementResult {
+            index,
+            rows_affected,
+        });
+    }
+}
+
+/// The failure of a run whose transaction something in the script committed: what ran until
+/// then stays, and the record says so (`cause`: what else went wrong).
+fn committed_early(plan: &Plan<'_>, progress: &Progress, cause: Option<&Failure>) -> Failure {
+    let ran = progress.statements.len();
+    let mut message = format!(
+        "the transaction was committed by the script itself (DDL commits implicitly on \
+         MySQL/MariaDB): the {ran} statement(s) that ran stay committed, one by one"
+    );
+    if let Some(cause) = cause {
+        message.push_str(&format!("; then: {cause}"));
+    }
+    if let Some(expected) = plan.expected_rows {
+        let actual = progress.rows_affected();
+        if i64::try_from(actual).ok() != Some(expected) {
+            message.push_str(&format!(
+                "; the row-count guard expected {expected} rows and the database counted \
+                 {actual}, but could no longer roll back"
+            ));
         }
-    };
-    ran.map_err(|error| Failure::at(step, DriverError::new(target, &error)).into())
+    }
+    Failure::CommittedEarly { message }
+}
+
+/// Before rolling back a failed run: where the script had already committed (an implicit
+/// commit on MySQL/MariaDB, then a failing statement), the failure says what stays.
+async fn own_up(session: &mut Session, progress: &Progress, failure: Failure) -> Failure {
+    if matches!(failure, Failure::CommittedEarly { .. }) || progress.statements.is_empty() {
+        return failure;
+    }
+    match session.integrity(&progress.identity).await {
+        Ok(integrity) if !integrity.same_transaction => Failure::CommittedEarly {
+            message: format!(
+                "statement(s) 1 to {} ran and were committed by an implicit commit in the \
+                 script, and stay; then: {failure}",
+                progress.statements.len()
+            ),
+        },
+        _ => failure,
+    }
 }
 
 fn deadline_passed(step: Step, limit: Duration) -> Stop {
@@ -246,18 +333,19 @@ fn error_kind(error: &sqlx::Error) -> &'static str {
     }
 }
 
-/// After the connection broke during `COMMIT`: on PostgreSQL, asks the target on a new
-/// connection what became of the transaction; elsewhere, the outcome stays unknown.
-async fn settle(target: Target<'_>, txid: Option<&str>, failure: Failure) -> Result<(), Failure> {
-    if target.driver != Driver::Postgres {
-        return Err(failure);
-    }
-    match reconcile(target, txid).await {
-        Ok(ExecutionOutcome::Committed) => {
+/// After the connection broke during `COMMIT`: asks the target on a new connection what
+/// became of the transaction, where it can tell.
+async fn settle(
+    target: Target<'_>,
+    identity: &RunIdentity,
+    failure: Failure,
+) -> Result<(), Failure> {
+    match reconcile(target, identity, true).await {
+        Ok(Settlement::Committed) => {
             tracing::info!("the commit's connection broke, but the target reports it committed");
             Ok(())
         }
-        Ok(ExecutionOutcome::RolledBack) => Err(Failure::Commit {
+        Ok(Settlement::RolledBack) => Err(Failure::Commit {
             message: format!("{failure}; the target reports the transaction aborted"),
         }),
         _ => Err(failure),
@@ -267,7 +355,6 @@ async fn settle(target: Target<'_>, txid: Option<&str>, failure: Failure) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::Limits;
 
     fn assert_send<T: Send>(_: T) {}
 
@@ -278,14 +365,10 @@ mod tests {
             driver: Driver::Sqlite,
             url: "sqlite::memory:",
         };
-        let plan = Plan {
-            statements: &[],
-            changes_rows: None,
-            expected_rows: None,
-            limits: Limits::default(),
-        };
+        let plan = Plan::new("", 0);
         assert_send(execute(target, plan, async |_| Ok::<(), String>(())));
-        assert_send(reconcile(target, None));
+        let identity = RunIdentity::default();
+        assert_send(reconcile(target, &identity, false));
     }
 
     #[test]

@@ -1,11 +1,28 @@
 //! One connection to a target, whatever its driver: the few operations a run needs, each
-//! dispatched to the driver's module.
+//! dispatched to the driver's module, and what they share (the marker table, [`Integrity`]).
 
 use std::io;
 use std::time::Duration;
 
+use futures_util::stream::BoxStream;
+
+use crate::counting::Counters;
+use crate::report::RunIdentity;
 use crate::target::{Driver, Limits, Target};
 use crate::{mysql, postgres, sqlite};
+
+/// The table in a MySQL/MariaDB or SQLite target where each run writes its marker row inside
+/// its own transaction (see [`RunIdentity::marker`]).
+pub(crate) const MARKER_TABLE: &str = "countersign_runs";
+
+/// What a script left of the run's footing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Integrity {
+    /// The transaction that began is still open: nothing in the text committed it.
+    pub(crate) same_transaction: bool,
+    /// The settings that decide how SQL is read are as the run pinned them.
+    pub(crate) lexing_pinned: bool,
+}
 
 /// How long opening a connection may take before the run fails.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -33,22 +50,47 @@ impl Session {
         within_connect_timeout(open).await
     }
 
-    /// Opens the transaction with `limits` and returns its id where the target has one that
-    /// can be asked about later (PostgreSQL).
-    pub(crate) async fn begin(&mut self, limits: &Limits) -> Result<Option<String>, sqlx::Error> {
+    /// Opens the transaction with `limits`, pins the settings that decide how SQL is read,
+    /// and returns what identifies the run on the target.
+    pub(crate) async fn begin(&mut self, limits: &Limits) -> Result<RunIdentity, sqlx::Error> {
         match self {
-            Self::Postgres(session) => session.begin(limits).await.map(Some),
-            Self::Mysql(session) => session.begin(limits).await.map(|()| None),
-            Self::Sqlite(session) => session.begin().await.map(|()| None),
+            Self::Postgres(session) => session.begin(limits).await,
+            Self::Mysql(session) => session.begin(limits).await,
+            Self::Sqlite(session) => session.begin().await,
         }
     }
 
-    /// Runs one statement; returns the rows it affected.
-    pub(crate) async fn run(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
+    /// Sends the approved text as it is; yields each statement's count as it ends.
+    pub(crate) fn script<'c>(&'c mut self, sql: &str) -> BoxStream<'c, Result<u64, sqlx::Error>> {
         match self {
-            Self::Postgres(session) => session.run(sql).await,
-            Self::Mysql(session) => session.run(sql).await,
-            Self::Sqlite(session) => session.run(sql).await,
+            Self::Postgres(session) => session.script(sql),
+            Self::Mysql(session) => session.script(sql),
+            Self::Sqlite(session) => session.script(sql),
+        }
+    }
+
+    /// The database's count of the rows changed so far (see [`crate::counting`]).
+    pub(crate) async fn counters(&mut self) -> Result<Counters, sqlx::Error> {
+        match self {
+            Self::Postgres(session) => session.counters().await,
+            Self::Mysql(session) => session.counters().await,
+            Self::Sqlite(session) => session.counters().await,
+        }
+    }
+
+    /// What the script left of the run's footing. SQLite refuses a `COMMIT` or `BEGIN` the
+    /// analysis let through only by its own errors, and has no lexing settings to pin.
+    pub(crate) async fn integrity(
+        &mut self,
+        identity: &RunIdentity,
+    ) -> Result<Integrity, sqlx::Error> {
+        match self {
+            Self::Postgres(session) => session.integrity(identity.txid.as_deref()).await,
+            Self::Mysql(session) => session.integrity().await,
+            Self::Sqlite(_) => Ok(Integrity {
+                same_transaction: true,
+                lexing_pinned: true,
+            }),
         }
     }
 

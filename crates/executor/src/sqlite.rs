@@ -3,24 +3,34 @@
 //! taken — or waited for, up to the busy timeout — before the first statement, never in the
 //! middle of the script. The statement timeout is a deadline checked by SQLite's progress
 //! handler every [`PROGRESS_OPS`] virtual-machine instructions: past it, SQLite interrupts the
-//! statement (`SQLITE_INTERRUPT`) and the run times out. The handler is set through sqlx's safe
-//! wrapper; no `unsafe` here.
+//! statement (`SQLITE_INTERRUPT`) and the run times out. The deadline is armed afresh as each
+//! statement of the script begins. Handlers are set through sqlx's safe wrappers; no `unsafe`.
 //!
-//! A statement's rows are `sqlite3_changes()` only when `total_changes()` moved: SQLite keeps
-//! reporting the last `INSERT`/`UPDATE`/`DELETE`'s count after a `SELECT` or DDL, which would
-//! otherwise count twice against the guard.
+//! The approved text is given to SQLite as it is, which prepares and runs it one statement at
+//! a time by its own reading of the text. The rows the transaction changes are counted by
+//! `total_changes()` (triggers included) and split per table and kind by the connection's
+//! update hook; what the hook does not see (a `DELETE` without `WHERE`, which SQLite empties
+//! the table by, without visiting rows) is counted as deleted in a `(not attributed)` row.
+//!
+//! Crash safety: the run writes a row keyed by a fresh UUID into `countersign_runs` inside its
+//! transaction; the row is in the file exactly when the transaction committed.
 //!
 //! sqlx turns `foreign_keys` on for every connection; SQLite's other settings are the file's.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use sqlx::error::DatabaseError;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteOperation};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 
+use crate::counting::{Counters, non_negative};
+use crate::report::RunIdentity;
+use crate::session::MARKER_TABLE;
 use crate::target::Limits;
 
 /// How many VM instructions SQLite runs between two looks at the deadline (~tens of µs).
@@ -30,14 +40,17 @@ const PROGRESS_OPS: i32 = 1_000;
 /// `SQLITE_INTERRUPT`.
 const TIMEOUT_CODES: &[i32] = &[5, 6, 9];
 
+/// The row of changes the update hook did not see.
+const NOT_ATTRIBUTED: &str = "(not attributed)";
+
 /// One session on a SQLite target.
 #[derive(Debug)]
 pub(crate) struct Session {
     conn: SqliteConnection,
     /// Present when the policy has a statement timeout.
     deadline: Option<(Duration, Arc<Deadline>)>,
-    /// `total_changes()` after the last statement.
-    total_changes: i64,
+    /// What the update hook has seen, per table.
+    seen: Arc<Mutex<Counters>>,
 }
 
 impl Session {
@@ -51,43 +64,107 @@ impl Session {
             Some(limit) => Some((limit, watch_deadline(&mut conn).await?)),
             None => None,
         };
+        let seen = Arc::new(Mutex::new(Counters::default()));
+        let hook = Arc::clone(&seen);
+        conn.lock_handle().await?.set_update_hook(move |change| {
+            let (inserted, updated, deleted) = match change.operation {
+                SqliteOperation::Insert => (1, 0, 0),
+                SqliteOperation::Update => (0, 1, 0),
+                SqliteOperation::Delete => (0, 0, 1),
+                _ => (0, 1, 0),
+            };
+            let table = format!("{}.{}", change.database, change.table);
+            hook.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .add(table, inserted, updated, deleted);
+        });
         Ok(Self {
             conn,
             deadline,
-            total_changes: 0,
+            seen,
         })
     }
 
-    pub(crate) async fn begin(&mut self) -> Result<(), sqlx::Error> {
+    /// Creates the marker table if need be, takes the write lock, and writes the run's
+    /// marker.
+    pub(crate) async fn begin(&mut self) -> Result<RunIdentity, sqlx::Error> {
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (\
+             run_id TEXT NOT NULL PRIMARY KEY, \
+             ran_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+        )))
+        .execute(&mut self.conn)
+        .await?;
         sqlx::raw_sql("BEGIN IMMEDIATE")
             .execute(&mut self.conn)
             .await?;
-        self.total_changes = self.total_changes().await?;
-        Ok(())
+        let marker = uuid::Uuid::new_v4().to_string();
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {MARKER_TABLE} (run_id) VALUES (?)"
+        )))
+        .bind(&marker)
+        .execute(&mut self.conn)
+        .await?;
+        Ok(RunIdentity {
+            txid: None,
+            session: None,
+            marker: Some(marker),
+        })
     }
 
-    /// Runs one approved statement under the statement deadline and returns the rows it
-    /// changed.
-    pub(crate) async fn run(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
-        if let Some((limit, deadline)) = &self.deadline {
+    /// Gives SQLite the approved text as it is; yields each statement's count as it ends,
+    /// arming the statement deadline afresh for the next.
+    ///
+    /// SQLite keeps reporting the last `INSERT`/`UPDATE`/`DELETE`'s count after a `SELECT`
+    /// or DDL, so a statement's count is taken only when it changed something: the update hook
+    /// saw rows change, or the reported count moved (a `DELETE` without `WHERE`, which the
+    /// hook does not see).
+    pub(crate) fn script<'c>(&'c mut self, sql: &str) -> BoxStream<'c, Result<u64, sqlx::Error>> {
+        let deadline = self.deadline.clone();
+        if let Some((limit, deadline)) = &deadline {
             deadline.arm(*limit);
         }
-        let result = sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&mut self.conn)
-            .await;
+        let seen = Arc::clone(&self.seen);
+        let mut last_seen = seen_total(&seen);
+        let mut last_reported = None;
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute_many(&mut self.conn)
+            .map(move |done| {
+                if let Some((limit, deadline)) = &deadline {
+                    deadline.arm(*limit);
+                }
+                let reported = done?.rows_affected();
+                let now_seen = seen_total(&seen);
+                let changed = now_seen > last_seen || last_reported.is_some_and(|r| r != reported);
+                last_seen = now_seen;
+                last_reported = Some(reported);
+                Ok(if changed { reported } else { 0 })
+            })
+            .boxed()
+    }
+
+    /// `total_changes()` and what the update hook has seen; the part of the total the hook
+    /// missed goes to a `(not attributed)` row.
+    pub(crate) async fn counters(&mut self) -> Result<Counters, sqlx::Error> {
         if let Some((_, deadline)) = &self.deadline {
             deadline.disarm();
         }
-        let changes = result?.rows_affected();
-        let total = self.total_changes().await?;
-        let moved = total != std::mem::replace(&mut self.total_changes, total);
-        Ok(if moved { changes } else { 0 })
-    }
-
-    async fn total_changes(&mut self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT total_changes()")
+        let total: i64 = sqlx::query_scalar("SELECT total_changes()")
             .fetch_one(&mut self.conn)
-            .await
+            .await?;
+        let mut counters = self
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let seen = counters.total();
+        counters.add(
+            NOT_ATTRIBUTED,
+            0,
+            0,
+            non_negative(total).saturating_sub(seen),
+        );
+        Ok(counters)
     }
 
     pub(crate) async fn commit(&mut self) -> Result<(), sqlx::Error> {
@@ -103,6 +180,49 @@ impl Session {
     pub(crate) async fn close(self) -> Result<(), sqlx::Error> {
         self.conn.close().await
     }
+
+    /// After a crash: `Some(true)` when the run marked `marker` committed, `Some(false)` when
+    /// it certainly did not (its row is absent and no transaction holds the file's write
+    /// lock), `None` while a writer still holds the lock.
+    pub(crate) async fn marker_committed(
+        &mut self,
+        marker: &str,
+    ) -> Result<Option<bool>, sqlx::Error> {
+        if !self.has_marker_table().await? {
+            return Ok(Some(false));
+        }
+        match sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut self.conn)
+            .await
+        {
+            Ok(_) => {}
+            Err(error) if error.as_database_error().is_some_and(is_timeout) => return Ok(None),
+            Err(error) => return Err(error),
+        }
+        let found: Result<i64, _> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {MARKER_TABLE} WHERE run_id = ?"
+        )))
+        .bind(marker)
+        .fetch_one(&mut self.conn)
+        .await;
+        self.rollback().await?;
+        Ok(Some(found? > 0))
+    }
+
+    async fn has_marker_table(&mut self) -> Result<bool, sqlx::Error> {
+        let found: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+        )
+        .bind(MARKER_TABLE)
+        .fetch_one(&mut self.conn)
+        .await?;
+        Ok(found > 0)
+    }
+}
+
+/// The rows the update hook has seen change, over every table.
+fn seen_total(seen: &Mutex<Counters>) -> u64 {
+    seen.lock().unwrap_or_else(PoisonError::into_inner).total()
 }
 
 /// Installs a progress handler that interrupts whatever runs past the returned deadline.

@@ -3,7 +3,9 @@
 mod common;
 
 use common::{Db, MYSQL_ENV, ignore_txid, plan, scenarios};
-use countersign_executor::{Driver, ExecutionOutcome, Failure, Step, execute, reconcile};
+use countersign_executor::{
+    Driver, ExecutionOutcome, Failure, Plan, RunIdentity, Settlement, Step, execute, reconcile,
+};
 
 /// Skips the test (returning from it) without a MySQL/MariaDB server.
 macro_rules! mysql {
@@ -116,11 +118,28 @@ async fn a_duplicate_key_reports_the_error_number() {
 }
 
 #[tokio::test]
-async fn reconcile_cannot_tell_on_mysql() {
+async fn reconcile_reads_the_marker_of_a_committed_and_a_rolled_back_run() {
     let db = mysql!();
+    let statements = db.statements(&["UPDATE {t} SET balance = 1 WHERE id = 1"]);
+    let report = execute(db.target(), plan(&statements), ignore_txid).await;
+    assert_eq!(report.outcome, ExecutionOutcome::Committed, "{report:?}");
     assert_eq!(
-        reconcile(db.target(), Some("123")).await,
-        Ok(ExecutionOutcome::Unknown)
+        reconcile(db.target(), &report.identity, false).await,
+        Ok(Settlement::Committed)
+    );
+    let guarded = Plan {
+        expected_rows: Some(5),
+        ..plan(&statements)
+    };
+    let report = execute(db.target(), guarded, ignore_txid).await;
+    assert_eq!(report.outcome, ExecutionOutcome::Guard, "{report:?}");
+    assert_eq!(
+        reconcile(db.target(), &report.identity, false).await,
+        Ok(Settlement::RolledBack)
+    );
+    assert_eq!(
+        reconcile(db.target(), &RunIdentity::default(), true).await,
+        Ok(Settlement::Unknown)
     );
     db.clean_up().await;
 }

@@ -6,9 +6,10 @@ use std::convert::Infallible;
 
 use common::{Db, POSTGRES_ENV, ignore_txid, plan, scenarios};
 use countersign_executor::{
-    Driver, ExecutionOutcome, Failure, Plan, ReconcileError, Step, Target, execute, reconcile,
+    Driver, ExecutionOutcome, Failure, Plan, ReconcileError, RunIdentity, Settlement, Step, Target,
+    execute, reconcile,
 };
-use sqlx::Connection;
+use sqlx::AssertSqlSafe;
 
 /// Skips the test (returning from it) without a PostgreSQL server.
 macro_rules! postgres {
@@ -65,8 +66,8 @@ async fn the_recorded_txid_is_the_open_transaction() {
         url: &url,
     };
     let mut status_while_recording = None;
-    let report = execute(target, plan(&statements), async |txid: Option<String>| {
-        let txid = txid.expect("a txid");
+    let report = execute(target, plan(&statements), async |identity: RunIdentity| {
+        let txid = identity.txid.expect("a txid");
         let sql = format!("SELECT CASE txid_status({txid}) WHEN 'in progress' THEN 1 ELSE 0 END");
         status_while_recording = Some(db.scalar(&sql).await);
         Ok::<(), Infallible>(())
@@ -145,8 +146,8 @@ async fn reconcile_finds_a_committed_run_committed() {
     let report = execute(db.target(), plan(&statements), ignore_txid).await;
     assert_eq!(report.outcome, ExecutionOutcome::Committed, "{report:?}");
     assert_eq!(
-        reconcile(db.target(), report.txid.as_deref()).await,
-        Ok(ExecutionOutcome::Committed)
+        reconcile(db.target(), &report.identity, false).await,
+        Ok(Settlement::Committed)
     );
     db.clean_up().await;
 }
@@ -162,42 +163,68 @@ async fn reconcile_finds_a_rolled_back_run_aborted() {
     let report = execute(db.target(), plan, ignore_txid).await;
     assert_eq!(report.outcome, ExecutionOutcome::Guard, "{report:?}");
     assert_eq!(
-        reconcile(db.target(), report.txid.as_deref()).await,
-        Ok(ExecutionOutcome::RolledBack)
+        reconcile(db.target(), &report.identity, false).await,
+        Ok(Settlement::RolledBack)
     );
     db.clean_up().await;
 }
 
+/// A transaction still in progress is not settled while its server may be alive; once the
+/// caller knows it orphaned, its session is ended and the outcome read afterwards.
 #[tokio::test]
-async fn reconcile_waits_for_a_transaction_in_progress_then_cannot_tell() {
-    let db = postgres!();
+async fn reconcile_ends_an_orphaned_transaction_and_reads_the_outcome() {
+    let mut db = postgres!();
     let mut open = db.other_connection().await;
-    sqlx::raw_sql("BEGIN")
-        .execute(&mut open)
-        .await
-        .expect("begin");
-    let txid: String = sqlx::query_scalar("SELECT txid_current()::text")
-        .fetch_one(&mut open)
-        .await
-        .expect("a txid");
+    sqlx::raw_sql(AssertSqlSafe(
+        db.sql("BEGIN; UPDATE {t} SET balance = 9 WHERE id = 1"),
+    ))
+    .execute(&mut open)
+    .await
+    .expect("begin");
+    let row: (String, String) =
+        sqlx::query_as("SELECT txid_current()::text, pg_backend_pid()::text")
+            .fetch_one(&mut open)
+            .await
+            .expect("a txid");
+    let identity = RunIdentity {
+        txid: Some(row.0),
+        session: Some(row.1),
+        marker: None,
+    };
+    assert_eq!(
+        reconcile(db.target(), &identity, false).await,
+        Ok(Settlement::InProgress),
+        "a live run is left alone"
+    );
     let started = std::time::Instant::now();
-    let outcome = reconcile(db.target(), Some(&txid)).await;
-    assert_eq!(outcome, Ok(ExecutionOutcome::Unknown));
-    assert!(started.elapsed() >= std::time::Duration::from_secs(4));
-    let _ = open.close().await;
+    assert_eq!(
+        reconcile(db.target(), &identity, true).await,
+        Ok(Settlement::RolledBack),
+        "an orphaned one is ended, then read"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(db.balance(1).await, 0, "its change never committed");
+    drop(open);
     db.clean_up().await;
 }
 
 #[tokio::test]
 async fn reconcile_refuses_what_is_not_a_txid_and_cannot_tell_without_one() {
     let db = postgres!();
+    let forged = RunIdentity {
+        txid: Some("12; DROP TABLE x".into()),
+        ..RunIdentity::default()
+    };
     assert_eq!(
-        reconcile(db.target(), Some("12; DROP TABLE x")).await,
-        Err(ReconcileError::InvalidTxid("12; DROP TABLE x".into()))
+        reconcile(db.target(), &forged, true).await,
+        Err(ReconcileError::InvalidIdentity {
+            what: "transaction id",
+            value: "12; DROP TABLE x".into()
+        })
     );
     assert_eq!(
-        reconcile(db.target(), None).await,
-        Ok(ExecutionOutcome::Unknown)
+        reconcile(db.target(), &RunIdentity::default(), true).await,
+        Ok(Settlement::Unknown)
     );
     db.clean_up().await;
 }

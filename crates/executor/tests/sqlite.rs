@@ -3,7 +3,10 @@
 mod common;
 
 use common::{Db, ignore_txid, plan, scenarios};
-use countersign_executor::{Driver, ExecutionOutcome, Failure, Step, Target, execute, reconcile};
+use countersign_executor::{
+    Driver, ExecutionOutcome, Failure, Plan, RunIdentity, Settlement, Step, Target, execute,
+    reconcile,
+};
 
 /// Counts forever: only an interrupt ends it.
 const ENDLESS: &str = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) \
@@ -92,11 +95,28 @@ async fn a_syntax_error_names_the_statement_and_its_code() {
 }
 
 #[tokio::test]
-async fn reconcile_cannot_tell_on_sqlite() {
+async fn reconcile_reads_the_marker_of_a_committed_and_a_rolled_back_run() {
     let db = Db::sqlite().await;
+    let statements = db.statements(&["UPDATE {t} SET balance = 1 WHERE id = 1"]);
+    let report = execute(db.target(), plan(&statements), ignore_txid).await;
+    assert_eq!(report.outcome, ExecutionOutcome::Committed, "{report:?}");
     assert_eq!(
-        reconcile(db.target(), None).await,
-        Ok(ExecutionOutcome::Unknown)
+        reconcile(db.target(), &report.identity, false).await,
+        Ok(Settlement::Committed)
+    );
+    let guarded = Plan {
+        expected_rows: Some(5),
+        ..plan(&statements)
+    };
+    let report = execute(db.target(), guarded, ignore_txid).await;
+    assert_eq!(report.outcome, ExecutionOutcome::Guard, "{report:?}");
+    assert_eq!(
+        reconcile(db.target(), &report.identity, false).await,
+        Ok(Settlement::RolledBack)
+    );
+    assert_eq!(
+        reconcile(db.target(), &RunIdentity::default(), true).await,
+        Ok(Settlement::Unknown)
     );
 }
 

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_CONFIG_FILE: &str = "countersign.toml";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_STORE_URL: &str = "sqlite://countersign.db";
-pub const DEFAULT_RECONCILE_AFTER: Duration = Duration::from_secs(30);
+pub const DEFAULT_RECONCILE_AFTER: Duration = Duration::from_secs(5);
 
 /// A configuration that failed to load. Messages name the file, target and key at fault, and
 /// never carry a URL or the value of an environment variable.
@@ -169,7 +169,7 @@ pub struct ServerConfig {
     /// The address people use to reach the server; `https://…` makes session cookies `Secure`.
     pub public_url: Option<String>,
     /// An execution whose heartbeat is older than this belongs to a server that died, and is
-    /// reconciled (default 30 s).
+    /// reconciled (default 5 s; a live run beats every second).
     pub reconcile_after: Duration,
 }
 

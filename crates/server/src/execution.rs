@@ -1,5 +1,7 @@
 //! Execution as the server runs it: the claim, the run on the target (through the executor, with
-//! the URL only the server knows), the result, and the reconciliation of runs a crash cut short.
+//! the URL only the server knows, the approved text as it is), the result with the database's
+//! own count of what changed, and the reconciliation of runs a crash cut short — at start-up
+//! and whenever a run's heartbeat stops.
 
 use std::time::Duration;
 
@@ -7,11 +9,11 @@ use countersign_analyzer::Analysis;
 use countersign_core::audit::AuditAction;
 use countersign_core::lifecycle::{self, Action};
 use countersign_core::permission;
-use countersign_core::request::{ExecutionOutcome, RequestStatus};
+use countersign_core::request::{ExecutionOutcome, GuardSource, RequestStatus, RunIdentity};
 use countersign_core::timestamp;
 use countersign_core::user::User;
-use countersign_executor::{Limits, Plan, Report, Target};
-use countersign_store::{ExecutionResult, StaleExecution, StoreError};
+use countersign_executor::{Limits, Plan, Report, Settlement, Target};
+use countersign_store::{ExecutionResult, OpenExecution, StoreError};
 use serde_json::json;
 
 use crate::AppState;
@@ -20,7 +22,14 @@ use crate::error::ApiError;
 
 /// What the record of an interrupted run says about its outcome.
 const INTERRUPTED: &str =
-    "the server stopped while this ran; the outcome was established afterwards";
+    "the server stopped while this ran; the outcome was read from the target afterwards";
+
+/// What the record of a run that never began on its target says.
+const NEVER_BEGAN: &str = "the server stopped before the run began on the target; nothing ran";
+
+/// What the record of a run the target cannot tell about says.
+const CANNOT_TELL: &str = "the server stopped while this ran, and the target cannot tell whether \
+     it committed: check the target before doing anything again";
 
 fn executor_target(target: &TargetConfig) -> Target<'_> {
     Target {
@@ -40,11 +49,24 @@ fn result_of(report: &Report) -> ExecutionResult {
         .iter()
         .map(|s| json!({ "index": s.index, "rows_affected": s.rows_affected }))
         .collect::<Vec<_>>();
+    let tables = report
+        .tables
+        .iter()
+        .map(|t| {
+            json!({
+                "table": t.table,
+                "inserted": t.inserted,
+                "updated": t.updated,
+                "deleted": t.deleted,
+            })
+        })
+        .collect::<Vec<_>>();
     ExecutionResult {
         outcome: report.outcome,
         finished_at: report.finished_at,
         rows_affected: i64::try_from(report.rows_affected).unwrap_or(i64::MAX),
         statements: json!(statements),
+        tables: json!(tables),
         error: report.error.as_ref().map(ToString::to_string),
     }
 }
@@ -71,10 +93,15 @@ impl AppState {
             .iter()
             .map(|s| s.kind.changes_rows())
             .collect();
-        let statements: Vec<String> = analysis.statements.into_iter().map(|s| s.sql).collect();
+        let script = Script {
+            sql: current.sql.clone(),
+            statements: analysis.statements.len(),
+            changes_rows,
+        };
         let expected_rows = current.expected_rows;
+        let guard_source = expected_rows.map(|_| GuardSource::ExpectedRows);
         self.store
-            .claim_execution(id, user, record.revision, expected_rows)
+            .claim_execution(id, user, record.revision, expected_rows, guard_source)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(m) | StoreError::AlreadyExists(m) => {
@@ -88,14 +115,7 @@ impl AppState {
         let user = user.clone();
         tokio::spawn(async move {
             state
-                .run_claimed(
-                    id,
-                    &user,
-                    &target,
-                    &statements,
-                    &changes_rows,
-                    expected_rows,
-                )
+                .run_claimed(id, &user, &target, &script, expected_rows)
                 .await
         })
         .await
@@ -107,15 +127,15 @@ impl AppState {
         id: i64,
         user: &User,
         target: &TargetConfig,
-        statements: &[String],
-        changes_rows: &[bool],
+        script: &Script,
         expected_rows: Option<i64>,
     ) -> Result<RequestStatus, ApiError> {
         let heartbeat = self.spawn_heartbeat(id);
         let store = self.store.clone();
         let plan = Plan {
-            statements,
-            changes_rows: Some(changes_rows),
+            sql: &script.sql,
+            statements: script.statements,
+            changes_rows: Some(&script.changes_rows),
             expected_rows,
             limits: Limits {
                 statement_timeout: target.policy.statement_timeout,
@@ -125,10 +145,7 @@ impl AppState {
         let report = countersign_executor::execute(
             executor_target(target),
             plan,
-            async |txid: Option<String>| match txid {
-                Some(txid) => store.record_txid(id, &txid).await,
-                None => Ok(()),
-            },
+            async |identity: RunIdentity| store.record_identity(id, &identity).await,
         )
         .await;
         heartbeat.abort();
@@ -160,21 +177,34 @@ impl AppState {
     }
 
     fn heartbeat_interval(&self) -> Duration {
-        (self.config.server.reconcile_after / 4).max(Duration::from_millis(250))
+        heartbeat_interval(self.config.server.reconcile_after)
     }
 
-    /// Settles every run left `executing` by a server that died: committed or rolled back where
-    /// the target can tell (PostgreSQL), else `failed` with outcome `unknown`. Never runs
-    /// anything again. Returns how many it settled.
-    pub async fn reconcile_stale(&self) -> Result<usize, ApiError> {
-        let stale_before = timestamp::now()
-            - time::Duration::try_from(self.config.server.reconcile_after)
-                .unwrap_or(time::Duration::MAX);
-        let stale = self.store.stale_executions(stale_before).await?;
+    /// Settles the runs left `executing` by a server that died: `executed` or `failed` as the
+    /// target tells, `failed` with outcome `unknown` only where nothing can tell. Never runs
+    /// anything again. At start-up (`startup`) every open run is looked at, however fresh its
+    /// heartbeat: one whose transaction has ended is settled at once. Afterwards, only runs
+    /// whose heartbeat has missed a beat. A transaction still in progress is settled only once
+    /// its heartbeat is older than `reconcile_after` (its server is gone): its session on the
+    /// target is ended first. Returns how many it settled.
+    pub async fn reconcile_open(&self, startup: bool) -> Result<usize, ApiError> {
+        let now = timestamp::now();
+        let age = |run: &OpenExecution| {
+            run.heartbeat_at.map_or(Duration::MAX, |at| {
+                (now - at).try_into().unwrap_or_default()
+            })
+        };
+        let missed_a_beat = self.heartbeat_interval().saturating_mul(2);
         let mut settled = 0;
-        for run in stale {
-            match self.settle(&run).await {
-                Ok(()) => settled += 1,
+        for run in self.store.open_executions().await? {
+            let age = age(&run);
+            if !startup && age <= missed_a_beat {
+                continue;
+            }
+            let orphaned = age > self.config.server.reconcile_after;
+            match self.settle(&run, orphaned).await {
+                Ok(true) => settled += 1,
+                Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(request = run.request_id, error = %e.message, "cannot reconcile yet")
                 }
@@ -183,27 +213,35 @@ impl AppState {
         Ok(settled)
     }
 
-    async fn settle(&self, run: &StaleExecution) -> Result<(), ApiError> {
-        let outcome = match self.config.target(&run.target) {
-            Some(target) => {
-                match countersign_executor::reconcile(executor_target(target), run.txid.as_deref())
+    /// Settles `run` if the target can tell (or, `orphaned`, nothing can). Returns whether it
+    /// did.
+    async fn settle(&self, run: &OpenExecution, orphaned: bool) -> Result<bool, ApiError> {
+        let (outcome, note) = match (self.config.target(&run.target), run.identity.is_empty()) {
+            // The identity is recorded before any statement runs: without one, nothing ran.
+            (_, true) if orphaned => (ExecutionOutcome::RolledBack, NEVER_BEGAN),
+            (_, true) => return Ok(false),
+            (None, false) if orphaned => (ExecutionOutcome::Unknown, CANNOT_TELL),
+            (None, false) => return Ok(false),
+            (Some(target), false) => {
+                let target = executor_target(target);
+                let settlement = countersign_executor::reconcile(target, &run.identity, orphaned)
                     .await
-                {
-                    Ok(outcome) => outcome,
-                    Err(e) => {
-                        tracing::warn!(request = run.request_id, error = %e, "target cannot tell; outcome unknown");
-                        ExecutionOutcome::Unknown
-                    }
+                    .map_err(|e| ApiError::conflict("target_unreachable", e.to_string()))?;
+                match settlement {
+                    Settlement::Committed => (ExecutionOutcome::Committed, INTERRUPTED),
+                    Settlement::RolledBack => (ExecutionOutcome::RolledBack, INTERRUPTED),
+                    Settlement::Unknown if orphaned => (ExecutionOutcome::Unknown, CANNOT_TELL),
+                    Settlement::Unknown | Settlement::InProgress => return Ok(false),
                 }
             }
-            None => ExecutionOutcome::Unknown,
         };
         let result = ExecutionResult {
             outcome,
             finished_at: timestamp::now(),
             rows_affected: 0,
             statements: json!([]),
-            error: Some(INTERRUPTED.to_owned()),
+            tables: serde_json::Value::Null,
+            error: Some(note.to_owned()),
         };
         match self
             .store
@@ -215,24 +253,68 @@ impl AppState {
             )
             .await
         {
-            // Another instance settled it first: nothing left to do.
-            Ok(_) | Err(StoreError::Conflict(_)) => {}
-            Err(e) => return Err(e.into()),
+            Ok(_) => {
+                tracing::warn!(request = run.request_id, %outcome, "reconciled an interrupted execution");
+                Ok(true)
+            }
+            // Its own server, or another instance, settled it first: nothing left to do.
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e.into()),
         }
-        tracing::warn!(request = run.request_id, %outcome, "reconciled an interrupted execution");
-        Ok(())
     }
 
-    /// Reconciles now and then every `reconcile_after`, for as long as the server runs.
+    /// Reconciles at once (start-up), then every [`RECONCILE_TICK`], for as long as the server
+    /// runs. A tick asks the store only; the target is asked about runs that missed a beat.
     pub fn spawn_reconciler(&self) -> tokio::task::JoinHandle<()> {
         let state = self.clone();
         tokio::spawn(async move {
+            let mut startup = true;
             loop {
-                if let Err(e) = state.reconcile_stale().await {
-                    tracing::warn!(error = %e.message, "reconciliation failed; will retry");
+                match state.reconcile_open(startup).await {
+                    Ok(_) => startup = false,
+                    Err(e) => {
+                        tracing::warn!(error = %e.message, "reconciliation failed; will retry")
+                    }
                 }
-                tokio::time::sleep(state.config.server.reconcile_after).await;
+                tokio::time::sleep(RECONCILE_TICK).await;
             }
         })
+    }
+}
+
+/// How often the reconciler looks for runs whose heartbeat stopped.
+const RECONCILE_TICK: Duration = Duration::from_millis(500);
+
+/// The approved revision as the executor runs it.
+struct Script {
+    /// The approved text, byte for byte.
+    sql: String,
+    /// How many statements the analysis saw in it.
+    statements: usize,
+    /// Per statement, whether its reported count is of rows it changed.
+    changes_rows: Vec<bool>,
+}
+
+/// How often a live run beats: a fifth of `reconcile_after` (1 s by default), between 200 ms
+/// and 5 s.
+fn heartbeat_interval(reconcile_after: Duration) -> Duration {
+    (reconcile_after / 5).clamp(Duration::from_millis(200), Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_beats_several_times_before_it_counts_as_orphaned() {
+        for after in [1, 5, 10, 30, 600] {
+            let after = Duration::from_secs(after);
+            let every = heartbeat_interval(after);
+            assert!(every.saturating_mul(2) < after, "{after:?}");
+        }
+        assert_eq!(
+            heartbeat_interval(Duration::from_secs(5)),
+            Duration::from_secs(1)
+        );
     }
 }

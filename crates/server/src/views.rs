@@ -2,10 +2,10 @@
 //! render too. Built from the store's records; never carries a connection URL.
 
 use countersign_core::policy::{self, ApprovalState, Policy};
-use countersign_core::request::{RequestStatus, Review};
+use countersign_core::request::{GuardSource, RequestStatus, Review};
 use countersign_core::timestamp_serde;
 use countersign_store::{ExecutionRecord, RequestRecord, RequestSummary, RevisionRecord};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -75,9 +75,34 @@ pub struct ExecutionView {
     pub finished_at: Option<OffsetDateTime>,
     pub duration_ms: Option<i64>,
     pub expected_rows: Option<i64>,
+    /// The count the guard compared (contract §9b).
     pub rows_affected: Option<i64>,
     pub statements: Value,
+    /// What the database itself says the run's transaction changed, per table.
+    pub tables: Vec<TableChangesView>,
+    /// What the guard compared against: `expected_rows`, `rehearsal`, or `null` (no guard).
+    pub guard_source: Option<GuardSource>,
     pub error: Option<String>,
+}
+
+/// The rows a run changed in one table, as the database counted them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TableChangesView {
+    /// `schema.table`; `*` where the database counts per session, not per table (MySQL).
+    pub table: String,
+    pub inserted: u64,
+    pub updated: u64,
+    pub deleted: u64,
+}
+
+impl TableChangesView {
+    /// The table as a person reads it.
+    pub fn label(&self) -> &str {
+        match self.table.as_str() {
+            "*" => "all tables (MySQL/MariaDB count per session, not per table)",
+            name => name,
+        }
+    }
 }
 
 impl RequestView {
@@ -162,6 +187,8 @@ impl From<ExecutionRecord> for ExecutionView {
             expected_rows: e.expected_rows,
             rows_affected: e.rows_affected,
             statements: e.statements,
+            tables: serde_json::from_value(e.tables).unwrap_or_default(),
+            guard_source: e.guard_source,
             error: e.error,
         }
     }

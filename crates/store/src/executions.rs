@@ -3,7 +3,7 @@
 //! reconciliation of runs a crash interrupted.
 
 use countersign_core::audit::AuditAction;
-use countersign_core::request::{ExecutionOutcome, RequestStatus};
+use countersign_core::request::{ExecutionOutcome, GuardSource, RequestStatus, RunIdentity};
 use countersign_core::timestamp;
 use countersign_core::user::User;
 use serde_json::{Value, json};
@@ -11,6 +11,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::audit::{NewEvent, append};
+use crate::requests::parse_time;
 use crate::{Store, StoreError};
 
 /// How a run ended, as the store records it.
@@ -21,17 +22,23 @@ pub struct ExecutionResult {
     pub rows_affected: i64,
     /// `[{index, rows_affected}]`.
     pub statements: Value,
+    /// `[{table, inserted, updated, deleted}]`, as the database counted them; `null` where
+    /// they could not be read.
+    pub tables: Value,
     /// The database's message, already scrubbed of connection details.
     pub error: Option<String>,
 }
 
-/// A run found `executing` whose heartbeat stopped.
+/// A run not yet finished: live on some instance, or left behind by one that died.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StaleExecution {
+pub struct OpenExecution {
     pub request_id: i64,
     pub revision: i64,
     pub target: String,
-    pub txid: Option<String>,
+    /// What identifies the run on its target; empty until the run has begun there.
+    pub identity: RunIdentity,
+    /// The last beat of the instance running it.
+    pub heartbeat_at: Option<OffsetDateTime>,
 }
 
 impl Store {
@@ -44,6 +51,7 @@ impl Store {
         user: &User,
         revision: i64,
         expected_rows: Option<i64>,
+        guard_source: Option<GuardSource>,
     ) -> Result<(), StoreError> {
         let now = timestamp::format(timestamp::now());
         let mut tx = self.write_tx().await?;
@@ -65,18 +73,19 @@ impl Store {
         }
         // The primary key on request_id is a second wall: one execution per request, ever.
         sqlx::query(
-            "INSERT INTO executions (request_id, revision, triggered_by, started_at, expected_rows, heartbeat_at) \
-             VALUES ($1, $2, $3, $4, $5, $4)",
+            "INSERT INTO executions (request_id, revision, triggered_by, started_at, expected_rows, \
+             guard_source, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6, $4)",
         )
         .bind(id)
         .bind(revision)
         .bind(user.id)
         .bind(now.as_str())
         .bind(expected_rows)
+        .bind(guard_source.map(GuardSource::as_str))
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::unique(e, || format!("an execution of request #{id}")))?;
-        let details = json!({ "expected_rows": expected_rows });
+        let details = json!({ "expected_rows": expected_rows, "guard_source": guard_source });
         append(
             &mut tx,
             NewEvent::new(Some(&user.name), AuditAction::ExecutionStarted, details)
@@ -87,13 +96,19 @@ impl Store {
         Ok(())
     }
 
-    /// Records the target transaction's identity, before it commits.
-    pub async fn record_txid(&self, id: i64, txid: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE executions SET txid = $1 WHERE request_id = $2 AND outcome IS NULL")
-            .bind(txid)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+    /// Records what identifies the run of request `id` on its target, before any statement
+    /// runs.
+    pub async fn record_identity(&self, id: i64, identity: &RunIdentity) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE executions SET txid = $1, target_session = $2, marker = $3 \
+             WHERE request_id = $4 AND outcome IS NULL",
+        )
+        .bind(identity.txid.as_deref())
+        .bind(identity.session.as_deref())
+        .bind(identity.marker.as_deref())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -139,13 +154,14 @@ impl Store {
         let revision: i64 = done.try_get("revision")?;
         sqlx::query(
             "UPDATE executions SET finished_at = $1, outcome = $2, rows_affected = $3, \
-             statements = $4, error = $5 WHERE request_id = $6",
+             statements = $4, error = $5, tables = $6 WHERE request_id = $7",
         )
         .bind(finished.as_str())
         .bind(result.outcome.as_str())
         .bind(result.rows_affected)
         .bind(result.statements.to_string())
         .bind(result.error.as_deref())
+        .bind((!result.tables.is_null()).then(|| result.tables.to_string()))
         .bind(id)
         .execute(&mut *tx)
         .await?;
@@ -153,6 +169,7 @@ impl Store {
             "outcome": result.outcome,
             "status": status,
             "rows_affected": result.rows_affected,
+            "tables": result.tables,
             "error": result.error,
         });
         append(
@@ -164,29 +181,29 @@ impl Store {
         Ok(status)
     }
 
-    /// Runs left `executing` whose heartbeat is older than `stale_before`: their server died.
-    pub async fn stale_executions(
-        &self,
-        stale_before: OffsetDateTime,
-    ) -> Result<Vec<StaleExecution>, StoreError> {
+    /// Every run not yet finished, with its identity on the target and its last heartbeat.
+    pub async fn open_executions(&self) -> Result<Vec<OpenExecution>, StoreError> {
         let rows = sqlx::query(
-            "SELECT r.id, r.revision, r.target, e.txid FROM requests r \
-             JOIN executions e ON e.request_id = r.id \
-             WHERE r.status = $1 AND e.outcome IS NULL \
-               AND (e.heartbeat_at IS NULL OR e.heartbeat_at < $2) \
-             ORDER BY r.id",
+            "SELECT r.id, r.revision, r.target, e.txid, e.target_session, e.marker, \
+             e.heartbeat_at FROM executions e JOIN requests r ON r.id = e.request_id \
+             WHERE e.outcome IS NULL AND r.status = $1 ORDER BY r.id",
         )
         .bind(RequestStatus::Executing.as_str())
-        .bind(timestamp::format(stale_before))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|row| {
-                Ok(StaleExecution {
+                let heartbeat_at: Option<String> = row.try_get("heartbeat_at")?;
+                Ok(OpenExecution {
                     request_id: row.try_get("id")?,
                     revision: row.try_get("revision")?,
                     target: row.try_get("target")?,
-                    txid: row.try_get("txid")?,
+                    identity: RunIdentity {
+                        txid: row.try_get("txid")?,
+                        session: row.try_get("target_session")?,
+                        marker: row.try_get("marker")?,
+                    },
+                    heartbeat_at: heartbeat_at.as_deref().map(parse_time).transpose()?,
                 })
             })
             .collect()

@@ -26,7 +26,7 @@ use sqlx::{Any, AnyPool, Transaction};
 
 pub use audit::NewEvent;
 pub use error::StoreError;
-pub use executions::{ExecutionResult, StaleExecution};
+pub use executions::{ExecutionResult, OpenExecution};
 pub use requests::{
     ExecutionRecord, RequestFilter, RequestRecord, RequestSummary, RevisionInput, RevisionRecord,
 };

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use countersign_core::audit::AuditAction;
 use countersign_core::policy::RiskLevel;
 use countersign_core::request::{
-    ExecutionOutcome, RequestStatus, Review, ReviewDecision, sql_sha256,
+    ExecutionOutcome, GuardSource, RequestStatus, Review, ReviewDecision, sql_sha256,
 };
 use countersign_core::timestamp;
 use countersign_core::user::User;
@@ -64,6 +64,11 @@ pub struct ExecutionRecord {
     pub error: Option<String>,
     /// The target transaction's identity, recorded before its commit.
     pub txid: Option<String>,
+    /// `[{table, inserted, updated, deleted}]` as the database counted them; `null` until the
+    /// run finished, or where they could not be read.
+    pub tables: Value,
+    /// What the guard compared against (`expected_rows`, `rehearsal`), or `None`: no guard.
+    pub guard_source: Option<GuardSource>,
 }
 
 /// A request with everything about it.
@@ -544,7 +549,8 @@ async fn execution_of(
 ) -> Result<Option<ExecutionRecord>, StoreError> {
     let Some(row) = sqlx::query(
         "SELECT e.revision, u.name AS triggered_by, e.started_at, e.finished_at, e.outcome, \
-         e.expected_rows, e.rows_affected, e.statements, e.error, e.txid \
+         e.expected_rows, e.rows_affected, e.statements, e.error, e.txid, e.tables, \
+         e.guard_source \
          FROM executions e JOIN users u ON u.id = e.triggered_by WHERE e.request_id = $1",
     )
     .bind(id)
@@ -556,6 +562,8 @@ async fn execution_of(
     let finished_at: Option<String> = row.try_get("finished_at")?;
     let outcome: Option<String> = row.try_get("outcome")?;
     let statements: Option<String> = row.try_get("statements")?;
+    let tables: Option<String> = row.try_get("tables")?;
+    let guard_source: Option<String> = row.try_get("guard_source")?;
     Ok(Some(ExecutionRecord {
         revision: row.try_get("revision")?,
         triggered_by: row.try_get("triggered_by")?,
@@ -576,6 +584,17 @@ async fn execution_of(
         },
         error: row.try_get("error")?,
         txid: row.try_get("txid")?,
+        tables: match tables {
+            Some(t) => serde_json::from_str(&t)
+                .map_err(|e| StoreError::Corrupt(format!("execution tables: {e}")))?,
+            None => Value::Null,
+        },
+        guard_source: guard_source
+            .map(|g| {
+                g.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("guard source {g:?}")))
+            })
+            .transpose()?,
     }))
 }
 
@@ -595,7 +614,7 @@ fn parse<T: FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("{column} {text:?}")))
 }
 
-fn parse_time(text: &str) -> Result<OffsetDateTime, StoreError> {
+pub(crate) fn parse_time(text: &str) -> Result<OffsetDateTime, StoreError> {
     timestamp::parse(text).map_err(|_| StoreError::Corrupt(format!("time {text:?}")))
 }
 

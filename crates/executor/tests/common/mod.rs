@@ -15,7 +15,7 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use countersign_executor::{Driver, Limits, Plan, Target};
+use countersign_executor::{Driver, Limits, Plan, RunIdentity, Target};
 use sqlx::AnyConnection;
 use sqlx::{AssertSqlSafe, Connection};
 
@@ -97,9 +97,21 @@ impl Db {
         template.replace("{t}", &self.table)
     }
 
-    /// The statements of `templates` on this test's table.
-    pub fn statements(&self, templates: &[&str]) -> Vec<String> {
-        templates.iter().map(|t| self.sql(t)).collect()
+    /// A script of the statements of `templates` on this test's table, one a line.
+    pub fn statements(&self, templates: &[&str]) -> Script {
+        let statements: Vec<String> = templates.iter().map(|t| self.sql(t)).collect();
+        Script {
+            sql: statements.join(";\n"),
+            count: statements.len(),
+        }
+    }
+
+    /// A script as it is (with `{t}` for the table), of `count` statements as analyzed.
+    pub fn script(&self, template: &str, count: usize) -> Script {
+        Script {
+            sql: self.sql(template),
+            count,
+        }
     }
 
     /// Runs `sql` (with `{t}` for the table) on the fixture's connection.
@@ -192,14 +204,15 @@ fn unique_name() -> String {
     )
 }
 
+/// An approved text and how many statements the analysis saw in it.
+pub struct Script {
+    pub sql: String,
+    pub count: usize,
+}
+
 /// A plan with no guard and no limits.
-pub fn plan(statements: &[String]) -> Plan<'_> {
-    Plan {
-        statements,
-        changes_rows: None,
-        expected_rows: None,
-        limits: Limits::default(),
-    }
+pub fn plan(script: &Script) -> Plan<'_> {
+    Plan::new(&script.sql, script.count)
 }
 
 /// The limits of a test that expects a timeout.
@@ -210,7 +223,7 @@ pub fn limits(statement_timeout_ms: u64, lock_timeout_ms: u64) -> Limits {
     }
 }
 
-/// A `record_txid` that records nothing.
-pub async fn ignore_txid(_txid: Option<String>) -> Result<(), Infallible> {
+/// A `record` that records nothing.
+pub async fn ignore_txid(_identity: RunIdentity) -> Result<(), Infallible> {
     Ok(())
 }

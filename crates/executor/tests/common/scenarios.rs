@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use countersign_executor::{
-    Driver, ExecutionOutcome, Failure, Limits, Plan, Step, Target, execute,
+    Driver, ExecutionOutcome, Failure, Limits, Plan, RunIdentity, Step, Target, execute,
 };
 use sqlx::{AssertSqlSafe, Connection};
 
@@ -102,8 +102,9 @@ pub async fn the_guard_lets_the_expected_total_commit(db: &mut Db) {
     );
 }
 
-/// `record_txid` runs once, before any statement and so before the commit, and receives the
-/// transaction's id where the driver has one.
+/// `record` runs once, before any statement and so before the commit, and receives the run's
+/// identity: PostgreSQL's transaction id and backend pid, MySQL's connection id and marker,
+/// SQLite's marker.
 pub async fn records_the_txid_before_anything_runs(db: &mut Db) {
     let statements = db.statements(&["UPDATE {t} SET balance = 1 WHERE id = 1"]);
     let url = db.url.clone();
@@ -113,24 +114,36 @@ pub async fn records_the_txid_before_anything_runs(db: &mut Db) {
     };
     let calls = Cell::new(0);
     let mut seen = None;
-    let report = execute(target, plan(&statements), async |txid: Option<String>| {
+    let report = execute(target, plan(&statements), async |identity: RunIdentity| {
         calls.set(calls.get() + 1);
         assert!(db.is_untouched().await, "called before the statements ran");
-        seen = Some(txid);
+        seen = Some(identity);
         Ok::<(), String>(())
     })
     .await;
 
     assert_eq!(report.outcome, ExecutionOutcome::Committed, "{report:?}");
     assert_eq!(calls.get(), 1);
-    let seen = seen.expect("record_txid was called");
-    assert_eq!(seen, report.txid);
+    let seen = seen.expect("record was called");
+    assert_eq!(seen, report.identity);
     match db.driver {
         Driver::Postgres => {
-            let txid = seen.expect("PostgreSQL has a transaction id");
+            let txid = seen.txid.expect("PostgreSQL has a transaction id");
             assert!(txid.parse::<i64>().is_ok(), "{txid}");
+            let pid = seen.session.expect("PostgreSQL has a backend pid");
+            assert!(pid.parse::<i32>().is_ok(), "{pid}");
+            assert_eq!(seen.marker, None);
         }
-        Driver::Mysql | Driver::Sqlite => assert_eq!(seen, None),
+        Driver::Mysql => {
+            assert_eq!(seen.txid, None);
+            let connection = seen.session.expect("MySQL has a connection id");
+            assert!(connection.parse::<u64>().is_ok(), "{connection}");
+            assert_eq!(seen.marker.map(|m| m.len()), Some(36), "a UUID");
+        }
+        Driver::Sqlite => {
+            assert_eq!((seen.txid, seen.session), (None, None));
+            assert_eq!(seen.marker.map(|m| m.len()), Some(36), "a UUID");
+        }
     }
 }
 
@@ -221,8 +234,12 @@ pub async fn a_lock_wait_times_out(db: &mut Db, lock_timeout_ms: u64, step: Step
 
 /// Connecting fails: outcome `error`, and the message holds nothing of the URL.
 pub async fn a_connection_failure_leaks_nothing(driver: Driver, url: &str, secrets: &[&str]) {
-    let statements = vec!["SELECT 1".to_owned()];
-    let report = execute(Target { driver, url }, plan(&statements), ignore_txid).await;
+    let report = execute(
+        Target { driver, url },
+        Plan::new("SELECT 1", 1),
+        ignore_txid,
+    )
+    .await;
 
     assert_eq!(report.outcome, ExecutionOutcome::Error, "{report:?}");
     let Some(failure @ Failure::Connect { .. }) = &report.error else {
@@ -233,6 +250,6 @@ pub async fn a_connection_failure_leaks_nothing(driver: Driver, url: &str, secre
         assert!(!text.contains(secret), "{secret:?} leaked in {text:?}");
     }
     assert!(!format!("{report:?}").contains(url));
-    assert_eq!(report.txid, None);
+    assert_eq!(report.identity, RunIdentity::default());
     assert!(report.statements.is_empty());
 }
