@@ -283,6 +283,19 @@ async fn an_approved_request_commits_once_and_records_its_run() {
             run["statements"],
             json!([{"index": 0, "rows_affected": 1}, {"index": 1, "rows_affected": 2}])
         );
+        assert_eq!(run["guard_source"], "expected_rows");
+        let tables = run["tables"].as_array().expect("tables");
+        let (table, updated) = match b.driver {
+            "postgres" => (format!("public.{}", b.table), 3),
+            "sqlite" => (format!("main.{}", b.table), 3),
+            _ => ("*".to_owned(), 3),
+        };
+        assert_eq!(
+            tables,
+            &vec![json!({"table": table, "inserted": 0, "updated": updated, "deleted": 0})],
+            "{}: the database's own count",
+            b.driver
+        );
         assert_eq!(run["error"], Value::Null);
         for key in ["started_at", "finished_at", "duration_ms"] {
             assert!(!run[key].is_null(), "{}: {key}", b.driver);
@@ -383,6 +396,72 @@ async fn the_row_count_guard_rolls_back_a_surprise() {
             b.values().await,
             vec![0, 0, 0, 0],
             "{}: rolled back",
+            b.driver
+        );
+        b.drop_table().await;
+        w.done().await;
+    }
+}
+
+/// Writes the statement kinds do not show — a data-modifying CTE under a SELECT, `EXPLAIN
+/// ANALYZE` of an UPDATE, a MariaDB executable comment — are counted by the database, and the
+/// guard rolls them back; the record says how many rows the database counted, where.
+#[tokio::test]
+async fn hidden_writes_are_counted_by_the_database_and_rolled_back() {
+    let mut cases = Vec::new();
+    if let Some(b) = Backend::from_env("COUNTERSIGN_TEST_POSTGRES_URL", "pg", "postgres") {
+        let t = b.table.clone();
+        cases.push((
+            b.clone(),
+            format!("WITH u AS (UPDATE {t} SET v = 5 WHERE id > 1 RETURNING 1) SELECT 1"),
+            1,
+            4,
+        ));
+        cases.push((
+            b,
+            format!("EXPLAIN ANALYZE UPDATE {t} SET v = 6 WHERE id > 2"),
+            0,
+            3,
+        ));
+    }
+    if let Some(b) = Backend::from_env("COUNTERSIGN_TEST_MYSQL_URL", "my", "mysql") {
+        let t = b.table.clone();
+        cases.push((
+            b,
+            format!("UPDATE {t} SET v = 7 WHERE /*M! id > 0 OR */ id = 1"),
+            1,
+            5,
+        ));
+    }
+    for (b, sql, expected, counted) in cases {
+        b.create_accounts(5).await;
+        let w = World::new(&b.target_toml("")).await;
+        let id = w.approved(b.name, &sql, Some(expected)).await;
+        let (_, r) = w.execute("alice", id).await;
+        assert_eq!(r["status"], "failed", "{}: {sql}: {r}", b.driver);
+        let run = &r["execution"];
+        assert_eq!(run["outcome"], "guard", "{sql}");
+        assert_eq!(run["rows_affected"], counted, "{sql}: {r}");
+        let in_tables: u64 = run["tables"]
+            .as_array()
+            .expect("tables")
+            .iter()
+            .map(|t| {
+                ["inserted", "updated", "deleted"]
+                    .iter()
+                    .map(|k| t[*k].as_u64().unwrap_or(0))
+                    .sum::<u64>()
+            })
+            .sum();
+        assert_eq!(in_tables, counted, "{sql}: {r}");
+        assert!(
+            run["error"].as_str().unwrap_or("").contains("rolled back"),
+            "{sql}: {r}"
+        );
+        assert_eq!(
+            b.values().await,
+            vec![0; 5],
+            "{}: {sql}: nothing stays",
             b.driver
         );
         b.drop_table().await;
@@ -624,24 +703,62 @@ async fn two_server_processes_on_one_postgres_store_run_it_exactly_once() {
     w.done().await;
 }
 
-#[tokio::test]
-async fn a_server_killed_mid_run_is_reconciled_on_restart_and_never_reruns() {
-    let Some(pg) = Backend::from_env("COUNTERSIGN_TEST_POSTGRES_URL", "pg", "postgres") else {
-        return;
+/// Where a kill -9 lands in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KillPoint {
+    /// While a slow statement runs (the server's own probe says so).
+    MidStatement,
+    /// While `COMMIT` runs a slow deferred trigger (PostgreSQL).
+    MidCommit,
+}
+
+/// How a killed run was settled after the restart.
+struct Settled {
+    status: String,
+    outcome: Option<String>,
+    /// From the restarted server answering to the run being settled.
+    after_restart: Duration,
+    events: Vec<String>,
+}
+
+/// Whether the target is where `point` says, seen from a connection of the test's own.
+async fn run_is_at(b: &Backend, point: KillPoint) -> bool {
+    let probe = match (b.driver, point) {
+        ("postgres", KillPoint::MidStatement) => {
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'countersign' \
+             AND state = 'active' AND query LIKE '%pg_sleep%'"
+        }
+        ("postgres", KillPoint::MidCommit) => {
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'countersign' \
+             AND state = 'active' AND query = 'COMMIT'"
+        }
+        ("mysql", _) => {
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+             WHERE INFO LIKE '%SLEEP(%' AND INFO NOT LIKE '%PROCESSLIST%'"
+        }
+        // SQLite: nothing to ask from outside; the statement runs long enough.
+        _ => return true,
     };
-    pg.create_accounts(1).await;
+    let mut c = b.conn().await;
+    let n: i64 = sqlx::query_scalar(AssertSqlSafe(probe))
+        .fetch_one(&mut c)
+        .await
+        .unwrap_or(0);
+    c.close().await.ok();
+    n > 0
+}
+
+/// Approves `sql` on `b`, has a `countersign serve` process run it, kills it with SIGKILL at
+/// `point`, restarts it and waits until the run is settled.
+async fn kill_mid_run_and_restart(b: &Backend, sql: &str, point: KillPoint) -> Settled {
     let dir = tempfile::tempdir().expect("tempdir");
     let store_url = format!("sqlite://{}", dir.path().join("store.db").display());
-    let targets = pg.target_toml("");
+    let targets = b.target_toml("");
     let config = write_config(dir.path(), &store_url, &targets);
     // Prepare users and an approved request through an in-process server, then stop it.
     let w = World::with_app(TestApp::start(config_for(&store_url, &targets, &[])).await).await;
-    // A change, then a statement that takes long enough to kill the server during it.
-    let sql = format!(
-        "UPDATE {} SET v = v + 1 WHERE id = 1;\nSELECT pg_sleep(4)",
-        pg.table
-    );
-    let id = w.approved(pg.name, &sql, None).await;
+    let id = w.approved(b.name, sql, None).await;
+    let token = w.tokens["alice"].clone();
     w.done().await;
 
     let fast = [("COUNTERSIGN_SERVER_RECONCILE_AFTER", "1s")];
@@ -649,44 +766,25 @@ async fn a_server_killed_mid_run_is_reconciled_on_restart_and_never_reruns() {
     let base = format!("http://{addr}");
     let mut server = spawn_server(&config, &addr, &fast);
     wait_up(&base).await;
-    let token = {
-        let store = Store::open(&store_url).await.expect("store");
-        let alice = store
-            .user_by_name("alice")
-            .await
-            .expect("read")
-            .expect("alice");
-        let token = countersign_server::auth::secret::new_token();
-        store
-            .create_token(
-                &alice,
-                &countersign_server::auth::secret::hash(&token),
-                None,
-            )
-            .await
-            .expect("token");
-        store.close().await;
-        token
-    };
     let run = tokio::spawn({
         let url = format!("{base}/api/v1/requests/{id}/execute");
         async move { TestApp::client().post(url).bearer_auth(token).send().await }
     });
-    // Wait until the run has recorded its transaction, then kill -9 the server.
     let store = Store::open(&store_url).await.expect("store");
-    let mut recorded = false;
-    for _ in 0..100 {
-        let r = store.request(id).await.expect("read").expect("request");
-        if r.execution.as_ref().and_then(|e| e.txid.as_ref()).is_some() {
-            recorded = true;
+    let mut there = false;
+    for _ in 0..200 {
+        let executing = store
+            .request(id)
+            .await
+            .expect("read")
+            .is_some_and(|r| r.status.as_str() == "executing");
+        if executing && run_is_at(b, point).await {
+            there = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(
-        recorded,
-        "the run recorded its transaction id before committing"
-    );
+    assert!(there, "{}: the run never got to {point:?}", b.driver);
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.kill().expect("kill -9");
     server.wait().ok();
@@ -694,66 +792,135 @@ async fn a_server_killed_mid_run_is_reconciled_on_restart_and_never_reruns() {
         run.await.expect("task").is_err(),
         "the caller saw the server die"
     );
-    assert_eq!(
-        store
-            .request(id)
-            .await
-            .expect("read")
-            .expect("request")
-            .status
-            .as_str(),
-        "executing"
-    );
+    let status = store
+        .request(id)
+        .await
+        .expect("read")
+        .expect("request")
+        .status;
+    assert_eq!(status.as_str(), "executing", "{}", b.driver);
 
-    // Restart: the run is reconciled, not re-run.
+    // Restart: the run is reconciled, never re-run.
     let mut server = spawn_server(&config, &addr, &fast);
     wait_up(&base).await;
+    let restarted = std::time::Instant::now();
     let mut settled = None;
-    for _ in 0..200 {
+    for _ in 0..300 {
         let r = store.request(id).await.expect("read").expect("request");
         if r.status.as_str() != "executing" {
             settled = Some(r);
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let r = settled.expect("reconciled after the restart");
-    assert_eq!(r.status.as_str(), "failed");
-    let outcome = r
-        .execution
-        .as_ref()
-        .and_then(|e| e.outcome)
-        .map(|o| o.as_str().to_owned());
-    assert!(
-        matches!(outcome.as_deref(), Some("rolled_back" | "unknown")),
-        "{outcome:?}"
-    );
-    // Whatever PostgreSQL still had open dies with the dead connection: nothing committed,
-    // and the restarted server did not run it again.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(pg.values().await, vec![0]);
-    let events: Vec<String> = store
+    let after_restart = restarted.elapsed();
+    let r = settled.unwrap_or_else(|| panic!("{}: not settled after the restart", b.driver));
+    let events = store
         .request_events(id)
         .await
         .expect("events")
         .into_iter()
         .map(|e| e.action)
         .collect();
-    assert_eq!(
-        events.iter().filter(|a| *a == "execution.started").count(),
-        1,
-        "{events:?}"
-    );
-    assert_eq!(
-        events
-            .iter()
-            .filter(|a| *a == "execution.reconciled")
-            .count(),
-        1,
-        "{events:?}"
-    );
     server.kill().ok();
     server.wait().ok();
     store.close().await;
-    pg.drop_table().await;
+    Settled {
+        status: r.status.as_str().to_owned(),
+        outcome: r
+            .execution
+            .and_then(|e| e.outcome)
+            .map(|o| o.as_str().to_owned()),
+        after_restart,
+        events,
+    }
+}
+
+/// The run started once and was reconciled once; nothing ran again.
+fn assert_reconciled_once(driver: &str, settled: &Settled) {
+    let count = |action: &str| settled.events.iter().filter(|a| *a == action).count();
+    assert_eq!(
+        count("execution.started"),
+        1,
+        "{driver}: {:?}",
+        settled.events
+    );
+    assert_eq!(
+        count("execution.reconciled"),
+        1,
+        "{driver}: {:?}",
+        settled.events
+    );
+    assert!(
+        settled.after_restart < Duration::from_secs(5),
+        "{driver}: settled {:?} after the restart",
+        settled.after_restart
+    );
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_statement_is_settled_from_the_target_after_restart() {
+    let mut cases = vec![(
+        Backend::sqlite(),
+        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 300000000) SELECT COUNT(*) FROM n",
+    )];
+    cases.extend(
+        Backend::from_env("COUNTERSIGN_TEST_POSTGRES_URL", "pg", "postgres")
+            .map(|b| (b, "SELECT pg_sleep(6)")),
+    );
+    cases.extend(
+        Backend::from_env("COUNTERSIGN_TEST_MYSQL_URL", "my", "mysql")
+            .map(|b| (b, "SELECT SLEEP(6)")),
+    );
+    for (b, slow) in cases {
+        b.create_accounts(1).await;
+        // A change, then a statement long enough to kill the server during it.
+        let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1;\n{slow}", b.table);
+        let settled = kill_mid_run_and_restart(&b, &sql, KillPoint::MidStatement).await;
+        assert_eq!(settled.status, "failed", "{}", b.driver);
+        assert_eq!(
+            settled.outcome.as_deref(),
+            Some("rolled_back"),
+            "{}: the target tells; never a guess",
+            b.driver
+        );
+        assert_reconciled_once(b.driver, &settled);
+        assert_eq!(b.values().await, vec![0], "{}: nothing committed", b.driver);
+        b.drop_table().await;
+    }
+}
+
+/// The server dies while `COMMIT` runs a slow deferred trigger. PostgreSQL notices its client
+/// is gone; the restarted server settles the request the way the target ended the
+/// transaction, whichever it was, and never while it is still in progress.
+#[tokio::test]
+async fn a_server_killed_mid_commit_is_settled_as_the_target_ended_it() {
+    let Some(b) = Backend::from_env("COUNTERSIGN_TEST_POSTGRES_URL", "pg", "postgres") else {
+        return;
+    };
+    b.create_accounts(1).await;
+    let t = &b.table;
+    b.exec(format!(
+        "CREATE FUNCTION {t}_slow() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN PERFORM pg_sleep(6); RETURN NULL; END $$"
+    ))
+    .await;
+    b.exec(format!(
+        "CREATE CONSTRAINT TRIGGER {t}_slow AFTER UPDATE ON {t} DEFERRABLE INITIALLY DEFERRED \
+         FOR EACH ROW EXECUTE FUNCTION {t}_slow()"
+    ))
+    .await;
+    let sql = format!("UPDATE {t} SET v = v + 1 WHERE id = 1");
+    let settled = kill_mid_run_and_restart(&b, &sql, KillPoint::MidCommit).await;
+    assert_reconciled_once(b.driver, &settled);
+    // Whatever PostgreSQL did, the record says the same, and no transaction is left open.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let values = b.values().await;
+    match (settled.status.as_str(), settled.outcome.as_deref()) {
+        ("executed", Some("committed")) => assert_eq!(values, vec![1]),
+        ("failed", Some("rolled_back")) => assert_eq!(values, vec![0]),
+        other => panic!("settled as {other:?} with {values:?}"),
+    }
+    b.exec(format!("DROP TABLE {t}")).await;
+    b.exec(format!("DROP FUNCTION {t}_slow()")).await;
 }
