@@ -20,6 +20,12 @@ name = "strict"
 driver = "postgres"
 url = "postgres://nobody@127.0.0.1:1/none"
 approvals = { low = 1, medium = 1, high = 3 }
+
+[[target]]
+name = "lenient"
+driver = "postgres"
+url = "postgres://nobody@127.0.0.1:1/none"
+allow_uncounted = true
 "#;
 
 /// A server with users alice (author), bob, carol and dave (reviewers), erin (author only) and
@@ -370,6 +376,43 @@ async fn concurrent_approvals_all_count() {
         "approved"
     );
     w.done().await;
+}
+
+/// A guard must never promise what the database cannot count: expected rows on a TRUNCATE or
+/// a DROP TABLE are refused, unless the target allows it; without expected rows, no promise.
+#[tokio::test]
+async fn expected_rows_on_an_uncounted_statement_are_refused() {
+    let w = World::new().await;
+    let sql = "UPDATE orders SET status = 'x' WHERE id = 1;\nDROP TABLE old_orders";
+    let on = |target: &str, expected: Option<i64>| {
+        let mut body = request(sql, &["bob"]);
+        body["target"] = json!(target);
+        body["expected_rows"] = json!(expected);
+        body
+    };
+    let res = w
+        .post("alice", "/api/v1/requests", on("strict", Some(1)))
+        .await;
+    let status = res.status();
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("uncounted-effect"), "{body}");
+    assert!(message.contains("drop_table"), "{body}");
+    for (target, expected) in [("strict", None), ("lenient", Some(1))] {
+        let res = w
+            .post("alice", "/api/v1/requests", on(target, expected))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{target} {expected:?}");
+    }
+    let targets = w.get("alice", "/api/v1/targets").await;
+    let lenient = targets
+        .as_array()
+        .expect("targets")
+        .iter()
+        .find(|t| t["name"] == "lenient")
+        .expect("lenient");
+    assert_eq!(lenient["policy"]["allow_uncounted"], true, "{targets}");
 }
 
 #[tokio::test]

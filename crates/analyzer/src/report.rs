@@ -152,6 +152,17 @@ impl StatementKind {
         )
     }
 
+    /// Whether a statement of this kind removes rows without the database counting them as
+    /// changed (PostgreSQL's `pg_stat_xact_user_tables`, MySQL's `Handler_delete` and SQLite's
+    /// `total_changes()` do not see a TRUNCATE or a dropped table's rows), so that no row-count
+    /// guard can hold it to a number.
+    pub fn removes_rows_uncounted(self) -> bool {
+        matches!(
+            self,
+            Self::Truncate | Self::DropTable | Self::DropSchema | Self::DropDatabase
+        )
+    }
+
     /// The lower-case word used in JSON.
     pub fn as_str(self) -> &'static str {
         use StatementKind::*;

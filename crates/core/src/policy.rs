@@ -56,6 +56,11 @@ pub struct Policy {
     pub approvals: Approvals,
     /// Rule ids whose findings refuse a submission to this target.
     pub blocked_rules: Vec<String>,
+    /// Whether a request with expected rows may hold statements whose effect on rows the
+    /// database does not count (TRUNCATE, DROP TABLE …), so that its guard cannot hold them to
+    /// the number (see [`check_counted`]). Off by default.
+    #[serde(default)]
+    pub allow_uncounted: bool,
     #[serde(rename = "statement_timeout_ms", with = "optional_millis")]
     pub statement_timeout: Option<Duration>,
     #[serde(rename = "lock_timeout_ms", with = "optional_millis")]
@@ -256,6 +261,51 @@ pub fn check_submission<'a>(
         Ok(())
     } else {
         Err(Refused { findings: refused })
+    }
+}
+
+/// The rule id of the refusal [`check_counted`] gives.
+pub const UNCOUNTED_EFFECT: &str = "uncounted-effect";
+
+/// A statement whose effect on rows the database does not count: the row-count guard cannot
+/// hold it to the request's expected rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UncountedStatement<'a> {
+    /// What it is, in words (`truncate`, `drop_table`).
+    pub kind: &'a str,
+    /// 1-based line in the submitted SQL.
+    pub line: Option<u32>,
+}
+
+/// Refuses a request that states expected rows but holds statements the database does not
+/// count, unless the target's policy allows it: a guard must never promise what it cannot
+/// check. Without expected rows there is no promise, and nothing to refuse.
+pub fn check_counted<'a>(
+    policy: &Policy,
+    expects_rows: bool,
+    uncounted: impl IntoIterator<Item = UncountedStatement<'a>>,
+) -> Result<(), Refused> {
+    if !expects_rows || policy.allow_uncounted {
+        return Ok(());
+    }
+    let findings: Vec<RefusedFinding> = uncounted
+        .into_iter()
+        .map(|statement| RefusedFinding {
+            rule: UNCOUNTED_EFFECT.to_owned(),
+            message: format!(
+                "a {} statement removes rows the database does not count, so the row-count \
+                 guard cannot hold it to the expected rows: submit it without expected rows, or \
+                 on a target with allow_uncounted = true",
+                statement.kind
+            ),
+            line: statement.line,
+            reason: RefusalReason::Error,
+        })
+        .collect();
+    if findings.is_empty() {
+        Ok(())
+    } else {
+        Err(Refused { findings })
     }
 }
 
@@ -628,5 +678,32 @@ mod tests {
              something to see [drop-database] (this target's policy blocks this rule); \
              something to see [empty-script] (the system cannot run this)"
         );
+    }
+
+    #[test]
+    fn expected_rows_are_refused_where_the_database_cannot_count_the_effect() {
+        let truncate = || {
+            [UncountedStatement {
+                kind: "truncate",
+                line: Some(2),
+            }]
+        };
+        let policy = Policy::default();
+        let refused = check_counted(&policy, true, truncate()).expect_err("refused");
+        assert_eq!(refused.findings.len(), 1);
+        assert_eq!(refused.findings[0].rule, UNCOUNTED_EFFECT);
+        assert_eq!(refused.findings[0].line, Some(2));
+        assert!(refused.findings[0].message.contains("truncate"));
+        assert_eq!(
+            check_counted(&policy, false, truncate()),
+            Ok(()),
+            "no promise"
+        );
+        assert_eq!(check_counted(&policy, true, []), Ok(()), "all counted");
+        let allowing = Policy {
+            allow_uncounted: true,
+            ..Policy::default()
+        };
+        assert_eq!(check_counted(&allowing, true, truncate()), Ok(()));
     }
 }

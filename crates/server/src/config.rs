@@ -291,6 +291,8 @@ struct RawTarget {
     approvals: Option<RawApprovals>,
     #[serde(default)]
     blocked_rules: Vec<String>,
+    #[serde(default)]
+    allow_uncounted: bool,
     statement_timeout: Option<String>,
     lock_timeout: Option<String>,
 }
@@ -391,6 +393,18 @@ impl RawTarget {
             &mut self.statement_timeout,
         );
         override_string(env, &format!("{p}LOCK_TIMEOUT"), &mut self.lock_timeout);
+        if let Some(v) = env(&format!("{p}ALLOW_UNCOUNTED")) {
+            self.allow_uncounted = match v.trim() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: format!("{p}ALLOW_UNCOUNTED"),
+                        message: format!("{v:?} is not true or false"),
+                    });
+                }
+            };
+        }
         if let Some(v) = env(&format!("{p}BLOCKED_RULES")) {
             self.blocked_rules = v
                 .split(',')
@@ -454,6 +468,7 @@ impl RawTarget {
         let policy = Policy {
             approvals: self.approvals.unwrap_or_default().resolve(),
             blocked_rules: self.blocked_rules,
+            allow_uncounted: self.allow_uncounted,
             statement_timeout: duration("statement_timeout", self.statement_timeout)?,
             lock_timeout: duration("lock_timeout", self.lock_timeout)?,
         };

@@ -12,7 +12,7 @@ use countersign_analyzer::{Analysis, Dialect, analyze};
 use countersign_core::audit::AuditAction;
 use countersign_core::lifecycle::{self, Action, ActionKind};
 use countersign_core::permission::{self, Forbidden};
-use countersign_core::policy::{self, FindingRef, Policy, Refused, RiskLevel};
+use countersign_core::policy::{self, FindingRef, Policy, Refused, RiskLevel, UncountedStatement};
 use countersign_core::request::{RequestStatus, Review};
 use countersign_core::user::{Role, User};
 use countersign_core::validation::{
@@ -87,6 +87,27 @@ pub fn check_policy(policy: &Policy, analysis: &Analysis) -> Result<(), Refused>
             message: &f.message,
             line: u32::try_from(f.line).ok(),
         }),
+    )
+}
+
+/// Refuses expected rows on a script the database cannot count all of (see
+/// [`policy::check_counted`]).
+pub fn check_counted(
+    policy: &Policy,
+    analysis: &Analysis,
+    expected_rows: Option<i64>,
+) -> Result<(), Refused> {
+    policy::check_counted(
+        policy,
+        expected_rows.is_some(),
+        analysis
+            .statements
+            .iter()
+            .filter(|s| s.kind.removes_rows_uncounted())
+            .map(|s| UncountedStatement {
+                kind: s.kind.as_str(),
+                line: u32::try_from(s.line).ok(),
+            }),
     )
 }
 
@@ -191,6 +212,7 @@ impl AppState {
         let reviewers = self.reviewers(&new.reviewers).await?;
         let analysis = analyze(&new.sql, dialect_of(target.driver));
         check_policy(&target.policy, &analysis)?;
+        check_counted(&target.policy, &analysis, new.expected_rows)?;
         Ok(CheckedRevision {
             reviewers,
             risk: risk_of(&analysis),
