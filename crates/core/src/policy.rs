@@ -448,6 +448,7 @@ mod tests {
             serde_json::json!({
                 "approvals": {"low": 1, "medium": 1, "high": 2},
                 "blocked_rules": ["drop-database"],
+                "allow_uncounted": false,
                 "statement_timeout_ms": 30000,
                 "lock_timeout_ms": null,
             })
