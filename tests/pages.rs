@@ -497,3 +497,83 @@ async fn a_failed_request_is_offered_again_as_a_new_request() {
     app.stop().await;
     db.cleanup().await;
 }
+
+/// After a run, the request page lists the rows the database counted as changed, per table —
+/// here an UPDATE and the row its trigger wrote into another table.
+#[tokio::test]
+async fn the_request_page_lists_the_rows_changed_per_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("shop.db");
+    let url = format!("sqlite://{}", file.display());
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
+            .await
+            .expect("target");
+        sqlx::raw_sql(
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, status TEXT);
+             INSERT INTO orders VALUES (42, 'new'), (43, 'new');
+             CREATE TABLE order_log (id INTEGER);
+             CREATE TRIGGER logged AFTER UPDATE ON orders BEGIN INSERT INTO order_log VALUES (NEW.id); END;",
+        )
+        .execute(&mut c)
+        .await
+        .expect("seed");
+    }
+    let target = format!("[[target]]\nname = \"shop\"\ndriver = \"sqlite\"\nurl = \"{url}\"\n");
+    let (app, db) = sqlite_app(&target, &[]).await;
+    let alice = app.add_user("alice", &[Role::Author], PW).await;
+    let bob = app.add_user("bob", &[Role::Reviewer], PW).await;
+    let client = TestApp::client();
+    let post = |token: String, path: String, body: serde_json::Value| {
+        client
+            .post(app.url(&path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let (alice_token, bob_token) = (app.token_for(&alice).await, app.token_for(&bob).await);
+    let res = post(
+        alice_token.clone(),
+        "/api/v1/requests".into(),
+        serde_json::json!({"title": "Pay 42", "intent": "bank confirmed",
+            "sql": "UPDATE orders SET status = 'paid' WHERE id = 42", "target": "shop",
+            "reviewers": ["bob"], "expected_rows": 2}),
+    )
+    .await
+    .expect("submit");
+    let id = res.json::<serde_json::Value>().await.expect("json")["id"]
+        .as_i64()
+        .expect("id");
+    post(
+        bob_token,
+        format!("/api/v1/requests/{id}/reviews"),
+        serde_json::json!({"decision": "approve", "comment": "", "revision": 1}),
+    )
+    .await
+    .expect("approve");
+    let res = post(
+        alice_token,
+        format!("/api/v1/requests/{id}/execute"),
+        serde_json::json!({}),
+    )
+    .await
+    .expect("execute");
+    let run: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(run["status"], "executed", "{run}");
+
+    let mut page_reader = app.sign_in("alice", PW).await;
+    let page = page_reader.page(&format!("/requests/{id}")).await;
+    assert!(page.contains("id=\"tables-changed\""), "{page}");
+    assert!(
+        page.contains("<td>main.orders</td><td>0</td><td>1</td><td>0</td>"),
+        "the update, counted by the database"
+    );
+    assert!(
+        page.contains("<td>main.order_log</td><td>1</td><td>0</td><td>0</td>"),
+        "the trigger's insert, counted by the database"
+    );
+    assert!(page.contains("expected_rows"), "the guard's source");
+    app.stop().await;
+    db.cleanup().await;
+}
