@@ -65,6 +65,39 @@ pub enum ConfigError {
     EmptyTargetName,
     #[error("{key}: {value:?} is not a duration (examples: 30s, 5m, 500ms)")]
     BadDuration { key: String, value: String },
+    #[error(
+        "target {target:?}: {key}: {rule:?} is not a rule id{}",
+        closest.map(|c| format!("; did you mean {c:?}?")).unwrap_or_default()
+    )]
+    UnknownRule {
+        target: String,
+        key: &'static str,
+        rule: String,
+        closest: Option<&'static str>,
+    },
+}
+
+/// Refuses a rule id the analyzer's catalogue does not have, naming the closest one: a
+/// misspelled id in `blocked_rules` would otherwise block nothing.
+fn check_rule_ids(target: &str, key: &'static str, ids: &[String]) -> Result<(), ConfigError> {
+    for id in ids {
+        if countersign_analyzer::rule(id).is_some() {
+            continue;
+        }
+        let closest = countersign_analyzer::rules()
+            .iter()
+            .map(|rule| (strsim::levenshtein(id, rule.id), rule.id))
+            .min()
+            .filter(|(distance, _)| *distance <= id.len().max(3) / 2)
+            .map(|(_, rule)| rule);
+        return Err(ConfigError::UnknownRule {
+            target: target.to_owned(),
+            key,
+            rule: id.clone(),
+            closest,
+        });
+    }
+    Ok(())
 }
 
 /// A target's database driver.
@@ -465,6 +498,7 @@ impl RawTarget {
                 })
                 .transpose()
         };
+        check_rule_ids(&target, "blocked_rules", &self.blocked_rules)?;
         let policy = Policy {
             approvals: self.approvals.unwrap_or_default().resolve(),
             blocked_rules: self.blocked_rules,
@@ -701,6 +735,23 @@ url = "sqlite:///srv/shop.db?mode=rwc"
             err.to_string()
                 .starts_with("target \"production\": approvals.low is 0"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_misspelled_blocked_rule_is_an_error_naming_the_closest_rule() {
+        let text = FULL.replace("\"drop-database\"", "\"drop-databse\"");
+        let error = load(&text, &[("PRODUCTION_DATABASE_URL", SECRET)]).expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "target \"production\": blocked_rules: \"drop-databse\" is not a rule id; did you \
+             mean \"drop-database\"?"
+        );
+        let text = FULL.replace("\"drop-database\"", "\"no-such-thing-at-all\"");
+        let error = load(&text, &[("PRODUCTION_DATABASE_URL", SECRET)]).expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "target \"production\": blocked_rules: \"no-such-thing-at-all\" is not a rule id"
         );
     }
 }
