@@ -1,4 +1,4 @@
-//! The audit trail from the outside (contract §5, §6, §8, §9): one event per action with its
+//! The audit trail from the outside (docs/api.md, docs/audit.md): one event per action with its
 //! actor and none for a refused one; `GET /api/v1/audit` in its three formats; the `/audit` page;
 //! `countersign audit export` and `countersign audit verify` as a user runs them, on intact and
 //! tampered exports.

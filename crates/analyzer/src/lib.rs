@@ -9,7 +9,7 @@
 //! assert_eq!(analysis.findings[0].rule, "update-without-where");
 //! ```
 //!
-//! How it works (see `rules.md` for the contract):
+//! How it works (see `docs/rules.md`, generated from the catalogue):
 //! - `driver` tokenizes the text once, then parses one statement at a time, so a script's
 //!   memory holds its tokens and the findings, never all of its syntax trees;
 //! - `walk` runs every rule of `rules` over a statement and everything nested in it in one
@@ -21,6 +21,7 @@
 //! The rules work from the syntax tree and the token stream, never from patterns over the
 //! text: a `WHERE` in a comment or a string is not a `WHERE`.
 
+pub mod catalogue;
 mod dialect;
 mod driver;
 mod fallback;

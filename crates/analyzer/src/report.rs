@@ -1,6 +1,6 @@
 //! The analyzer's output: [`Analysis`], [`Statement`], [`Finding`], [`Severity`] and [`Risk`].
 //!
-//! These shapes are a contract (see `rules.md`, "Output"): the server stores them as JSON and
+//! These shapes are a contract (see `docs/rules.md`, "Output"): the server stores them as JSON and
 //! reads them back, the CLI prints them, and policies match findings by their rule id. Field
 //! names and the lower-case spellings of enums must not change.
 

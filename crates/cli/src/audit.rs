@@ -1,4 +1,4 @@
-//! `countersign audit export` and `countersign audit verify` (contract §6, §8).
+//! `countersign audit export` and `countersign audit verify` (docs/audit.md).
 //!
 //! Export streams the trail oldest first through the same [`ExportWriter`] as
 //! `GET /api/v1/audit`, in constant memory; with `--output` it writes `FILE.partial` and renames

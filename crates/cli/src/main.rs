@@ -1,5 +1,5 @@
 //! The `countersign` command: `demo`, `serve`, `migrate`, `user`, `token`, `check`, `audit`
-//! (contract §6).
+//! (README).
 
 mod audit;
 mod check;

@@ -1,4 +1,4 @@
-//! The tamper-evident audit trail (contract §8).
+//! The tamper-evident audit trail (docs/audit.md).
 //!
 //! Events form a hash chain: each carries the hash of the one before it (`prev_hash`; the first
 //! carries [`GENESIS_HASH`]) and its own `hash`, the lower-hex SHA-256 of `prev_hash` followed by

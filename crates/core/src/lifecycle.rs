@@ -1,4 +1,4 @@
-//! The lifecycle of an edit request (contract §2) as a pure state machine.
+//! The lifecycle of an edit request (docs/lifecycle.md) as a pure state machine.
 //!
 //! | action            | from                               | to                                 |
 //! |-------------------|------------------------------------|------------------------------------|
@@ -14,7 +14,7 @@
 //! [`ActionKind::allowed_from`]; where it leads depends only on the action.
 //!
 //! Withdrawal is allowed while nothing has run: from `pending_review`, `rejected` and
-//! `approved`. The diagram of §2 draws it from `pending_review` only, but an author must be able
+//! `approved`. The diagram in docs/lifecycle.md draws it from `pending_review` only, but an author must be able
 //! to give up on a rejected request, or on an approved one they no longer want run. Once
 //! `executing`, the SQL may be running and the request can only finish; final states
 //! (`withdrawn`, `executed`, `failed`) accept nothing.

@@ -1,4 +1,4 @@
-//! Who may do what (contract §3), as pure checks that return why not (HTTP 403).
+//! Who may do what (docs/lifecycle.md), as pure checks that return why not (HTTP 403).
 //!
 //! A disabled user may do nothing. Requests name people by user name, so authors and reviewers
 //! are compared with [`User::name`]. Whether the request's *status* allows the action is

@@ -1,4 +1,4 @@
-//! A target's policy (contract §3, §7) and the two rules it drives: how many approvals a
+//! A target's policy (docs/lifecycle.md, docs/configuration.md) and the two rules it drives: how many approvals a
 //! request needs and has, and which analyses refuse a submission outright.
 //!
 //! This module knows nothing of the analyzer's types: the risk level comes in as [`RiskLevel`]
@@ -34,7 +34,7 @@ pub struct Approvals {
 }
 
 impl Default for Approvals {
-    /// 1 for `low` and `medium`, 2 for `high` (contract §3).
+    /// 1 for `low` and `medium`, 2 for `high` (docs/lifecycle.md).
     fn default() -> Self {
         Self {
             low: 1,

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use crate::names::named_enum;
 
 named_enum! {
-    /// Where an edit request is in its lifecycle (contract §2). Stored as [`Self::as_str`].
+    /// Where an edit request is in its lifecycle (docs/lifecycle.md). Stored as [`Self::as_str`].
     pub enum RequestStatus ("request status") {
         /// Submitted or revised; waiting for its named reviewers.
         PendingReview = "pending_review",
@@ -57,7 +57,7 @@ named_enum! {
 }
 
 /// A named reviewer's decision on one revision, bound to the SHA-256 of that revision's SQL so
-/// that it can never count for other SQL (contract §1, §2).
+/// that it can never count for other SQL (docs/lifecycle.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Review {
     /// The reviewer's user name.
@@ -74,7 +74,7 @@ pub struct Review {
 }
 
 named_enum! {
-    /// How an execution ended (contract §4).
+    /// How an execution ended (docs/lifecycle.md).
     pub enum ExecutionOutcome ("execution outcome") {
         /// The transaction committed.
         Committed = "committed",
@@ -100,7 +100,7 @@ impl ExecutionOutcome {
 }
 
 named_enum! {
-    /// What the row-count guard of an execution compared against (contract §9b): the
+    /// What the row-count guard of an execution compared against (docs/api.md): the
     /// request's expected rows, or (planned) the count its rehearsal showed the reviewers.
     pub enum GuardSource ("guard source") {
         ExpectedRows = "expected_rows",

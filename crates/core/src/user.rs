@@ -99,7 +99,7 @@ pub struct User {
 
 impl User {
     pub fn has_role(&self, role: Role) -> bool {
-        // Everyone who can sign in may author (contract §3).
+        // Everyone who can sign in may author (docs/lifecycle.md).
         role == Role::Author || self.roles.contains(&role)
     }
 

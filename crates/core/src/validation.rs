@@ -192,7 +192,7 @@ pub struct Edited {
     /// The request's content after the edit; still to be [validated](NewRequest::validate).
     pub request: NewRequest,
     /// Whether the edit changes the SQL, the intent, the set of reviewers or the expected
-    /// rows, and so makes a new revision that voids every review (contract §1, §2). A change
+    /// rows, and so makes a new revision that voids every review (docs/lifecycle.md). A change
     /// of title alone does not.
     pub new_revision: bool,
 }

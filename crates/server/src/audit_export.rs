@@ -1,4 +1,4 @@
-//! The audit trail's export formats (contract §8), written by one [`ExportWriter`] for both
+//! The audit trail's export formats (docs/audit.md), written by one [`ExportWriter`] for both
 //! `GET /api/v1/audit` and `countersign audit export`, so the two give the same bytes:
 //!
 //! - `json`: one JSON array of the events, in order;

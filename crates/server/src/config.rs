@@ -1,4 +1,4 @@
-//! Configuration: `countersign.toml` (contract §7) with every key overridable from `COUNTERSIGN_*`
+//! Configuration: `countersign.toml` (docs/configuration.md) with every key overridable from `COUNTERSIGN_*`
 //! environment variables, validated into a [`Config`] with clear errors.
 //!
 //! Target URLs are secrets: they come preferably from the environment variable a target names in

@@ -1,5 +1,5 @@
 //! Errors as the outside world sees them: a status, a stable snake_case code and a message for
-//! people (contract §5), rendered as JSON for the API and as a page for browsers.
+//! people (docs/api.md), rendered as JSON for the API and as a page for browsers.
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};

@@ -1,4 +1,4 @@
-//! What the outside sees of a request (contract §5): the JSON shapes of the API, which the pages
+//! What the outside sees of a request (docs/api.md): the JSON shapes of the API, which the pages
 //! render too. Built from the store's records; never carries a connection URL.
 
 use countersign_core::policy::{self, ApprovalState, Policy};
@@ -75,7 +75,7 @@ pub struct ExecutionView {
     pub finished_at: Option<OffsetDateTime>,
     pub duration_ms: Option<i64>,
     pub expected_rows: Option<i64>,
-    /// The count the guard compared (contract §9b).
+    /// The count the guard compared (docs/api.md).
     pub rows_affected: Option<i64>,
     pub statements: Value,
     /// What the database itself says the run's transaction changed, per table.

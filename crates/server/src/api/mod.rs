@@ -1,4 +1,4 @@
-//! The JSON API under `/api/v1` (contract §5), and `/healthz`.
+//! The JSON API under `/api/v1` (docs/api.md), and `/healthz`.
 
 mod audit;
 mod requests;

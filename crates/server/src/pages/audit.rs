@@ -1,4 +1,4 @@
-//! `/audit`: the audit trail for people (contract §9): newest first, filtered by time range,
+//! `/audit`: the audit trail for people (README): newest first, filtered by time range,
 //! actor, action and request through a GET form, 100 events a page with an "Older
 //! events" link (a `before` cursor: the last `seq` shown), and links to download the CSV and JSON
 //! Lines exports of the same filter from `GET /api/v1/audit`.
