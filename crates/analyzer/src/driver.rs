@@ -2,7 +2,7 @@
 //! each statement in one walk, keep its findings and summary, drop its syntax tree, go on.
 //!
 //! Statement boundaries and positions come from the token stream, which is exact (sqlparser's
-//! AST spans are not: see `rules.md`, "Positions"). Where a statement cannot be parsed, the
+//! AST spans are not: see `docs/rules.md`). Where a statement cannot be parsed, the
 //! driver records a `parse-error` and resynchronises at the next `;` outside parentheses, so
 //! the statements after it are still analyzed; the token stream knows which `;` are inside
 //! strings or comments. Where the text cannot even be tokenized (an unterminated string or

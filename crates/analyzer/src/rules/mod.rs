@@ -73,7 +73,7 @@ pub struct RuleInfo {
     pub help: &'static str,
 }
 
-/// Every rule, in the order of the catalogue in `rules.md`.
+/// Every rule, in the order of the catalogue in `docs/rules.md`.
 static RULES: [RuleInfo; 31] = [
     parse_error::RULE,
     empty_script::RULE,
