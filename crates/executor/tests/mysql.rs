@@ -19,47 +19,14 @@ macro_rules! mysql {
     };
 }
 
-#[tokio::test]
-async fn commits_and_counts_rows_per_statement() {
-    let mut db = mysql!();
-    scenarios::commits_and_counts_rows_per_statement(&mut db).await;
-    db.clean_up().await;
-}
-
-#[tokio::test]
-async fn rolls_back_the_whole_script_when_a_statement_fails() {
-    let mut db = mysql!();
-    scenarios::rolls_back_the_whole_script_when_a_statement_fails(&mut db).await;
-    db.clean_up().await;
-}
-
-#[tokio::test]
-async fn the_guard_rolls_back_a_different_total() {
-    let mut db = mysql!();
-    scenarios::the_guard_rolls_back_a_different_total(&mut db).await;
-    db.clean_up().await;
-}
-
-#[tokio::test]
-async fn the_guard_lets_the_expected_total_commit() {
-    let mut db = mysql!();
-    scenarios::the_guard_lets_the_expected_total_commit(&mut db).await;
-    db.clean_up().await;
-}
-
-#[tokio::test]
-async fn records_no_txid_before_anything_runs() {
-    let mut db = mysql!();
-    scenarios::records_the_txid_before_anything_runs(&mut db).await;
-    db.clean_up().await;
-}
-
-#[tokio::test]
-async fn a_failing_record_txid_rolls_back() {
-    let mut db = mysql!();
-    scenarios::a_failing_record_txid_rolls_back(&mut db).await;
-    db.clean_up().await;
-}
+driver_tests!(Db::mysql().await;
+    commits_and_counts_rows_per_statement,
+    rolls_back_the_whole_script_when_a_statement_fails,
+    the_guard_rolls_back_a_different_total,
+    the_guard_lets_the_expected_total_commit,
+    records_the_txid_before_anything_runs,
+    a_failing_record_txid_rolls_back,
+);
 
 #[tokio::test]
 async fn sleep_times_out_at_the_statement_timeout() {

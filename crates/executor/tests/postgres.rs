@@ -21,40 +21,14 @@ macro_rules! postgres {
     };
 }
 
-#[tokio::test]
-async fn commits_and_counts_rows_per_statement() {
-    let mut db = postgres!();
-    scenarios::commits_and_counts_rows_per_statement(&mut db).await;
-    db.clean_up().await;
-}
-
-#[tokio::test]
-async fn rolls_back_the_whole_script_when_a_statement_fails() {
-    let mut db = postgres!();
-    scenarios::rolls_back_the_whole_script_when_a_statement_fails(&mut db).await;
-    db.clean_up().await;
-}
-
-#[tokio::test]
-async fn the_guard_rolls_back_a_different_total() {
-    let mut db = postgres!();
-    scenarios::the_guard_rolls_back_a_different_total(&mut db).await;
-    db.clean_up().await;
-}
-
-#[tokio::test]
-async fn the_guard_lets_the_expected_total_commit() {
-    let mut db = postgres!();
-    scenarios::the_guard_lets_the_expected_total_commit(&mut db).await;
-    db.clean_up().await;
-}
-
-#[tokio::test]
-async fn records_the_txid_before_anything_runs() {
-    let mut db = postgres!();
-    scenarios::records_the_txid_before_anything_runs(&mut db).await;
-    db.clean_up().await;
-}
+driver_tests!(Db::postgres().await;
+    commits_and_counts_rows_per_statement,
+    rolls_back_the_whole_script_when_a_statement_fails,
+    the_guard_rolls_back_a_different_total,
+    the_guard_lets_the_expected_total_commit,
+    records_the_txid_before_anything_runs,
+    a_failing_record_txid_rolls_back,
+);
 
 #[tokio::test]
 async fn the_recorded_txid_is_the_open_transaction() {
@@ -79,13 +53,6 @@ async fn the_recorded_txid_is_the_open_transaction() {
         Some(1),
         "in progress, not yet committed"
     );
-    db.clean_up().await;
-}
-
-#[tokio::test]
-async fn a_failing_record_txid_rolls_back() {
-    let mut db = postgres!();
-    scenarios::a_failing_record_txid_rolls_back(&mut db).await;
     db.clean_up().await;
 }
 

@@ -12,41 +12,14 @@ use countersign_executor::{
 const ENDLESS: &str = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) \
                        SELECT COUNT(*) FROM n";
 
-#[tokio::test]
-async fn commits_and_counts_rows_per_statement() {
-    let mut db = Db::sqlite().await;
-    scenarios::commits_and_counts_rows_per_statement(&mut db).await;
-}
-
-#[tokio::test]
-async fn rolls_back_the_whole_script_when_a_statement_fails() {
-    let mut db = Db::sqlite().await;
-    scenarios::rolls_back_the_whole_script_when_a_statement_fails(&mut db).await;
-}
-
-#[tokio::test]
-async fn the_guard_rolls_back_a_different_total() {
-    let mut db = Db::sqlite().await;
-    scenarios::the_guard_rolls_back_a_different_total(&mut db).await;
-}
-
-#[tokio::test]
-async fn the_guard_lets_the_expected_total_commit() {
-    let mut db = Db::sqlite().await;
-    scenarios::the_guard_lets_the_expected_total_commit(&mut db).await;
-}
-
-#[tokio::test]
-async fn records_no_txid_before_anything_runs() {
-    let mut db = Db::sqlite().await;
-    scenarios::records_the_txid_before_anything_runs(&mut db).await;
-}
-
-#[tokio::test]
-async fn a_failing_record_txid_rolls_back() {
-    let mut db = Db::sqlite().await;
-    scenarios::a_failing_record_txid_rolls_back(&mut db).await;
-}
+driver_tests!(Some(Db::sqlite().await);
+    commits_and_counts_rows_per_statement,
+    rolls_back_the_whole_script_when_a_statement_fails,
+    the_guard_rolls_back_a_different_total,
+    the_guard_lets_the_expected_total_commit,
+    records_the_txid_before_anything_runs,
+    a_failing_record_txid_rolls_back,
+);
 
 #[tokio::test]
 async fn an_endless_statement_is_interrupted_at_the_statement_timeout() {

@@ -1,5 +1,9 @@
 //! Throw-away stores for tests: a fresh SQLite file, or a fresh PostgreSQL database on the server
 //! named by `COUNTERSIGN_TEST_POSTGRES_URL` (skipped, with the reason printed, when it is unset).
+//!
+//! A PostgreSQL test database goes when its [`TestStore`] does — at [`TestStore::cleanup`], or
+//! when a panicking test drops it — and the first store of a test process sweeps away those a
+//! killed test process left behind (their names carry the process id).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -10,7 +14,8 @@ use crate::{Store, StoreError};
 /// The environment variable naming a PostgreSQL server for tests.
 pub const POSTGRES_URL_ENV: &str = "COUNTERSIGN_TEST_POSTGRES_URL";
 
-/// A store made for one test. Call [`TestStore::cleanup`] at the end of the test.
+/// A store made for one test. Call [`TestStore::cleanup`] at the end of the test; a test that
+/// panics before it still has its database dropped.
 pub struct TestStore {
     pub store: Store,
     /// The URL of the store, for tests that open it a second time (a "restarted server").
@@ -21,6 +26,59 @@ pub struct TestStore {
 enum Cleanup {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { admin_url: String, database: String },
+    Done,
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if let Cleanup::Postgres {
+            admin_url,
+            database,
+        } = std::mem::replace(&mut self.cleanup, Cleanup::Done)
+        {
+            // Drop runs outside any async context we could use: drop the database from a
+            // thread of its own, with a runtime of its own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(runtime) = runtime {
+                    runtime.block_on(drop_database(&admin_url, &database));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// Drops `database`, best effort: one left behind only costs disk space on a test server.
+async fn drop_database(admin_url: &str, database: &str) {
+    if let Ok(mut admin) = PgConnection::connect(admin_url).await {
+        let drop = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
+        let _ = sqlx::query(AssertSqlSafe(drop)).execute(&mut admin).await;
+        admin.close().await.ok();
+    }
+}
+
+/// Drops the test databases of test processes that are gone (once per process).
+async fn sweep_stale(admin: &mut PgConnection, admin_url: &str) {
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if SWEPT.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname::text FROM pg_database WHERE datname LIKE 'cs\\_test\\_%'",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    .unwrap_or_default();
+    for name in names {
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive && pid.is_some() {
+            drop_database(admin_url, &name).await;
+        }
+    }
 }
 
 impl TestStore {
@@ -49,6 +107,7 @@ impl TestStore {
         let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
             panic!("{POSTGRES_URL_ENV} is set but PostgreSQL is unreachable: {e}")
         });
+        sweep_stale(&mut admin, &admin_url).await;
         sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {database}")))
             .execute(&mut admin)
             .await
@@ -67,17 +126,14 @@ impl TestStore {
     }
 
     /// Closes the store and removes its database.
-    pub async fn cleanup(self) {
+    pub async fn cleanup(mut self) {
         self.store.close().await;
         if let Cleanup::Postgres {
             admin_url,
             database,
-        } = self.cleanup
-            && let Ok(mut admin) = PgConnection::connect(&admin_url).await
+        } = std::mem::replace(&mut self.cleanup, Cleanup::Done)
         {
-            let drop = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
-            // Best effort: a database left behind only costs disk space on a test server.
-            let _ = sqlx::query(AssertSqlSafe(drop)).execute(&mut admin).await;
+            drop_database(&admin_url, &database).await;
         }
     }
 
@@ -187,5 +243,35 @@ mod tests {
             "postgres://p@h/x?sslmode=disable"
         );
         assert_eq!(with_database("postgres://p@h", "x"), "postgres://p@h/x");
+    }
+}
+
+#[cfg(test)]
+mod drop_tests {
+    use super::*;
+
+    /// A test that panics before its cleanup still has its PostgreSQL database dropped.
+    #[tokio::test]
+    async fn a_panicking_test_leaves_no_database_behind() {
+        let Ok(admin_url) = std::env::var(POSTGRES_URL_ENV) else {
+            eprintln!("skipped: {POSTGRES_URL_ENV} is not set");
+            return;
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let db = TestStore::postgres().await.expect("a store");
+            let name = db.url.rsplit('/').next().unwrap_or_default().to_owned();
+            let _ = tx.send(name);
+            panic!("a failing test");
+        });
+        assert!(task.await.is_err(), "the test panicked");
+        let name = rx.await.expect("the database's name");
+        let mut admin = PgConnection::connect(&admin_url).await.expect("admin");
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_database WHERE datname = $1")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await
+            .expect("count");
+        assert_eq!(left, 0, "{name} was left behind");
     }
 }

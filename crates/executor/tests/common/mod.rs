@@ -10,6 +10,25 @@
 
 pub mod scenarios;
 
+/// One test per scenario of [`scenarios`] that takes only the database, on the database `db`
+/// (an expression giving `Option<Db>`; `None` skips): the executor's twin of the store's
+/// `store_tests!`. Each driver's test file names the scenarios it runs.
+#[macro_export]
+macro_rules! driver_tests {
+    ($db:expr; $($scenario:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $scenario() {
+                let Some(mut db) = $db else {
+                    return;
+                };
+                common::scenarios::$scenario(&mut db).await;
+                db.clean_up().await;
+            }
+        )*
+    };
+}
+
 use std::convert::Infallible;
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
