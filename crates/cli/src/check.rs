@@ -5,50 +5,21 @@
 //! editors and CI annotate; the JSON report prints `{"files": [{"path", …analysis}]}`. Reports
 //! are streamed file by file, so only one input is held in memory at a time.
 
-use std::fmt;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
+use clap::ValueEnum;
 use countersign_analyzer::{Analysis, Dialect, Severity, analyze};
 use serde::Serialize;
 
-/// How the report is printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How the report is printed (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum Format {
     /// One line per finding: `path:line:column: severity[rule] message`.
     #[default]
     Text,
     /// `{"files": [{"path": …, "dialect": …, "risk": …, "statements": […], "findings": […]}]}`.
     Json,
-}
-
-impl Format {
-    /// The name used on the command line.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Format::Text => "text",
-            Format::Json => "json",
-        }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Format {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "text" => Ok(Format::Text),
-            "json" => Ok(Format::Json),
-            other => Err(format!("unknown format `{other}` (expected text or json)")),
-        }
-    }
 }
 
 /// Exit code: no finding above `info`.
@@ -358,9 +329,12 @@ mod tests {
     }
 
     #[test]
-    fn formats_parse_and_print() {
-        assert_eq!("json".parse(), Ok(Format::Json));
-        assert_eq!(Format::Text.to_string(), "text");
-        assert!("yaml".parse::<Format>().is_err());
+    fn formats_are_named_as_on_the_command_line() {
+        assert_eq!(Format::from_str("json", false), Ok(Format::Json));
+        assert_eq!(
+            Format::Text.to_possible_value().map(|v| v.get_name().to_owned()),
+            Some("text".to_owned())
+        );
+        assert!(Format::from_str("yaml", false).is_err());
     }
 }

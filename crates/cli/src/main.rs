@@ -62,7 +62,7 @@ enum Command {
         )]
         dialect: countersign_analyzer::Dialect,
         /// Report format
-        #[arg(long, default_value = "text", value_name = "text|json")]
+        #[arg(long, value_enum, default_value_t = check::Format::Text)]
         format: check::Format,
         /// Files to analyze; `-` (or none) reads standard input
         #[arg(value_name = "FILE")]
