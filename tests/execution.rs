@@ -469,6 +469,30 @@ async fn hidden_writes_are_counted_by_the_database_and_rolled_back() {
     }
 }
 
+/// On MySQL/MariaDB a DDL script commits statement by statement: it runs without a guard
+/// promise, and its record says it committed — no error, no guard source.
+#[tokio::test]
+async fn a_mysql_ddl_script_runs_without_a_guard_and_is_recorded_as_committed() {
+    let Some(b) = Backend::from_env("COUNTERSIGN_TEST_MYSQL_URL", "my", "mysql") else {
+        return;
+    };
+    b.create_accounts(2).await;
+    let w = World::new(&b.target_toml("")).await;
+    let t = &b.table;
+    let sql =
+        format!("ALTER TABLE {t} ADD COLUMN note VARCHAR(20);\nCREATE INDEX {t}_v ON {t} (v)");
+    let id = w.approved(b.name, &sql, Some(0)).await;
+    let (_, r) = w.execute("alice", id).await;
+    assert_eq!(r["status"], "executed", "{r}");
+    let run = &r["execution"];
+    assert_eq!(run["outcome"], "committed", "{r}");
+    assert_eq!(run["guard_source"], Value::Null, "{r}");
+    assert_eq!(run["error"], Value::Null, "{r}");
+    assert_eq!(run["statements"].as_array().map(Vec::len), Some(2), "{r}");
+    b.drop_table().await;
+    w.done().await;
+}
+
 #[tokio::test]
 async fn only_statements_that_change_rows_count_toward_the_guard() {
     for b in Backend::all() {

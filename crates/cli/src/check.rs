@@ -332,7 +332,9 @@ mod tests {
     fn formats_are_named_as_on_the_command_line() {
         assert_eq!(Format::from_str("json", false), Ok(Format::Json));
         assert_eq!(
-            Format::Text.to_possible_value().map(|v| v.get_name().to_owned()),
+            Format::Text
+                .to_possible_value()
+                .map(|v| v.get_name().to_owned()),
             Some("text".to_owned())
         );
         assert!(Format::from_str("yaml", false).is_err());

@@ -21,6 +21,12 @@
 //! already has is not changed and not counted); the server does not count per table, so the
 //! run's changes are one `*` row.
 //!
+//! No implicit commit: unless the plan says the script is DDL that commits implicitly
+//! ([`crate::Plan::implicit_commits`]), the run's transaction is an XA transaction (`XA START`
+//! … `XA COMMIT … ONE PHASE`), in which the server refuses every statement that would commit
+//! implicitly (DDL, `LOCK TABLES`, a hidden `COMMIT`) with `XAER_RMFAIL` instead of committing:
+//! a script can never commit half of itself, whatever the analyzer saw in it.
+//!
 //! Crash safety: the run writes a row keyed by a fresh UUID into `countersign_runs` (created
 //! on first use) inside its own transaction, and records the connection id. The row is there
 //! exactly when the transaction committed; [`crate::reconcile`] can also `KILL` a connection a
@@ -29,8 +35,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
 use sqlx::error::DatabaseError;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
@@ -64,6 +70,8 @@ pub(crate) struct Session {
     conn: MySqlConnection,
     /// The SQL mode the run pinned, to find a script that changed it.
     sql_mode: String,
+    /// The XA transaction's id, when the run is one.
+    xid: Option<String>,
 }
 
 impl Session {
@@ -76,13 +84,20 @@ impl Session {
         Ok(Self {
             conn,
             sql_mode: String::new(),
+            xid: None,
         })
     }
 
     /// Applies `limits`, pins the SQL mode, opens the transaction and writes the run's marker
     /// in it. Without the marker table (a user who may not create it) the run goes on
     /// unmarked, and a crash leaves its outcome `unknown`.
-    pub(crate) async fn begin(&mut self, limits: &Limits) -> Result<RunIdentity, sqlx::Error> {
+    /// `implicit_commits`: the script is DDL that commits implicitly, so the transaction is a
+    /// plain one (each statement commits); otherwise an XA transaction, which refuses them.
+    pub(crate) async fn begin(
+        &mut self,
+        limits: &Limits,
+        implicit_commits: bool,
+    ) -> Result<RunIdentity, sqlx::Error> {
         self.apply(limits).await?;
         self.pin_sql_mode().await?;
         let marked = match sqlx::raw_sql(AssertSqlSafe(format!(
@@ -106,9 +121,17 @@ impl Session {
         let connection: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
             .fetch_one(&mut self.conn)
             .await?;
-        sqlx::raw_sql("BEGIN").execute(&mut self.conn).await?;
+        let key = uuid::Uuid::new_v4().to_string();
+        if implicit_commits {
+            sqlx::raw_sql("BEGIN").execute(&mut self.conn).await?;
+        } else {
+            sqlx::raw_sql(AssertSqlSafe(format!("XA START '{key}'")))
+                .execute(&mut self.conn)
+                .await?;
+            self.xid = Some(key.clone());
+        }
         let marker = if marked {
-            let marker = uuid::Uuid::new_v4().to_string();
+            let marker = key;
             sqlx::query(AssertSqlSafe(format!(
                 "INSERT INTO {MARKER_TABLE} (run_id) VALUES (?)"
             )))
@@ -238,12 +261,37 @@ impl Session {
     }
 
     pub(crate) async fn commit(&mut self) -> Result<(), sqlx::Error> {
-        sqlx::raw_sql("COMMIT").execute(&mut self.conn).await?;
+        match self.xid.take() {
+            Some(xid) => {
+                sqlx::raw_sql(AssertSqlSafe(format!(
+                    "XA END '{xid}'; XA COMMIT '{xid}' ONE PHASE"
+                )))
+                .execute_many(&mut self.conn)
+                .try_collect::<Vec<_>>()
+                .await?;
+            }
+            None => {
+                sqlx::raw_sql("COMMIT").execute(&mut self.conn).await?;
+            }
+        }
         Ok(())
     }
 
     pub(crate) async fn rollback(&mut self) -> Result<(), sqlx::Error> {
-        sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await?;
+        match self.xid.take() {
+            Some(xid) => {
+                // After some errors the server has ended the branch itself: XA END may fail.
+                let _ = sqlx::raw_sql(AssertSqlSafe(format!("XA END '{xid}'")))
+                    .execute(&mut self.conn)
+                    .await;
+                sqlx::raw_sql(AssertSqlSafe(format!("XA ROLLBACK '{xid}'")))
+                    .execute(&mut self.conn)
+                    .await?;
+            }
+            None => {
+                sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await?;
+            }
+        }
         Ok(())
     }
 

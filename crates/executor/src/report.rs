@@ -31,6 +31,12 @@ pub struct Plan<'a> {
     /// other than this rolls back.
     pub expected_rows: Option<i64>,
     pub limits: Limits,
+    /// The analysis says the script is DDL that MySQL/MariaDB commit implicitly, statement by
+    /// statement. Such a script runs in a plain transaction and its record says what each
+    /// statement committed. Otherwise (the default) a MySQL run is an XA transaction, in which
+    /// the server refuses any statement that would commit implicitly: nothing in the text can
+    /// commit part of it. Other drivers ignore it.
+    pub implicit_commits: bool,
 }
 
 impl<'a> Plan<'a> {
@@ -45,6 +51,7 @@ impl<'a> Plan<'a> {
                 statement_timeout: None,
                 lock_timeout: None,
             },
+            implicit_commits: false,
         }
     }
 }

@@ -146,7 +146,7 @@ async fn transact<E: fmt::Display>(
 ) -> Result<(), Stop> {
     let fail = |step, error: sqlx::Error| Failure::at(step, DriverError::new(target, &error));
     progress.identity = session
-        .begin(&plan.limits)
+        .begin(&plan.limits, plan.implicit_commits)
         .await
         .map_err(|error| fail(Step::Begin, error))?;
     record(progress.identity.clone())
@@ -170,7 +170,12 @@ async fn transact<E: fmt::Display>(
         .map_err(|error| fail(Step::Check, error))?;
     let executed = progress.statements.len();
     if !integrity.same_transaction {
-        return Err(committed_early(plan, progress, None).into());
+        let guard_holds = guard(plan.expected_rows, progress.rows_affected()).is_ok();
+        // A DDL script commits statement by statement, as its plan says: that is its record,
+        // not a failure — unless it broke the guard it could no longer be held to.
+        if !(plan.implicit_commits && guard_holds) {
+            return Err(committed_early(plan, progress, None).into());
+        }
     }
     if !integrity.lexing_pinned {
         return Err(Failure::Lexing {

@@ -52,10 +52,16 @@ impl Session {
 
     /// Opens the transaction with `limits`, pins the settings that decide how SQL is read,
     /// and returns what identifies the run on the target.
-    pub(crate) async fn begin(&mut self, limits: &Limits) -> Result<RunIdentity, sqlx::Error> {
+    /// `implicit_commits`: the script is DDL that commits implicitly on MySQL (see
+    /// [`crate::Plan::implicit_commits`]).
+    pub(crate) async fn begin(
+        &mut self,
+        limits: &Limits,
+        implicit_commits: bool,
+    ) -> Result<RunIdentity, sqlx::Error> {
         match self {
             Self::Postgres(session) => session.begin(limits).await,
-            Self::Mysql(session) => session.begin(limits).await,
+            Self::Mysql(session) => session.begin(limits, implicit_commits).await,
             Self::Sqlite(session) => session.begin().await,
         }
     }

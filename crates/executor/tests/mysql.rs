@@ -257,10 +257,11 @@ async fn functions_and_triggers_that_write_are_counted() {
     db.clean_up().await;
 }
 
-/// DDL commits implicitly: the UPDATE before it stays whatever the guard says, and the
-/// record says so — never "rolled back".
+/// A script the analysis takes for DML runs in an XA transaction: a DDL statement in it (the
+/// analysis refuses such a mix; this is the executor's own wall) is refused by the server
+/// instead of committing what ran before it.
 #[tokio::test]
-async fn ddl_that_commits_implicitly_is_recorded_as_committed() {
+async fn ddl_hidden_in_a_dml_script_cannot_commit_it() {
     let mut db = mysql!();
     let script = db.script(
         "UPDATE {t} SET balance = 1 WHERE id IN (2, 3); CREATE TABLE {t}_tmp (a INT)",
@@ -268,10 +269,41 @@ async fn ddl_that_commits_implicitly_is_recorded_as_committed() {
     );
     let report = execute(
         db.target(),
-        guarded(&script, &[true, false], 1),
+        guarded(&script, &[true, false], 2),
         ignore_txid,
     )
     .await;
+    assert_eq!(report.outcome, ExecutionOutcome::Error, "{report:?}");
+    assert!(
+        matches!(&report.error, Some(Failure::Statement { index: 1, code, .. }) if code.as_deref() == Some("1399")),
+        "XAER_RMFAIL: {report:?}"
+    );
+    assert!(db.is_untouched().await, "the UPDATE did not stay");
+    let tables = db
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = '{}_tmp'",
+            db.table
+        ))
+        .await;
+    assert_eq!(tables, 0, "the table was not created");
+    db.clean_up().await;
+}
+
+/// A DDL script (the analysis says its statements commit implicitly) runs statement by
+/// statement: what ran stays, and the record says so — never "rolled back" — even when the
+/// guard would have refused it.
+#[tokio::test]
+async fn ddl_that_commits_implicitly_is_recorded_as_committed() {
+    let mut db = mysql!();
+    let script = db.script(
+        "UPDATE {t} SET balance = 1 WHERE id IN (2, 3); CREATE TABLE {t}_tmp (a INT)",
+        2,
+    );
+    let plan = Plan {
+        implicit_commits: true,
+        ..guarded(&script, &[true, false], 1)
+    };
+    let report = execute(db.target(), plan, ignore_txid).await;
     assert_eq!(report.outcome, ExecutionOutcome::Committed, "{report:?}");
     let Some(Failure::CommittedEarly { message }) = &report.error else {
         panic!("the record must say what stayed: {report:?}");

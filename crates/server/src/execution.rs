@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use countersign_analyzer::Analysis;
+use countersign_analyzer::{Analysis, StatementKind};
 use countersign_core::audit::AuditAction;
 use countersign_core::lifecycle::{self, Action};
 use countersign_core::permission;
@@ -97,8 +97,16 @@ impl AppState {
             sql: current.sql.clone(),
             statements: analysis.statements.len(),
             changes_rows,
+            implicit_commits: target.driver == Driver::Mysql
+                && !analysis.statements.is_empty()
+                && analysis
+                    .statements
+                    .iter()
+                    .all(|s| commits_implicitly(s.kind)),
         };
-        let expected_rows = current.expected_rows;
+        // A MySQL DDL script commits statement by statement: no guard can roll it back, so it
+        // runs without one (and its record says so: no guard source).
+        let expected_rows = current.expected_rows.filter(|_| !script.implicit_commits);
         let guard_source = expected_rows.map(|_| GuardSource::ExpectedRows);
         self.store
             .claim_execution(id, user, record.revision, expected_rows, guard_source)
@@ -141,6 +149,7 @@ impl AppState {
                 statement_timeout: target.policy.statement_timeout,
                 lock_timeout: target.policy.lock_timeout,
             },
+            implicit_commits: script.implicit_commits,
         };
         let report = countersign_executor::execute(
             executor_target(target),
@@ -293,6 +302,45 @@ struct Script {
     statements: usize,
     /// Per statement, whether its reported count is of rows it changed.
     changes_rows: Vec<bool>,
+    /// MySQL: the script is DDL, whose statements commit one by one (run without XA).
+    implicit_commits: bool,
+}
+
+/// Whether MySQL/MariaDB commit a statement of this kind implicitly.
+fn commits_implicitly(kind: StatementKind) -> bool {
+    use StatementKind::*;
+    matches!(
+        kind,
+        CreateTable
+            | CreateView
+            | CreateIndex
+            | CreateSequence
+            | CreateSchema
+            | CreateDatabase
+            | CreateFunction
+            | CreateProcedure
+            | CreateTrigger
+            | CreateRole
+            | CreateUser
+            | CreateOther
+            | AlterTable
+            | AlterRole
+            | AlterUser
+            | AlterOther
+            | DropTable
+            | DropView
+            | DropIndex
+            | DropSchema
+            | DropDatabase
+            | DropRole
+            | DropUser
+            | DropOther
+            | Rename
+            | Truncate
+            | Grant
+            | Revoke
+            | Lock
+    )
 }
 
 /// How often a live run beats: a fifth of `reconcile_after` (1 s by default), between 200 ms
