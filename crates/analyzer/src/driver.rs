@@ -14,9 +14,12 @@ use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, TokenizerError};
 
 use crate::Dialect;
+use crate::executable::{Comments, Prepared};
 use crate::fallback::Unparsed;
 use crate::report::{Analysis, Finding, Risk, Statement, StatementKind};
-use crate::rules::{self, Cx, ScriptState, empty_script, multiple_statements, parse_error};
+use crate::rules::{
+    self, Cx, ScriptState, empty_script, executable_comment, multiple_statements, parse_error,
+};
 use crate::source::{Pos, Source};
 use crate::stack::{self, MAX_RUN_TOKENS};
 use crate::walk::walk;
@@ -29,12 +32,15 @@ pub(crate) fn analyze(sql: &str, dialect: Dialect) -> Analysis {
     // About one token (whitespace included) per three bytes of SQL: reserving that up front
     // saves the copies of a growing vector. Untouched capacity costs no memory.
     let mut tokens = Vec::with_capacity((sql.len() / 3).min(MAX_RESERVED_TOKENS));
+    let prepared = Prepared::new(sql, dialect);
     // Literals stay as written (no unescaping): the rules compare and quote them the way the
     // reviewer reads them, and it saves copying every string that has an escape.
-    let tokenizer_error = Tokenizer::new(dialect.parser_dialect(), sql)
+    let tokenizer_error = Tokenizer::new(dialect.parser_dialect(), &prepared.text)
         .with_unescape(false)
         .tokenize_with_location_into_buf(&mut tokens)
         .err();
+    let comments = prepared.expand(&mut tokens);
+    drop(prepared);
     let broken_tail = tokenizer_error.map(|error| {
         let tail = tokens.split_off(end_of_last_complete_statement(&tokens));
         BrokenTail {
@@ -55,7 +61,7 @@ pub(crate) fn analyze(sql: &str, dialect: Dialect) -> Analysis {
         );
     }
     stack::with_stack_for(longest_run, || {
-        Driver::new(sql, dialect).run(tokens, broken_tail)
+        Driver::new(sql, dialect, comments).run(tokens, broken_tail)
     })
     .unwrap_or_else(|| {
         refused(
@@ -124,17 +130,39 @@ struct Driver<'a> {
     statements: Vec<Statement>,
     findings: Vec<Finding>,
     script: ScriptState,
+    /// The script's MySQL executable comments, which widen the statements that hold them.
+    comments: Comments,
 }
 
 impl<'a> Driver<'a> {
-    fn new(sql: &'a str, dialect: Dialect) -> Self {
+    fn new(sql: &'a str, dialect: Dialect, comments: Comments) -> Self {
         Driver {
             dialect,
             source: Source::new(sql),
             statements: Vec::new(),
             findings: Vec::new(),
             script: ScriptState::default(),
+            comments,
         }
+    }
+
+    /// The statement from `start` to `end` widened to the executable comments it holds whole,
+    /// with an `executable-comment` finding for each comment it holds any of.
+    fn extent(&mut self, start: Pos, end: Pos) -> (Pos, Pos) {
+        let extent = self.comments.statement(start, end);
+        let mut cx = Cx {
+            dialect: self.dialect,
+            statement: self.statements.len(),
+            start: extent.start,
+            anchor: extent.start,
+            nested: false,
+            script: &self.script,
+            findings: &mut self.findings,
+        };
+        for at in extent.comments {
+            executable_comment::report(&mut cx, at);
+        }
+        (extent.start, extent.end)
     }
 
     fn run(mut self, tokens: Vec<TokenWithSpan>, broken_tail: Option<BrokenTail>) -> Analysis {
@@ -153,7 +181,7 @@ impl<'a> Driver<'a> {
                 Ok(stmt) => {
                     let next = parser.peek_token_ref();
                     if matches!(next.token, Token::SemiColon | Token::EOF) {
-                        let end = Pos::from_location(parser.get_current_token().span.end);
+                        let end = last_token_end(&parser, start_index, parser.index());
                         self.parsed(&stmt, start, end.unwrap_or(start));
                         continue;
                     }
@@ -179,6 +207,7 @@ impl<'a> Driver<'a> {
 
     /// Records a statement that parsed, and runs every rule over it.
     fn parsed(&mut self, stmt: &sqlparser::ast::Statement, start: Pos, end: Pos) {
+        let (start, end) = self.extent(start, end);
         let index = self.statements.len();
         let (kind, mut tables) = crate::summary::describe(stmt);
         let cx = Cx {
@@ -221,12 +250,7 @@ impl<'a> Driver<'a> {
                 Some("PROCEDURE" | "FUNCTION" | "TRIGGER" | "EVENT")
             );
         let stop = resynchronise(parser, start_index, error_index.max(start_index), blocks);
-        let end = (start_index..stop)
-            .rev()
-            .map(|i| parser.token_at(i))
-            .find(|t| !matches!(t.token, Token::Whitespace(_)))
-            .and_then(|t| Pos::from_location(t.span.end))
-            .unwrap_or(start);
+        let end = last_token_end(parser, start_index, stop).unwrap_or(start);
         let unparsed = Unparsed::new(
             (start_index..stop).map(|i| parser.token_at(i)),
             self.dialect,
@@ -256,6 +280,7 @@ impl<'a> Driver<'a> {
     }
 
     fn unparsed(&mut self, unparsed: &Unparsed, start: Pos, end: Pos, failure: Failure) {
+        let (start, end) = self.extent(start, end);
         let index = self.statements.len();
         let mut cx = Cx {
             dialect: self.dialect,
@@ -347,6 +372,16 @@ fn next_non_whitespace(parser: &Parser<'_>, from: usize) -> usize {
         i += 1;
     }
     i
+}
+
+/// Where the last non-whitespace token before `stop` (and at or after `from`) ends: the end of
+/// a statement's text, without the comments that follow it.
+fn last_token_end(parser: &Parser<'_>, from: usize, stop: usize) -> Option<Pos> {
+    (from..stop)
+        .rev()
+        .map(|i| parser.token_at(i))
+        .find(|t| !matches!(t.token, Token::Whitespace(_)))
+        .and_then(|t| Pos::from_location(t.span.end))
 }
 
 /// Where a statement that failed to parse ends: the first `;` at or after `error_index` that

@@ -15,6 +15,7 @@
 //! - `walk` runs every rule of `rules` over a statement and everything nested in it in one
 //!   pass of `sqlparser`'s visitor, and `summary` names what the statement is;
 //! - `fallback` lets the rules judge statements the parser rejects by their leading keywords;
+//! - `executable` reads MySQL's executable comments (`/*! … */`) as the code they are;
 //! - `source` turns token positions into each statement's own text;
 //! - `stack` keeps arbitrarily deep syntax trees from overflowing the stack.
 //!
@@ -23,6 +24,7 @@
 
 mod dialect;
 mod driver;
+mod executable;
 mod fallback;
 mod report;
 mod rules;

@@ -9,7 +9,8 @@
 //! - a function-call check, called for every function call anywhere in a statement;
 //! - an unparsed check, called for a statement the parser rejected, with its leading keywords
 //!   (from the token stream, so never fooled by comments or strings);
-//! - a script check, run by the driver (`parse-error`, `empty-script`, `multiple-statements`).
+//! - a script check, run by the driver (`parse-error`, `empty-script`, `multiple-statements`,
+//!   `executable-comment`).
 //!
 //! Ids are a contract: policies (`blocked_rules`) and CI scripts name them. Never rename one.
 
@@ -38,6 +39,7 @@ pub(crate) mod drop_other;
 pub(crate) mod drop_schema;
 pub(crate) mod drop_table;
 pub(crate) mod empty_script;
+pub(crate) mod executable_comment;
 pub(crate) mod grant_revoke;
 pub(crate) mod insert_from_select;
 pub(crate) mod insert_without_columns;
@@ -74,7 +76,7 @@ pub struct RuleInfo {
 }
 
 /// Every rule, in the order of the catalogue in `rules.md`.
-static RULES: [RuleInfo; 31] = [
+static RULES: [RuleInfo; 32] = [
     parse_error::RULE,
     empty_script::RULE,
     transaction_control::RULE,
@@ -92,6 +94,7 @@ static RULES: [RuleInfo; 31] = [
     dangerous_function::RULE,
     copy_or_load::RULE,
     procedural_code::RULE,
+    executable_comment::RULE,
     alter_table::RULE,
     rename::RULE,
     drop_other::RULE,
@@ -358,6 +361,7 @@ mod tests {
             ("dangerous-function", Danger),
             ("copy-or-load", Danger),
             ("procedural-code", Danger),
+            ("executable-comment", Danger),
             ("alter-table", Warning),
             ("rename", Warning),
             ("drop-other", Warning),
