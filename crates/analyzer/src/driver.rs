@@ -219,7 +219,7 @@ impl<'a> Driver<'a> {
             script: &self.script,
             findings: &mut self.findings,
         };
-        walk(stmt, cx, &mut tables);
+        let kind = walk(stmt, kind, cx, &mut tables);
         if let Some(created) = crate::summary::created_table(stmt) {
             self.script.created_tables.insert(created.to_lowercase());
         }

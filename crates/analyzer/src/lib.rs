@@ -14,6 +14,7 @@
 //!   memory holds its tokens and the findings, never all of its syntax trees;
 //! - `walk` runs every rule of `rules` over a statement and everything nested in it in one
 //!   pass of `sqlparser`'s visitor, and `summary` names what the statement is;
+//! - `builtins` knows which functions are read-only built-ins of each dialect;
 //! - `fallback` lets the rules judge statements the parser rejects by their leading keywords;
 //! - `executable` reads MySQL's executable comments (`/*! … */`) as the code they are;
 //! - `source` turns token positions into each statement's own text;
@@ -22,6 +23,7 @@
 //! The rules work from the syntax tree and the token stream, never from patterns over the
 //! text: a `WHERE` in a comment or a string is not a `WHERE`.
 
+mod builtins;
 mod dialect;
 mod driver;
 mod executable;

@@ -6,7 +6,10 @@
 //! - a statement check, called for the top-level statement and for every statement nested in
 //!   it that runs now (a data-modifying CTE, the statement of `EXPLAIN ANALYZE`), but not for
 //!   statements that are only stored for later (a trigger or routine body, `PREPARE`);
-//! - a function-call check, called for every function call anywhere in a statement;
+//! - a function-call check, called for every function call anywhere in a statement (and told
+//!   whether the call runs now);
+//! - a classified check, called once for the top-level statement after the walk, with the
+//!   kind the walk found for it (the strongest thing it does);
 //! - an unparsed check, called for a statement the parser rejected, with its leading keywords
 //!   (from the token stream, so never fooled by comments or strings);
 //! - a script check, run by the driver (`parse-error`, `empty-script`, `multiple-statements`,
@@ -27,6 +30,7 @@ use crate::report::{Finding, Severity, StatementKind};
 use crate::source::Pos;
 
 pub(crate) mod alter_table;
+pub(crate) mod calls_unknown_function;
 pub(crate) mod copy_or_load;
 pub(crate) mod create_index_blocking;
 pub(crate) mod create_object;
@@ -76,7 +80,7 @@ pub struct RuleInfo {
 }
 
 /// Every rule, in the order of the catalogue in `rules.md`.
-static RULES: [RuleInfo; 32] = [
+static RULES: [RuleInfo; 33] = [
     parse_error::RULE,
     empty_script::RULE,
     transaction_control::RULE,
@@ -106,6 +110,7 @@ static RULES: [RuleInfo; 32] = [
     insert_without_columns::RULE,
     insert_from_select::RULE,
     update_with_join::RULE,
+    calls_unknown_function::RULE,
     create_object::RULE,
     select_in_script::RULE,
     multiple_statements::RULE,
@@ -197,17 +202,24 @@ pub(crate) fn check_statement(stmt: &AstStatement, cx: &mut Cx<'_>) {
     insert_from_select::check(stmt, cx);
     update_with_join::check(stmt, cx);
     create_object::check(stmt, cx);
-    select_in_script::check(stmt, cx);
 }
 
-/// Runs every function-call check over one call.
-pub(crate) fn check_function(function: &Function, cx: &mut Cx<'_>) {
-    dangerous_function::check(function, cx);
+/// Runs the checks that judge a whole top-level statement once the walk has classified it.
+pub(crate) fn check_classified(stmt: &AstStatement, kind: StatementKind, cx: &mut Cx<'_>) {
+    select_in_script::check(stmt, kind, cx);
 }
 
-/// Runs every function-call check over a function called in a `FROM` clause.
-pub(crate) fn check_table_function(name: &ObjectName, cx: &mut Cx<'_>) {
+/// Runs every function-call check over one call, anywhere in a statement or in code it only
+/// stores (`runs_now` is false there). Returns whether the call runs now and is of a function
+/// the analyzer cannot see into, which may change data.
+pub(crate) fn check_function(function: &Function, runs_now: bool, cx: &mut Cx<'_>) -> bool {
+    check_table_function(&function.name, runs_now, cx)
+}
+
+/// Runs every function-call check over a call known by its name alone, as in a `FROM` clause.
+pub(crate) fn check_table_function(name: &ObjectName, runs_now: bool, cx: &mut Cx<'_>) -> bool {
     dangerous_function::check_name(name, cx);
+    runs_now && calls_unknown_function::check(name, cx)
 }
 
 /// Runs the checks that can judge a statement the parser rejected from its leading keywords.
@@ -373,6 +385,7 @@ mod tests {
             ("insert-without-columns", Warning),
             ("insert-from-select", Warning),
             ("update-with-join", Warning),
+            ("calls-unknown-function", Warning),
             ("create-object", Info),
             ("select-in-script", Info),
             ("multiple-statements", Info),
