@@ -61,6 +61,11 @@ impl Unparsed {
         self.words.get(i).and_then(|w| w.as_deref())
     }
 
+    /// How many leading tokens are known (at most 16).
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
     /// Whether the statement starts with these words.
     pub fn starts_with(&self, words: &[&str]) -> bool {
         words.len() <= self.words.len()

@@ -47,6 +47,7 @@ pub(crate) mod executable_comment;
 pub(crate) mod grant_revoke;
 pub(crate) mod insert_from_select;
 pub(crate) mod insert_without_columns;
+pub(crate) mod lexing_setting;
 pub(crate) mod limit_without_order_by;
 pub(crate) mod lock_table;
 pub(crate) mod multiple_statements;
@@ -80,11 +81,12 @@ pub struct RuleInfo {
 }
 
 /// Every rule, in the order of the catalogue in `rules.md`.
-static RULES: [RuleInfo; 33] = [
+static RULES: [RuleInfo; 34] = [
     parse_error::RULE,
     empty_script::RULE,
     transaction_control::RULE,
     non_transactional::RULE,
+    lexing_setting::RULE,
     update_without_where::RULE,
     delete_without_where::RULE,
     where_always_true::RULE,
@@ -213,6 +215,7 @@ pub(crate) fn check_classified(stmt: &AstStatement, kind: StatementKind, cx: &mu
 /// stores (`runs_now` is false there). Returns whether the call runs now and is of a function
 /// the analyzer cannot see into, which may change data.
 pub(crate) fn check_function(function: &Function, runs_now: bool, cx: &mut Cx<'_>) -> bool {
+    lexing_setting::check_function(function, cx);
     check_table_function(&function.name, runs_now, cx)
 }
 
@@ -360,6 +363,7 @@ mod tests {
             ("empty-script", Error),
             ("transaction-control", Error),
             ("non-transactional", Error),
+            ("lexing-setting", Error),
             ("update-without-where", Danger),
             ("delete-without-where", Danger),
             ("where-always-true", Danger),
