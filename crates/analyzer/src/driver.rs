@@ -18,7 +18,8 @@ use crate::executable::{Comments, Prepared};
 use crate::fallback::Unparsed;
 use crate::report::{Analysis, Finding, Risk, Statement, StatementKind};
 use crate::rules::{
-    self, Cx, ScriptState, empty_script, executable_comment, multiple_statements, parse_error,
+    self, Cx, ScriptState, empty_script, executable_comment, implicit_commit_mixed,
+    multiple_statements, parse_error,
 };
 use crate::source::{Pos, Source};
 use crate::stack::{self, MAX_RUN_TOKENS};
@@ -132,6 +133,10 @@ struct Driver<'a> {
     script: ScriptState,
     /// The script's MySQL executable comments, which widen the statements that hold them.
     comments: Comments,
+    /// On MySQL, the statements the server commits implicitly (index and start)…
+    committing: Vec<(usize, Pos)>,
+    /// … and whether there is any other statement.
+    others: bool,
 }
 
 impl<'a> Driver<'a> {
@@ -143,6 +148,8 @@ impl<'a> Driver<'a> {
             findings: Vec::new(),
             script: ScriptState::default(),
             comments,
+            committing: Vec::new(),
+            others: false,
         }
     }
 
@@ -182,6 +189,13 @@ impl<'a> Driver<'a> {
                     let next = parser.peek_token_ref();
                     if matches!(next.token, Token::SemiColon | Token::EOF) {
                         let end = last_token_end(&parser, start_index, parser.index());
+                        if self.dialect == Dialect::Mysql {
+                            let leading = Unparsed::new(
+                                (start_index..parser.index()).map(|i| parser.token_at(i)),
+                                self.dialect,
+                            );
+                            self.note_commit(leading.commits_implicitly());
+                        }
                         self.parsed(&stmt, start, end.unwrap_or(start));
                         continue;
                     }
@@ -203,6 +217,16 @@ impl<'a> Driver<'a> {
             self.broken(tail);
         }
         self.finish()
+    }
+
+    /// Notes whether the statement about to be recorded commits implicitly on MySQL.
+    fn note_commit(&mut self, commits: bool) {
+        if commits {
+            // Its start is filled in when it is recorded.
+            self.committing.push((self.statements.len(), Pos::START));
+        } else {
+            self.others = true;
+        }
     }
 
     /// Records a statement that parsed, and runs every rule over it.
@@ -280,6 +304,9 @@ impl<'a> Driver<'a> {
     }
 
     fn unparsed(&mut self, unparsed: &Unparsed, start: Pos, end: Pos, failure: Failure) {
+        if self.dialect == Dialect::Mysql {
+            self.note_commit(unparsed.commits_implicitly());
+        }
         let (start, end) = self.extent(start, end);
         let index = self.statements.len();
         let mut cx = Cx {
@@ -299,6 +326,11 @@ impl<'a> Driver<'a> {
     }
 
     fn push_statement(&mut self, kind: StatementKind, tables: Vec<String>, start: Pos, end: Pos) {
+        if let Some(last) = self.committing.last_mut()
+            && last.0 == self.statements.len()
+        {
+            last.1 = start;
+        }
         let sql = self.source.slice(start, end).to_owned();
         self.statements.push(Statement {
             index: self.statements.len(),
@@ -323,6 +355,7 @@ impl<'a> Driver<'a> {
                 },
             ),
         }
+        implicit_commit_mixed::report(&mut self.findings, &self.committing, self.others);
         self.findings
             .sort_by_key(|f| (f.statement, f.line, f.column));
         Analysis {

@@ -10,9 +10,10 @@
 //! Only a PostgreSQL `DO` block is recognised in full (its grammar is a string and an optional
 //! language), so it alone is not a parse error.
 
-use sqlparser::tokenizer::{Token, TokenWithSpan};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::Dialect;
+use crate::executable::Prepared;
 use crate::report::StatementKind;
 
 /// How many leading tokens are kept: enough for `CREATE DEFINER = `u`@`h` PROCEDURE`.
@@ -92,6 +93,35 @@ impl Unparsed {
         self.first_of(&OBJECT_WORDS)
     }
 
+    /// Whether MySQL/MariaDB commits the open transaction implicitly before running this
+    /// statement: DDL (`CREATE`, `ALTER`, `DROP` — except of a `TEMPORARY` table — `RENAME`,
+    /// `TRUNCATE`), account statements (`GRANT`, `REVOKE`, `CREATE USER`, …), `LOCK TABLES`,
+    /// `UNLOCK TABLES`, and the administrative table statements (`ANALYZE`, `CHECK`,
+    /// `OPTIMIZE`, `REPAIR TABLE`, `CACHE INDEX`, `LOAD INDEX INTO CACHE`, `FLUSH`, `RESET`,
+    /// `INSTALL`/`UNINSTALL PLUGIN`). Transaction control (`BEGIN`, `COMMIT`) is left out: it
+    /// is the system's own business, refused by `transaction-control`; `LOAD DATA` commits
+    /// only into NDB tables, so it is not counted either.
+    pub fn commits_implicitly(&self) -> bool {
+        let temporary = || self.first_of(&["TEMPORARY"]).is_some();
+        match self.word(0) {
+            Some("CREATE" | "DROP") => !temporary(),
+            Some(
+                "ALTER" | "RENAME" | "TRUNCATE" | "GRANT" | "REVOKE" | "LOCK" | "UNLOCK" | "FLUSH"
+                | "INSTALL" | "UNINSTALL",
+            ) => true,
+            Some("ANALYZE" | "CHECK" | "OPTIMIZE" | "REPAIR") => {
+                matches!(
+                    self.word(1),
+                    Some("TABLE" | "TABLES" | "NO_WRITE_TO_BINLOG" | "LOCAL")
+                )
+            }
+            Some("CACHE") => self.word(1) == Some("INDEX"),
+            Some("LOAD") => self.word(1) == Some("INDEX"),
+            Some("RESET") => self.word(1) != Some("PERSIST"),
+            _ => false,
+        }
+    }
+
     /// The statement's kind, as far as its leading words tell.
     pub fn kind(&self) -> StatementKind {
         use StatementKind as K;
@@ -150,6 +180,23 @@ impl Unparsed {
             _ => K::Other,
         }
     }
+}
+
+/// The leading words of one statement's text, read as `dialect` (MySQL's executable comments
+/// included). Text the tokenizer cannot read is read as far as it can be.
+pub(crate) fn leading_words(sql: &str, dialect: Dialect) -> Unparsed {
+    let prepared = Prepared::new(sql, dialect);
+    let mut tokens = Vec::new();
+    // An error leaves the tokens read before it, which is all the leading words need.
+    let _ = Tokenizer::new(dialect.parser_dialect(), &prepared.text)
+        .with_unescape(false)
+        .tokenize_with_location_into_buf(&mut tokens);
+    prepared.expand(&mut tokens);
+    let statement = tokens
+        .iter()
+        .take_while(|t| t.token != Token::SemiColon)
+        .take(4 * LEADING);
+    Unparsed::new(statement, dialect)
 }
 
 /// Words that name what a `CREATE`, `ALTER` or `DROP` acts on. The first one found wins, so
@@ -217,7 +264,6 @@ impl DoShape {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sqlparser::tokenizer::Tokenizer;
 
     fn unparsed(sql: &str, dialect: Dialect) -> Unparsed {
         let tokens = Tokenizer::new(dialect.parser_dialect(), sql)

@@ -13,7 +13,7 @@
 //! - an unparsed check, called for a statement the parser rejected, with its leading keywords
 //!   (from the token stream, so never fooled by comments or strings);
 //! - a script check, run by the driver (`parse-error`, `empty-script`, `multiple-statements`,
-//!   `executable-comment`).
+//!   `executable-comment`, `implicit-commit-mixed`).
 //!
 //! Ids are a contract: policies (`blocked_rules`) and CI scripts name them. Never rename one.
 
@@ -45,6 +45,7 @@ pub(crate) mod drop_table;
 pub(crate) mod empty_script;
 pub(crate) mod executable_comment;
 pub(crate) mod grant_revoke;
+pub(crate) mod implicit_commit_mixed;
 pub(crate) mod insert_from_select;
 pub(crate) mod insert_without_columns;
 pub(crate) mod lexing_setting;
@@ -81,12 +82,13 @@ pub struct RuleInfo {
 }
 
 /// Every rule, in the order of the catalogue in `rules.md`.
-static RULES: [RuleInfo; 34] = [
+static RULES: [RuleInfo; 35] = [
     parse_error::RULE,
     empty_script::RULE,
     transaction_control::RULE,
     non_transactional::RULE,
     lexing_setting::RULE,
+    implicit_commit_mixed::RULE,
     update_without_where::RULE,
     delete_without_where::RULE,
     where_always_true::RULE,
@@ -364,6 +366,7 @@ mod tests {
             ("transaction-control", Error),
             ("non-transactional", Error),
             ("lexing-setting", Error),
+            ("implicit-commit-mixed", Error),
             ("update-without-where", Danger),
             ("delete-without-where", Danger),
             ("where-always-true", Danger),
