@@ -15,6 +15,7 @@
 //! - `walk` runs every rule of `rules` over a statement and everything nested in it in one
 //!   pass of `sqlparser`'s visitor, and `summary` names what the statement is;
 //! - `builtins` knows which functions are read-only built-ins of each dialect;
+//! - `condition` shows what it can about a `WHERE` condition's truth without the data;
 //! - `fallback` lets the rules judge statements the parser rejects by their leading keywords;
 //! - `executable` reads MySQL's executable comments (`/*! … */`) as the code they are;
 //! - `source` turns token positions into each statement's own text;
@@ -24,6 +25,7 @@
 //! text: a `WHERE` in a comment or a string is not a `WHERE`.
 
 mod builtins;
+mod condition;
 mod dialect;
 mod driver;
 mod executable;

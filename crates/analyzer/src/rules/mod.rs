@@ -64,6 +64,7 @@ pub(crate) mod truncate;
 pub(crate) mod update_with_join;
 pub(crate) mod update_without_where;
 pub(crate) mod where_always_true;
+pub(crate) mod where_nearly_always_true;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -82,7 +83,7 @@ pub struct RuleInfo {
 }
 
 /// Every rule, in the order of the catalogue in `rules.md`.
-static RULES: [RuleInfo; 35] = [
+static RULES: [RuleInfo; 36] = [
     parse_error::RULE,
     empty_script::RULE,
     transaction_control::RULE,
@@ -115,6 +116,7 @@ static RULES: [RuleInfo; 35] = [
     insert_from_select::RULE,
     update_with_join::RULE,
     calls_unknown_function::RULE,
+    where_nearly_always_true::RULE,
     create_object::RULE,
     select_in_script::RULE,
     multiple_statements::RULE,
@@ -393,6 +395,7 @@ mod tests {
             ("insert-from-select", Warning),
             ("update-with-join", Warning),
             ("calls-unknown-function", Warning),
+            ("where-nearly-always-true", Warning),
             ("create-object", Info),
             ("select-in-script", Info),
             ("multiple-statements", Info),
