@@ -16,6 +16,7 @@ use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, TokenizerError};
 use crate::Dialect;
 use crate::executable::{Comments, Prepared};
 use crate::fallback::Unparsed;
+use crate::mysql_forms;
 use crate::report::{Analysis, Finding, Risk, Statement, StatementKind};
 use crate::rules::{
     self, Cx, ScriptState, empty_script, executable_comment, implicit_commit_mixed,
@@ -42,6 +43,9 @@ pub(crate) fn analyze(sql: &str, dialect: Dialect) -> Analysis {
         .err();
     let comments = prepared.expand(&mut tokens);
     drop(prepared);
+    if dialect == Dialect::Mysql {
+        mysql_forms::double_quoted_strings(&mut tokens);
+    }
     let broken_tail = tokenizer_error.map(|error| {
         let tail = tokens.split_off(end_of_last_complete_statement(&tokens));
         BrokenTail {
@@ -275,6 +279,17 @@ impl<'a> Driver<'a> {
             );
         let stop = resynchronise(parser, start_index, error_index.max(start_index), blocks);
         let end = last_token_end(parser, start_index, stop).unwrap_or(start);
+        if self.dialect == Dialect::Mysql && leading.word(0) == Some("UPDATE") {
+            let statement = (start_index..stop).map(|i| parser.token_at(i));
+            if let Some(repaired) = mysql_forms::multi_table_update(statement)
+                && let Some(stmt) = parse_whole(self.dialect, repaired)
+            {
+                seek(parser, stop);
+                self.note_commit(false);
+                self.parsed(&stmt, start, end);
+                return;
+            }
+        }
         let unparsed = Unparsed::new(
             (start_index..stop).map(|i| parser.token_at(i)),
             self.dialect,
@@ -318,7 +333,7 @@ impl<'a> Driver<'a> {
             script: &self.script,
             findings: &mut self.findings,
         };
-        if !unparsed.is_do_block() {
+        if !unparsed.is_known() {
             parse_error::report(&mut cx, &failure.detail, failure.at);
         }
         rules::check_unparsed(unparsed, &mut cx);
@@ -396,6 +411,14 @@ fn refused(sql: &str, dialect: Dialect, detail: String) -> Analysis {
         statements: vec![statement],
         findings,
     }
+}
+
+/// The one statement `tokens` make up, if they parse as exactly one.
+fn parse_whole(dialect: Dialect, tokens: Vec<TokenWithSpan>) -> Option<sqlparser::ast::Statement> {
+    let mut parser = Parser::new(dialect.parser_dialect()).with_tokens_with_locations(tokens);
+    let stmt = parser.parse_statement().ok()?;
+    while parser.consume_token(&Token::SemiColon) {}
+    (parser.peek_token_ref().token == Token::EOF).then_some(stmt)
 }
 
 /// The index of the first non-whitespace token at or after `from`.

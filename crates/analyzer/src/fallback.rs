@@ -7,13 +7,15 @@
 //! what is a comment or a string), say enough for the rules that depend only on them: a
 //! `DROP INDEX CONCURRENTLY` must still be refused as non-transactional.
 //!
-//! Only a PostgreSQL `DO` block is recognised in full (its grammar is a string and an optional
-//! language), so it alone is not a parse error.
+//! A PostgreSQL `DO` block (its grammar is a string and an optional language) and the MySQL
+//! forms of `mysql_forms.rs` (routines, `GRANT`, `DROP EVENT`, `ALTER TABLE … TRUNCATE
+//! PARTITION` and other table options) are recognised in full: they are not a parse error.
 
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::Dialect;
 use crate::executable::Prepared;
+use crate::mysql_forms::{AlterAction, Shape};
 use crate::report::StatementKind;
 
 /// How many leading tokens are kept: enough for `CREATE DEFINER = `u`@`h` PROCEDURE`.
@@ -27,6 +29,8 @@ pub(crate) struct Unparsed {
     words: Vec<Option<String>>,
     /// Whether the statement is exactly `DO [LANGUAGE l] 'code' [LANGUAGE l]`.
     do_block: bool,
+    /// On MySQL, the shape of the whole statement (see `mysql_forms.rs`).
+    mysql: Option<Shape>,
 }
 
 impl Unparsed {
@@ -34,11 +38,19 @@ impl Unparsed {
     pub fn new<'t>(tokens: impl IntoIterator<Item = &'t TokenWithSpan>, dialect: Dialect) -> Self {
         let mut words = Vec::with_capacity(LEADING);
         let mut shape = DoShape::Start;
+        let mut mysql = (dialect == Dialect::Mysql).then(Shape::default);
         for token in tokens {
             if matches!(token.token, Token::Whitespace(_)) {
                 continue;
             }
             shape = shape.next(&token.token);
+            let mysql_wants_more = match &mut mysql {
+                Some(mysql) if mysql.wants_more() => {
+                    mysql.next(&token.token);
+                    true
+                }
+                _ => false,
+            };
             if words.len() < LEADING {
                 words.push(match &token.token {
                     Token::Word(word) if word.quote_style.is_none() => {
@@ -46,7 +58,7 @@ impl Unparsed {
                     }
                     _ => None,
                 });
-            } else if shape == DoShape::Invalid {
+            } else if shape == DoShape::Invalid && !mysql_wants_more {
                 break;
             }
         }
@@ -54,6 +66,7 @@ impl Unparsed {
             dialect,
             words,
             do_block: dialect.is_postgres_like() && shape.is_complete(),
+            mysql,
         }
     }
 
@@ -81,6 +94,42 @@ impl Unparsed {
         (1..self.words.len())
             .filter_map(|i| self.word(i))
             .find(|word| candidates.contains(word))
+    }
+
+    /// Whether the fallback knows this statement in full, so that it is no parse error: a
+    /// complete PostgreSQL `DO` block, or one of the MySQL forms of `mysql_forms.rs`.
+    pub fn is_known(&self) -> bool {
+        if self.is_do_block() {
+            return true;
+        }
+        let Some(mysql) = &self.mysql else {
+            return false;
+        };
+        match (self.word(0), self.object()) {
+            (Some("CREATE"), Some("PROCEDURE" | "FUNCTION" | "TRIGGER" | "EVENT")) => true,
+            (Some("GRANT" | "REVOKE"), _) => mysql.has_grantee(),
+            (Some("DROP"), _) => {
+                let name_at = if self.starts_with(&["DROP", "EVENT", "IF", "EXISTS"])
+                    || self.starts_with(&["DROP", "SERVER", "IF", "EXISTS"])
+                {
+                    4
+                } else {
+                    2
+                };
+                // `DROP EVENT [IF EXISTS] name` or `… schema.name`.
+                matches!(self.word(1), Some("EVENT" | "SERVER" | "TABLESPACE"))
+                    && (self.words.len() == name_at + 1
+                        || self.words.len() == name_at + 3 && self.word(name_at + 1).is_none())
+            }
+            (Some("ALTER"), Some("TABLE")) => mysql.is_known_alter_table(),
+            _ => false,
+        }
+    }
+
+    /// The actions of a MySQL `ALTER TABLE` (each `None` where it is not known); none for
+    /// other statements and dialects.
+    pub fn alter_actions(&self) -> impl Iterator<Item = Option<AlterAction>> + '_ {
+        self.mysql.iter().flat_map(Shape::alter_actions)
     }
 
     /// Whether this is a complete PostgreSQL `DO` block.
@@ -148,6 +197,14 @@ impl Unparsed {
             ("CREATE", Some("USER")) => K::CreateUser,
             ("CREATE", _) => K::CreateOther,
             ("ALTER", Some("SYSTEM")) => K::AlterSystem,
+            ("ALTER", Some("TABLE"))
+                if self.alter_actions().count() > 0
+                    && self
+                        .alter_actions()
+                        .all(|a| a == Some(AlterAction::TruncatePartition)) =>
+            {
+                K::Truncate
+            }
             ("ALTER", Some("TABLE")) => K::AlterTable,
             ("ALTER", Some("ROLE")) => K::AlterRole,
             ("ALTER", Some("USER")) => K::AlterUser,

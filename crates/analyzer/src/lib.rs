@@ -18,6 +18,8 @@
 //! - `condition` shows what it can about a `WHERE` condition's truth without the data;
 //! - `fallback` lets the rules judge statements the parser rejects by their leading keywords;
 //! - `executable` reads MySQL's executable comments (`/*! … */`) as the code they are;
+//! - `mysql_forms` reads MySQL text `sqlparser` rejects (`UPDATE t1, t2 SET`, `"…"` strings,
+//!   `ALTER TABLE … TRUNCATE PARTITION`, routines, `GRANT SUPER`) the way the server does;
 //! - `source` turns token positions into each statement's own text;
 //! - `stack` keeps arbitrarily deep syntax trees from overflowing the stack.
 //!
@@ -30,6 +32,7 @@ mod dialect;
 mod driver;
 mod executable;
 mod fallback;
+mod mysql_forms;
 mod report;
 mod rules;
 mod source;

@@ -234,6 +234,8 @@ pub(crate) fn check_unparsed(unparsed: &Unparsed, cx: &mut Cx<'_>) {
     transaction_control::check_unparsed(unparsed, cx);
     non_transactional::check_unparsed(unparsed, cx);
     truncate::check_unparsed(unparsed, cx);
+    alter_table::check_unparsed(unparsed, cx);
+    drop_column::check_unparsed(unparsed, cx);
     drop_table::check_unparsed(unparsed, cx);
     drop_schema::check_unparsed(unparsed, cx);
     drop_database::check_unparsed(unparsed, cx);
