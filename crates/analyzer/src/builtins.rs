@@ -223,6 +223,31 @@ const POSTGRES: &[&str] = &[
     "pg_typeof",
     "num_nulls",
     "num_nonnulls",
+    // Information about the session, the server and the catalog.
+    "pg_backend_pid",
+    "txid_current",
+    "pg_current_xact_id",
+    "inet_server_addr",
+    "inet_client_addr",
+    "pg_postmaster_start_time",
+    "pg_is_in_recovery",
+    "pg_size_pretty",
+    "pg_column_size",
+    "pg_relation_size",
+    "pg_table_size",
+    "pg_indexes_size",
+    "pg_total_relation_size",
+    "pg_database_size",
+    "to_regclass",
+    "format_type",
+    "obj_description",
+    "col_description",
+    "pg_get_userbyid",
+    "pg_get_indexdef",
+    "pg_get_constraintdef",
+    "pg_get_viewdef",
+    "has_table_privilege",
+    "has_schema_privilege",
 ];
 
 const MYSQL: &[&str] = &[
@@ -448,6 +473,20 @@ mod tests {
             Dialect::Generic
         ));
         assert!(is_read_only_builtin(&name(&["strftime"]), Dialect::Sqlite));
+    }
+
+    #[test]
+    fn no_dangerous_function_is_a_builtin() {
+        for list in [COMMON, POSTGRES, MYSQL, SQLITE] {
+            for f in list {
+                let dangerous = crate::rules::dangerous_function::is_dangerous(&name(&[f]));
+                assert!(!dangerous, "{f}");
+            }
+        }
+        assert!(is_read_only_builtin(
+            &name(&["pg_backend_pid"]),
+            Dialect::Postgres
+        ));
     }
 
     #[test]
