@@ -7,7 +7,8 @@
 //! what is a comment or a string), say enough for the rules that depend only on them: a
 //! `DROP INDEX CONCURRENTLY` must still be refused as non-transactional.
 //!
-//! A PostgreSQL `DO` block (its grammar is a string and an optional language) and the MySQL
+//! A PostgreSQL `DO` block (its grammar is a string and an optional language), a short
+//! `DROP INDEX CONCURRENTLY` and the MySQL
 //! forms of `mysql_forms.rs` (routines, `GRANT`, `DROP EVENT`, `ALTER TABLE … TRUNCATE
 //! PARTITION` and other table options) are recognised in full: they are not a parse error.
 
@@ -100,6 +101,14 @@ impl Unparsed {
     /// complete PostgreSQL `DO` block, or one of the MySQL forms of `mysql_forms.rs`.
     pub fn is_known(&self) -> bool {
         if self.is_do_block() {
+            return true;
+        }
+        // PostgreSQL `DROP INDEX CONCURRENTLY [IF EXISTS] name, …`: refused all the same by
+        // `non-transactional`, but not unreadable.
+        if self.dialect.is_postgres_like()
+            && self.starts_with(&["DROP", "INDEX", "CONCURRENTLY"])
+            && self.words.len() < LEADING
+        {
             return true;
         }
         let Some(mysql) = &self.mysql else {
@@ -367,5 +376,13 @@ mod tests {
             assert!(!unparsed(sql, Dialect::Postgres).is_do_block(), "{sql}");
         }
         assert!(!unparsed("DO $$ x $$", Dialect::Mysql).is_do_block());
+    }
+
+    #[test]
+    fn short_drop_index_concurrently_is_known_on_postgres() {
+        let sql = "DROP INDEX CONCURRENTLY IF EXISTS \"i\", app.j";
+        assert!(unparsed(sql, Dialect::Postgres).is_known());
+        assert!(!unparsed(sql, Dialect::Mysql).is_known());
+        assert!(!unparsed("DROP INDEX i ON t garbage", Dialect::Postgres).is_known());
     }
 }
