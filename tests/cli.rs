@@ -483,3 +483,111 @@ fn check_exit_codes_follow_the_worst_finding() {
     let bad_dialect = check(&["--dialect", "oracle", "-"], "");
     assert!(!bad_dialect.status.success());
 }
+
+/// The rule ids of `countersign check --format json` on one input, in order.
+fn check_rules(dialect: &str, sql: &str) -> (Option<i32>, Vec<String>, serde_json::Value) {
+    let out = check(&["--dialect", dialect, "--format", "json", "-"], sql);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let file = json["files"][0].clone();
+    let rules = file["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    (out.status.code(), rules, file)
+}
+
+#[test]
+fn check_reads_mysql_executable_comments_as_code() {
+    let sql = "UPDATE accounts SET status = 'z' WHERE /*M! id > 0 OR */ id = 1;\n";
+    let out = check(&["--dialect", "mysql", "-"], sql);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(":1:40: danger[executable-comment] "),
+        "{}",
+        stdout(&out)
+    );
+    let (code, rules, file) = check_rules("mysql", "SELECT 1 /*! ; DELETE FROM t */;\n");
+    assert_eq!(code, Some(2));
+    assert!(
+        rules.contains(&"delete-without-where".to_owned()),
+        "{rules:?}"
+    );
+    assert_eq!(file["statements"][1]["kind"], "delete");
+    let (_, rules, _) = check_rules("postgres", sql);
+    assert!(
+        !rules.contains(&"executable-comment".to_owned()),
+        "{rules:?}"
+    );
+}
+
+#[test]
+fn check_refuses_lexing_settings_and_mixed_implicit_commits() {
+    for (dialect, sql) in [
+        ("mysql", "SET @@session.sql_mode = 'ANSI_QUOTES';\n"),
+        ("postgres", "SET standard_conforming_strings = off;\n"),
+    ] {
+        let (code, rules, _) = check_rules(dialect, sql);
+        assert_eq!(code, Some(2), "{sql}");
+        assert_eq!(rules, ["lexing-setting"], "{sql}");
+    }
+    let mixed = "ALTER TABLE t ADD COLUMN a int;\nUPDATE t SET a = 1 WHERE id = 1;\n";
+    let out = check(&["--dialect", "mysql", "-"], mixed);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(":1:1: error[implicit-commit-mixed] "),
+        "{}",
+        stdout(&out)
+    );
+    let (code, rules, _) = check_rules("mysql", "ALTER TABLE t ADD COLUMN a int;\n");
+    assert_eq!(code, Some(1), "{rules:?}");
+    assert!(!rules.contains(&"implicit-commit-mixed".to_owned()));
+}
+
+#[test]
+fn check_finds_writes_anywhere_and_nearly_always_true_conditions() {
+    let (code, rules, file) = check_rules(
+        "postgres",
+        "SELECT * FROM (WITH u AS (UPDATE accounts SET status = 'x' RETURNING 1) SELECT 1) s;\n",
+    );
+    assert_eq!(code, Some(2));
+    assert!(
+        rules.contains(&"update-without-where".to_owned()),
+        "{rules:?}"
+    );
+    assert_eq!(file["statements"][0]["kind"], "update");
+
+    let (code, rules, file) = check_rules("postgres", "SELECT archive_old_orders(30);\n");
+    assert_eq!(code, Some(1), "{rules:?}");
+    assert_eq!(rules, ["calls-unknown-function"]);
+    assert_eq!(file["statements"][0]["kind"], "call");
+
+    let (code, rules, _) = check_rules("postgres", "DELETE FROM t WHERE id IS NOT NULL;\n");
+    assert_eq!(code, Some(1), "{rules:?}");
+    assert_eq!(rules, ["where-nearly-always-true"]);
+
+    let (code, rules, _) = check_rules("mysql", "UPDATE t SET a = 1 WHERE 1 ^ 2;\n");
+    assert_eq!(code, Some(2), "{rules:?}");
+    assert!(rules.contains(&"where-always-true".to_owned()), "{rules:?}");
+}
+
+#[test]
+fn check_reads_mysql_forms_the_parser_lacks() {
+    for (sql, rule) in [
+        (
+            "UPDATE t1, t2 SET t1.a = t2.b WHERE t1.id = t2.id;\n",
+            "update-with-join",
+        ),
+        ("ALTER TABLE t TRUNCATE PARTITION p0;\n", "truncate"),
+        ("GRANT SUPER ON *.* TO u;\n", "grant-revoke"),
+        ("CREATE TABLE t (a int COMMENT \"x\");\n", "create-object"),
+    ] {
+        let (_, rules, _) = check_rules("mysql", sql);
+        assert!(
+            !rules.contains(&"parse-error".to_owned()),
+            "{sql}: {rules:?}"
+        );
+        assert!(rules.contains(&rule.to_owned()), "{sql}: {rules:?}");
+    }
+}

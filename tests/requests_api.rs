@@ -26,6 +26,11 @@ name = "lenient"
 driver = "postgres"
 url = "postgres://nobody@127.0.0.1:1/none"
 allow_uncounted = true
+
+[[target]]
+name = "maria"
+driver = "mysql"
+url = "mysql://nobody@127.0.0.1:1/none"
 "#;
 
 /// A server with users alice (author), bob, carol and dave (reviewers), erin (author only) and
@@ -376,6 +381,90 @@ async fn concurrent_approvals_all_count() {
         "approved"
     );
     w.done().await;
+}
+
+/// Scripts that would make the server read the text otherwise than the reviewers were shown,
+/// or that cannot run as one transaction, are refused at submission (422, naming the rule):
+/// the hostile cases of a review of the product, on the dialect they were found on.
+#[tokio::test]
+async fn scripts_the_server_would_read_otherwise_are_refused_at_submission() {
+    let w = World::new().await;
+    for (target, sql, rule) in [
+        (
+            "maria",
+            "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\'; UPDATE accounts SET status = 0x6e6265 WHERE id > 0; -- '",
+            "lexing-setting",
+        ),
+        (
+            "maria",
+            "SET @@session.sql_mode = 'ANSI_QUOTES'; UPDATE accounts SET status = \"x\" WHERE id = 1",
+            "lexing-setting",
+        ),
+        (
+            "strict",
+            "SET standard_conforming_strings = off; UPDATE accounts SET status = 'x' WHERE id = 1",
+            "lexing-setting",
+        ),
+        (
+            "maria",
+            "UPDATE accounts SET status = 'x' WHERE id IN (12, 13); CREATE TABLE t_tmp (a int)",
+            "implicit-commit-mixed",
+        ),
+    ] {
+        let mut body = request(sql, &["bob"]);
+        body["target"] = json!(target);
+        let res = w.post("alice", "/api/v1/requests", body).await;
+        let status = res.status();
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{sql}: {body}");
+        let message = body["error"]["message"].as_str().expect("message");
+        assert!(message.contains(rule), "{sql}: {body}");
+    }
+}
+
+/// What a reviewer is shown for the hidden writes and hidden code of a review of the product:
+/// the statement's kind is what it does (an UPDATE, however it is dressed), and hidden code is
+/// a danger of its own.
+#[tokio::test]
+async fn hidden_writes_show_as_what_they_do_and_executable_comments_as_danger() {
+    let w = World::new().await;
+    for (target, sql, rule, kind) in [
+        (
+            "strict",
+            "WITH u AS (UPDATE accounts SET status = 'x' WHERE id > 10 RETURNING 1) SELECT 1",
+            "",
+            "update",
+        ),
+        (
+            "strict",
+            "EXPLAIN ANALYZE UPDATE accounts SET status = 'y' WHERE id > 50",
+            "",
+            "update",
+        ),
+        (
+            "maria",
+            "UPDATE accounts SET status = 'z' WHERE /*M! id > 0 OR */ id = 1",
+            "executable-comment",
+            "update",
+        ),
+    ] {
+        let mut body = request(sql, &["bob"]);
+        body["target"] = json!(target);
+        body["expected_rows"] = json!(1);
+        let r = w.submit(body).await;
+        let analysis = &r["analysis"];
+        assert_eq!(analysis["statements"][0]["kind"], kind, "{sql}: {analysis}");
+        if !rule.is_empty() {
+            assert_eq!(analysis["risk"], "high", "{sql}: {analysis}");
+            let rules: Vec<&str> = analysis["findings"]
+                .as_array()
+                .expect("findings")
+                .iter()
+                .filter_map(|f| f["rule"].as_str())
+                .collect();
+            assert!(rules.contains(&rule), "{sql}: {rules:?}");
+        }
+    }
 }
 
 /// A guard must never promise what the database cannot count: expected rows on a TRUNCATE or

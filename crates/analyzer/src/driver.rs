@@ -14,9 +14,14 @@ use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, TokenizerError};
 
 use crate::Dialect;
+use crate::executable::{Comments, Prepared};
 use crate::fallback::Unparsed;
+use crate::mysql_forms;
 use crate::report::{Analysis, Finding, Risk, Statement, StatementKind};
-use crate::rules::{self, Cx, ScriptState, empty_script, multiple_statements, parse_error};
+use crate::rules::{
+    self, Cx, ScriptState, empty_script, executable_comment, implicit_commit_mixed,
+    multiple_statements, parse_error,
+};
 use crate::source::{Pos, Source};
 use crate::stack::{self, MAX_RUN_TOKENS};
 use crate::walk::walk;
@@ -29,12 +34,18 @@ pub(crate) fn analyze(sql: &str, dialect: Dialect) -> Analysis {
     // About one token (whitespace included) per three bytes of SQL: reserving that up front
     // saves the copies of a growing vector. Untouched capacity costs no memory.
     let mut tokens = Vec::with_capacity((sql.len() / 3).min(MAX_RESERVED_TOKENS));
+    let prepared = Prepared::new(sql, dialect);
     // Literals stay as written (no unescaping): the rules compare and quote them the way the
     // reviewer reads them, and it saves copying every string that has an escape.
-    let tokenizer_error = Tokenizer::new(dialect.parser_dialect(), sql)
+    let tokenizer_error = Tokenizer::new(dialect.parser_dialect(), &prepared.text)
         .with_unescape(false)
         .tokenize_with_location_into_buf(&mut tokens)
         .err();
+    let comments = prepared.expand(&mut tokens);
+    drop(prepared);
+    if dialect == Dialect::Mysql {
+        mysql_forms::double_quoted_strings(&mut tokens);
+    }
     let broken_tail = tokenizer_error.map(|error| {
         let tail = tokens.split_off(end_of_last_complete_statement(&tokens));
         BrokenTail {
@@ -55,7 +66,7 @@ pub(crate) fn analyze(sql: &str, dialect: Dialect) -> Analysis {
         );
     }
     stack::with_stack_for(longest_run, || {
-        Driver::new(sql, dialect).run(tokens, broken_tail)
+        Driver::new(sql, dialect, comments).run(tokens, broken_tail)
     })
     .unwrap_or_else(|| {
         refused(
@@ -124,17 +135,45 @@ struct Driver<'a> {
     statements: Vec<Statement>,
     findings: Vec<Finding>,
     script: ScriptState,
+    /// The script's MySQL executable comments, which widen the statements that hold them.
+    comments: Comments,
+    /// On MySQL, the statements the server commits implicitly (index and start)…
+    committing: Vec<(usize, Pos)>,
+    /// … and whether there is any other statement.
+    others: bool,
 }
 
 impl<'a> Driver<'a> {
-    fn new(sql: &'a str, dialect: Dialect) -> Self {
+    fn new(sql: &'a str, dialect: Dialect, comments: Comments) -> Self {
         Driver {
             dialect,
             source: Source::new(sql),
             statements: Vec::new(),
             findings: Vec::new(),
             script: ScriptState::default(),
+            comments,
+            committing: Vec::new(),
+            others: false,
         }
+    }
+
+    /// The statement from `start` to `end` widened to the executable comments it holds whole,
+    /// with an `executable-comment` finding for each comment it holds any of.
+    fn extent(&mut self, start: Pos, end: Pos) -> (Pos, Pos) {
+        let extent = self.comments.statement(start, end);
+        let mut cx = Cx {
+            dialect: self.dialect,
+            statement: self.statements.len(),
+            start: extent.start,
+            anchor: extent.start,
+            nested: false,
+            script: &self.script,
+            findings: &mut self.findings,
+        };
+        for at in extent.comments {
+            executable_comment::report(&mut cx, at);
+        }
+        (extent.start, extent.end)
     }
 
     fn run(mut self, tokens: Vec<TokenWithSpan>, broken_tail: Option<BrokenTail>) -> Analysis {
@@ -153,7 +192,14 @@ impl<'a> Driver<'a> {
                 Ok(stmt) => {
                     let next = parser.peek_token_ref();
                     if matches!(next.token, Token::SemiColon | Token::EOF) {
-                        let end = Pos::from_location(parser.get_current_token().span.end);
+                        let end = last_token_end(&parser, start_index, parser.index());
+                        if self.dialect == Dialect::Mysql {
+                            let leading = Unparsed::new(
+                                (start_index..parser.index()).map(|i| parser.token_at(i)),
+                                self.dialect,
+                            );
+                            self.note_commit(leading.commits_implicitly());
+                        }
                         self.parsed(&stmt, start, end.unwrap_or(start));
                         continue;
                     }
@@ -177,8 +223,19 @@ impl<'a> Driver<'a> {
         self.finish()
     }
 
+    /// Notes whether the statement about to be recorded commits implicitly on MySQL.
+    fn note_commit(&mut self, commits: bool) {
+        if commits {
+            // Its start is filled in when it is recorded.
+            self.committing.push((self.statements.len(), Pos::START));
+        } else {
+            self.others = true;
+        }
+    }
+
     /// Records a statement that parsed, and runs every rule over it.
     fn parsed(&mut self, stmt: &sqlparser::ast::Statement, start: Pos, end: Pos) {
+        let (start, end) = self.extent(start, end);
         let index = self.statements.len();
         let (kind, mut tables) = crate::summary::describe(stmt);
         let cx = Cx {
@@ -190,7 +247,7 @@ impl<'a> Driver<'a> {
             script: &self.script,
             findings: &mut self.findings,
         };
-        walk(stmt, cx, &mut tables);
+        let kind = walk(stmt, kind, cx, &mut tables);
         if let Some(created) = crate::summary::created_table(stmt) {
             self.script.created_tables.insert(created.to_lowercase());
         }
@@ -221,12 +278,18 @@ impl<'a> Driver<'a> {
                 Some("PROCEDURE" | "FUNCTION" | "TRIGGER" | "EVENT")
             );
         let stop = resynchronise(parser, start_index, error_index.max(start_index), blocks);
-        let end = (start_index..stop)
-            .rev()
-            .map(|i| parser.token_at(i))
-            .find(|t| !matches!(t.token, Token::Whitespace(_)))
-            .and_then(|t| Pos::from_location(t.span.end))
-            .unwrap_or(start);
+        let end = last_token_end(parser, start_index, stop).unwrap_or(start);
+        if self.dialect == Dialect::Mysql && leading.word(0) == Some("UPDATE") {
+            let statement = (start_index..stop).map(|i| parser.token_at(i));
+            if let Some(repaired) = mysql_forms::multi_table_update(statement)
+                && let Some(stmt) = parse_whole(self.dialect, repaired)
+            {
+                seek(parser, stop);
+                self.note_commit(false);
+                self.parsed(&stmt, start, end);
+                return;
+            }
+        }
         let unparsed = Unparsed::new(
             (start_index..stop).map(|i| parser.token_at(i)),
             self.dialect,
@@ -256,6 +319,10 @@ impl<'a> Driver<'a> {
     }
 
     fn unparsed(&mut self, unparsed: &Unparsed, start: Pos, end: Pos, failure: Failure) {
+        if self.dialect == Dialect::Mysql {
+            self.note_commit(unparsed.commits_implicitly());
+        }
+        let (start, end) = self.extent(start, end);
         let index = self.statements.len();
         let mut cx = Cx {
             dialect: self.dialect,
@@ -266,7 +333,7 @@ impl<'a> Driver<'a> {
             script: &self.script,
             findings: &mut self.findings,
         };
-        if !unparsed.is_do_block() {
+        if !unparsed.is_known() {
             parse_error::report(&mut cx, &failure.detail, failure.at);
         }
         rules::check_unparsed(unparsed, &mut cx);
@@ -274,6 +341,11 @@ impl<'a> Driver<'a> {
     }
 
     fn push_statement(&mut self, kind: StatementKind, tables: Vec<String>, start: Pos, end: Pos) {
+        if let Some(last) = self.committing.last_mut()
+            && last.0 == self.statements.len()
+        {
+            last.1 = start;
+        }
         let sql = self.source.slice(start, end).to_owned();
         self.statements.push(Statement {
             index: self.statements.len(),
@@ -298,6 +370,7 @@ impl<'a> Driver<'a> {
                 },
             ),
         }
+        implicit_commit_mixed::report(&mut self.findings, &self.committing, self.others);
         self.findings
             .sort_by_key(|f| (f.statement, f.line, f.column));
         Analysis {
@@ -340,6 +413,14 @@ fn refused(sql: &str, dialect: Dialect, detail: String) -> Analysis {
     }
 }
 
+/// The one statement `tokens` make up, if they parse as exactly one.
+fn parse_whole(dialect: Dialect, tokens: Vec<TokenWithSpan>) -> Option<sqlparser::ast::Statement> {
+    let mut parser = Parser::new(dialect.parser_dialect()).with_tokens_with_locations(tokens);
+    let stmt = parser.parse_statement().ok()?;
+    while parser.consume_token(&Token::SemiColon) {}
+    (parser.peek_token_ref().token == Token::EOF).then_some(stmt)
+}
+
 /// The index of the first non-whitespace token at or after `from`.
 fn next_non_whitespace(parser: &Parser<'_>, from: usize) -> usize {
     let mut i = from;
@@ -347,6 +428,16 @@ fn next_non_whitespace(parser: &Parser<'_>, from: usize) -> usize {
         i += 1;
     }
     i
+}
+
+/// Where the last non-whitespace token before `stop` (and at or after `from`) ends: the end of
+/// a statement's text, without the comments that follow it.
+fn last_token_end(parser: &Parser<'_>, from: usize, stop: usize) -> Option<Pos> {
+    (from..stop)
+        .rev()
+        .map(|i| parser.token_at(i))
+        .find(|t| !matches!(t.token, Token::Whitespace(_)))
+        .and_then(|t| Pos::from_location(t.span.end))
 }
 
 /// Where a statement that failed to parse ends: the first `;` at or after `error_index` that

@@ -7,12 +7,16 @@
 //! what is a comment or a string), say enough for the rules that depend only on them: a
 //! `DROP INDEX CONCURRENTLY` must still be refused as non-transactional.
 //!
-//! Only a PostgreSQL `DO` block is recognised in full (its grammar is a string and an optional
-//! language), so it alone is not a parse error.
+//! A PostgreSQL `DO` block (its grammar is a string and an optional language), a short
+//! `DROP INDEX CONCURRENTLY` and the MySQL
+//! forms of `mysql_forms.rs` (routines, `GRANT`, `DROP EVENT`, `ALTER TABLE … TRUNCATE
+//! PARTITION` and other table options) are recognised in full: they are not a parse error.
 
-use sqlparser::tokenizer::{Token, TokenWithSpan};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::Dialect;
+use crate::executable::Prepared;
+use crate::mysql_forms::{AlterAction, Shape};
 use crate::report::StatementKind;
 
 /// How many leading tokens are kept: enough for `CREATE DEFINER = `u`@`h` PROCEDURE`.
@@ -26,6 +30,8 @@ pub(crate) struct Unparsed {
     words: Vec<Option<String>>,
     /// Whether the statement is exactly `DO [LANGUAGE l] 'code' [LANGUAGE l]`.
     do_block: bool,
+    /// On MySQL, the shape of the whole statement (see `mysql_forms.rs`).
+    mysql: Option<Shape>,
 }
 
 impl Unparsed {
@@ -33,11 +39,19 @@ impl Unparsed {
     pub fn new<'t>(tokens: impl IntoIterator<Item = &'t TokenWithSpan>, dialect: Dialect) -> Self {
         let mut words = Vec::with_capacity(LEADING);
         let mut shape = DoShape::Start;
+        let mut mysql = (dialect == Dialect::Mysql).then(Shape::default);
         for token in tokens {
             if matches!(token.token, Token::Whitespace(_)) {
                 continue;
             }
             shape = shape.next(&token.token);
+            let mysql_wants_more = match &mut mysql {
+                Some(mysql) if mysql.wants_more() => {
+                    mysql.next(&token.token);
+                    true
+                }
+                _ => false,
+            };
             if words.len() < LEADING {
                 words.push(match &token.token {
                     Token::Word(word) if word.quote_style.is_none() => {
@@ -45,7 +59,7 @@ impl Unparsed {
                     }
                     _ => None,
                 });
-            } else if shape == DoShape::Invalid {
+            } else if shape == DoShape::Invalid && !mysql_wants_more {
                 break;
             }
         }
@@ -53,12 +67,18 @@ impl Unparsed {
             dialect,
             words,
             do_block: dialect.is_postgres_like() && shape.is_complete(),
+            mysql,
         }
     }
 
     /// The `i`-th leading token, if it is an unquoted word.
     pub fn word(&self, i: usize) -> Option<&str> {
         self.words.get(i).and_then(|w| w.as_deref())
+    }
+
+    /// How many leading tokens are known (at most 16).
+    pub fn len(&self) -> usize {
+        self.words.len()
     }
 
     /// Whether the statement starts with these words.
@@ -77,6 +97,50 @@ impl Unparsed {
             .find(|word| candidates.contains(word))
     }
 
+    /// Whether the fallback knows this statement in full, so that it is no parse error: a
+    /// complete PostgreSQL `DO` block, or one of the MySQL forms of `mysql_forms.rs`.
+    pub fn is_known(&self) -> bool {
+        if self.is_do_block() {
+            return true;
+        }
+        // PostgreSQL `DROP INDEX CONCURRENTLY [IF EXISTS] name, …`: refused all the same by
+        // `non-transactional`, but not unreadable.
+        if self.dialect.is_postgres_like()
+            && self.starts_with(&["DROP", "INDEX", "CONCURRENTLY"])
+            && self.words.len() < LEADING
+        {
+            return true;
+        }
+        let Some(mysql) = &self.mysql else {
+            return false;
+        };
+        match (self.word(0), self.object()) {
+            (Some("CREATE"), Some("PROCEDURE" | "FUNCTION" | "TRIGGER" | "EVENT")) => true,
+            (Some("GRANT" | "REVOKE"), _) => mysql.has_grantee(),
+            (Some("DROP"), _) => {
+                let name_at = if self.starts_with(&["DROP", "EVENT", "IF", "EXISTS"])
+                    || self.starts_with(&["DROP", "SERVER", "IF", "EXISTS"])
+                {
+                    4
+                } else {
+                    2
+                };
+                // `DROP EVENT [IF EXISTS] name` or `… schema.name`.
+                matches!(self.word(1), Some("EVENT" | "SERVER" | "TABLESPACE"))
+                    && (self.words.len() == name_at + 1
+                        || self.words.len() == name_at + 3 && self.word(name_at + 1).is_none())
+            }
+            (Some("ALTER"), Some("TABLE")) => mysql.is_known_alter_table(),
+            _ => false,
+        }
+    }
+
+    /// The actions of a MySQL `ALTER TABLE` (each `None` where it is not known); none for
+    /// other statements and dialects.
+    pub fn alter_actions(&self) -> impl Iterator<Item = Option<AlterAction>> + '_ {
+        self.mysql.iter().flat_map(Shape::alter_actions)
+    }
+
     /// Whether this is a complete PostgreSQL `DO` block.
     pub fn is_do_block(&self) -> bool {
         self.do_block
@@ -85,6 +149,35 @@ impl Unparsed {
     /// The object type a `CREATE`, `ALTER` or `DROP` names.
     pub fn object(&self) -> Option<&str> {
         self.first_of(&OBJECT_WORDS)
+    }
+
+    /// Whether MySQL/MariaDB commits the open transaction implicitly before running this
+    /// statement: DDL (`CREATE`, `ALTER`, `DROP` — except of a `TEMPORARY` table — `RENAME`,
+    /// `TRUNCATE`), account statements (`GRANT`, `REVOKE`, `CREATE USER`, …), `LOCK TABLES`,
+    /// `UNLOCK TABLES`, and the administrative table statements (`ANALYZE`, `CHECK`,
+    /// `OPTIMIZE`, `REPAIR TABLE`, `CACHE INDEX`, `LOAD INDEX INTO CACHE`, `FLUSH`, `RESET`,
+    /// `INSTALL`/`UNINSTALL PLUGIN`). Transaction control (`BEGIN`, `COMMIT`) is left out: it
+    /// is the system's own business, refused by `transaction-control`; `LOAD DATA` commits
+    /// only into NDB tables, so it is not counted either.
+    pub fn commits_implicitly(&self) -> bool {
+        let temporary = || self.first_of(&["TEMPORARY"]).is_some();
+        match self.word(0) {
+            Some("CREATE" | "DROP") => !temporary(),
+            Some(
+                "ALTER" | "RENAME" | "TRUNCATE" | "GRANT" | "REVOKE" | "LOCK" | "UNLOCK" | "FLUSH"
+                | "INSTALL" | "UNINSTALL",
+            ) => true,
+            Some("ANALYZE" | "CHECK" | "OPTIMIZE" | "REPAIR") => {
+                matches!(
+                    self.word(1),
+                    Some("TABLE" | "TABLES" | "NO_WRITE_TO_BINLOG" | "LOCAL")
+                )
+            }
+            Some("CACHE") => self.word(1) == Some("INDEX"),
+            Some("LOAD") => self.word(1) == Some("INDEX"),
+            Some("RESET") => self.word(1) != Some("PERSIST"),
+            _ => false,
+        }
     }
 
     /// The statement's kind, as far as its leading words tell.
@@ -113,6 +206,14 @@ impl Unparsed {
             ("CREATE", Some("USER")) => K::CreateUser,
             ("CREATE", _) => K::CreateOther,
             ("ALTER", Some("SYSTEM")) => K::AlterSystem,
+            ("ALTER", Some("TABLE"))
+                if self.alter_actions().count() > 0
+                    && self
+                        .alter_actions()
+                        .all(|a| a == Some(AlterAction::TruncatePartition)) =>
+            {
+                K::Truncate
+            }
             ("ALTER", Some("TABLE")) => K::AlterTable,
             ("ALTER", Some("ROLE")) => K::AlterRole,
             ("ALTER", Some("USER")) => K::AlterUser,
@@ -145,6 +246,23 @@ impl Unparsed {
             _ => K::Other,
         }
     }
+}
+
+/// The leading words of one statement's text, read as `dialect` (MySQL's executable comments
+/// included). Text the tokenizer cannot read is read as far as it can be.
+pub(crate) fn leading_words(sql: &str, dialect: Dialect) -> Unparsed {
+    let prepared = Prepared::new(sql, dialect);
+    let mut tokens = Vec::new();
+    // An error leaves the tokens read before it, which is all the leading words need.
+    let _ = Tokenizer::new(dialect.parser_dialect(), &prepared.text)
+        .with_unescape(false)
+        .tokenize_with_location_into_buf(&mut tokens);
+    prepared.expand(&mut tokens);
+    let statement = tokens
+        .iter()
+        .take_while(|t| t.token != Token::SemiColon)
+        .take(4 * LEADING);
+    Unparsed::new(statement, dialect)
 }
 
 /// Words that name what a `CREATE`, `ALTER` or `DROP` acts on. The first one found wins, so
@@ -212,7 +330,6 @@ impl DoShape {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sqlparser::tokenizer::Tokenizer;
 
     fn unparsed(sql: &str, dialect: Dialect) -> Unparsed {
         let tokens = Tokenizer::new(dialect.parser_dialect(), sql)
@@ -259,5 +376,13 @@ mod tests {
             assert!(!unparsed(sql, Dialect::Postgres).is_do_block(), "{sql}");
         }
         assert!(!unparsed("DO $$ x $$", Dialect::Mysql).is_do_block());
+    }
+
+    #[test]
+    fn short_drop_index_concurrently_is_known_on_postgres() {
+        let sql = "DROP INDEX CONCURRENTLY IF EXISTS \"i\", app.j";
+        assert!(unparsed(sql, Dialect::Postgres).is_known());
+        assert!(!unparsed(sql, Dialect::Mysql).is_known());
+        assert!(!unparsed("DROP INDEX i ON t garbage", Dialect::Postgres).is_known());
     }
 }

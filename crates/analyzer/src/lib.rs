@@ -14,17 +14,26 @@
 //!   memory holds its tokens and the findings, never all of its syntax trees;
 //! - `walk` runs every rule of `rules` over a statement and everything nested in it in one
 //!   pass of `sqlparser`'s visitor, and `summary` names what the statement is;
+//! - `builtins` knows which functions are read-only built-ins of each dialect;
+//! - `condition` shows what it can about a `WHERE` condition's truth without the data;
 //! - `fallback` lets the rules judge statements the parser rejects by their leading keywords;
+//! - `executable` reads MySQL's executable comments (`/*! … */`) as the code they are;
+//! - `mysql_forms` reads MySQL text `sqlparser` rejects (`UPDATE t1, t2 SET`, `"…"` strings,
+//!   `ALTER TABLE … TRUNCATE PARTITION`, routines, `GRANT SUPER`) the way the server does;
 //! - `source` turns token positions into each statement's own text;
 //! - `stack` keeps arbitrarily deep syntax trees from overflowing the stack.
 //!
 //! The rules work from the syntax tree and the token stream, never from patterns over the
 //! text: a `WHERE` in a comment or a string is not a `WHERE`.
 
+mod builtins;
 pub mod catalogue;
+mod condition;
 mod dialect;
 mod driver;
+mod executable;
 mod fallback;
+mod mysql_forms;
 mod report;
 mod rules;
 mod source;

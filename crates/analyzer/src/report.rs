@@ -244,6 +244,22 @@ pub struct Statement {
     pub sql: String,
 }
 
+impl Statement {
+    /// Whether MySQL/MariaDB commits the open transaction implicitly when it runs this
+    /// statement: DDL (`CREATE`, `ALTER`, `DROP` — but not of a `TEMPORARY` table — `RENAME`,
+    /// `TRUNCATE`), account statements (`GRANT`, `REVOKE`, `CREATE USER`, …), `LOCK TABLES`,
+    /// `UNLOCK TABLES` and administrative table statements (`ANALYZE`, `CHECK`, `OPTIMIZE`,
+    /// `REPAIR TABLE`, `FLUSH`, …). Transaction control (`BEGIN`, `COMMIT`) is not counted.
+    ///
+    /// Read from the leading keywords of the statement's own text (an executable comment
+    /// `/*!50000 … */` included), so it also answers for statements that did not parse. Pure;
+    /// meaningful for statements of a MySQL script (on other dialects DDL is transactional or
+    /// commits by other rules).
+    pub fn commits_implicitly(&self) -> bool {
+        crate::fallback::leading_words(&self.sql, Dialect::Mysql).commits_implicitly()
+    }
+}
+
 /// Something a reviewer should know about the script.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
@@ -385,6 +401,49 @@ mod tests {
         assert_eq!(keys, expected);
         let back: Analysis = serde_json::from_value(json).unwrap();
         assert_eq!(back, analysis);
+    }
+
+    #[test]
+    fn statements_know_whether_mysql_commits_them_implicitly() {
+        let statement = |sql: &str| Statement {
+            index: 0,
+            kind: StatementKind::Other,
+            tables: Vec::new(),
+            line: 1,
+            column: 1,
+            sql: sql.into(),
+        };
+        for sql in [
+            "CREATE TABLE t (id int)",
+            "alter table t add column a int",
+            "DROP INDEX i ON t",
+            "TRUNCATE t",
+            "RENAME TABLE a TO b",
+            "GRANT SELECT ON t TO bob",
+            "LOCK TABLES t WRITE",
+            "UNLOCK TABLES",
+            "ANALYZE TABLE t",
+            "OPTIMIZE TABLE t",
+            "CREATE DEFINER=`root`@`%` PROCEDURE p() BEGIN SELECT 1; END",
+            "/*!50000 CREATE VIEW v AS SELECT 1 */",
+            "-- note\nDROP EVENT e",
+        ] {
+            assert!(statement(sql).commits_implicitly(), "{sql}");
+        }
+        for sql in [
+            "UPDATE t SET a = 1 WHERE id = 1",
+            "INSERT INTO t (a) VALUES (1)",
+            "SELECT 1",
+            "CREATE TEMPORARY TABLE tmp (id int)",
+            "DROP TEMPORARY TABLE tmp",
+            "SET @x = 1",
+            "BEGIN",
+            "/* CREATE TABLE t (id int) */ SELECT 1",
+            "",
+            "'unterminated",
+        ] {
+            assert!(!statement(sql).commits_implicitly(), "{sql}");
+        }
     }
 
     #[test]

@@ -23,9 +23,19 @@ pub(crate) fn describe(stmt: &AstStatement) -> (StatementKind, Vec<String>) {
                     | SetExpr::Update(inner)
                     | SetExpr::Delete(inner)
                     | SetExpr::Merge(inner) => return describe(inner),
+                    // MySQL's `SELECT … INTO @v` sets variables; elsewhere INTO names a new
+                    // table.
                     SetExpr::Select(select) if select.into.is_some() => {
-                        let into = select.into.iter().flat_map(|into| &into.targets);
-                        return (K::CreateTable, into.map(ToString::to_string).collect());
+                        let into: Vec<String> = select
+                            .into
+                            .iter()
+                            .flat_map(|into| &into.targets)
+                            .map(ToString::to_string)
+                            .collect();
+                        if into.iter().all(|target| target.starts_with('@')) {
+                            break;
+                        }
+                        return (K::CreateTable, into);
                     }
                     _ => break,
                 }
@@ -196,6 +206,48 @@ pub(crate) fn describe(stmt: &AstStatement) -> (StatementKind, Vec<String>) {
         | AstStatement::ShowCollation { .. } => (K::Show, Vec::new()),
         _ => (K::Other, Vec::new()),
     }
+}
+
+/// How strong a statement kind is as an effect on data, for classifying a statement by the
+/// strongest thing anything in it does: a query that only reads is weakest, then a call of
+/// code the analyzer cannot see into, then the writes. `None` for kinds that are not ranked
+/// (DDL and the rest keep their own kind).
+pub(crate) fn strength(kind: StatementKind) -> Option<u8> {
+    use StatementKind as K;
+    match kind {
+        K::Select | K::Explain => Some(0),
+        K::Call => Some(1),
+        K::Insert => Some(2),
+        K::Merge => Some(3),
+        K::Update => Some(4),
+        K::Delete => Some(5),
+        _ => None,
+    }
+}
+
+/// Whether an `EXPLAIN` runs the statement it explains: `EXPLAIN ANALYZE`, or PostgreSQL's
+/// `EXPLAIN (ANALYZE)` / `(ANALYZE true)` option (PostgreSQL, and MySQL 8 for what it
+/// accepts, execute the statement to measure it).
+pub(crate) fn explain_runs(stmt: &AstStatement) -> bool {
+    let AstStatement::Explain {
+        analyze, options, ..
+    } = stmt
+    else {
+        return false;
+    };
+    *analyze
+        || options.iter().flatten().any(|option| {
+            option.name.value.eq_ignore_ascii_case("analyze")
+                && match &option.arg {
+                    None => true,
+                    Some(arg) => {
+                        let arg = arg.to_string();
+                        !["false", "off", "0", "'false'", "'off'", "'0'"]
+                            .iter()
+                            .any(|no| arg.eq_ignore_ascii_case(no))
+                    }
+                }
+        })
 }
 
 /// The name of the table `stmt` creates, if it is a `CREATE TABLE`.

@@ -1,5 +1,8 @@
 //! The single walk over one parsed statement: it runs every rule on every statement node and
-//! function call, and collects the names of the tables the statement reads or writes.
+//! function call, collects the names of the tables the statement reads or writes, and
+//! classifies the statement by the strongest thing anything in it does — a data-modifying CTE
+//! under a `SELECT` makes it an `update`, the `DELETE` of an `EXPLAIN ANALYZE` a `delete`, a
+//! call of a function the analyzer cannot see into a `SELECT` a `call`.
 //!
 //! The walk uses `sqlparser`'s `Visitor`, whose recursion grows the stack on demand
 //! (`recursive-protection`); the callbacks here never recurse themselves.
@@ -11,13 +14,27 @@ use sqlparser::ast::{
     Expr, ObjectName, Query, Statement as AstStatement, TableFactor, Visit, Visitor,
 };
 
+use crate::report::StatementKind;
 use crate::rules::{self, Cx, span_pos};
 use crate::source::Pos;
+use crate::summary::{describe, explain_runs, strength};
 
-/// Walks `stmt`, reporting findings through `cx` and adding the tables it names to `tables`
-/// (in order of appearance, each once).
-pub(crate) fn walk(stmt: &AstStatement, cx: Cx<'_>, tables: &mut Vec<String>) {
+/// Walks `stmt`, whose own kind is `kind`, reporting findings through `cx` and adding the
+/// tables it names to `tables` (the ones it writes first, then in order of appearance, each
+/// once). Returns the statement's kind: the strongest of what it and everything in it that
+/// runs now does.
+pub(crate) fn walk(
+    stmt: &AstStatement,
+    kind: StatementKind,
+    cx: Cx<'_>,
+    tables: &mut Vec<String>,
+) -> StatementKind {
     let mut seen: HashSet<String> = tables.iter().cloned().collect();
+    let definition = match stmt {
+        AstStatement::CreateView(view) if !view.materialized => Definition::View,
+        AstStatement::CreateTable(_) | AstStatement::CreateView(_) => Definition::Table,
+        _ => Definition::None,
+    };
     let mut walker = Walker {
         cx,
         depth: 0,
@@ -27,9 +44,29 @@ pub(crate) fn walk(stmt: &AstStatement, cx: Cx<'_>, tables: &mut Vec<String>) {
         seen: &mut seen,
         ctes: HashSet::new(),
         function_relation: false,
+        kind,
+        definition,
+        queries: 0,
     };
     // The walker never breaks.
     let _ = stmt.visit(&mut walker);
+    let kind = walker.kind;
+    let mut cx = walker.cx;
+    cx.nested = false;
+    cx.anchor = cx.start;
+    rules::check_classified(stmt, kind, &mut cx);
+    kind
+}
+
+/// Whether a top-level statement defines an object whose expressions run later, if at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Definition {
+    None,
+    /// `CREATE VIEW`: its query runs when the view is read.
+    View,
+    /// `CREATE TABLE` (or a materialized view): only its query (`AS SELECT …`) runs now, not
+    /// its column defaults or checks.
+    Table,
 }
 
 struct Walker<'a, 'b> {
@@ -46,6 +83,42 @@ struct Walker<'a, 'b> {
     ctes: HashSet<String>,
     /// Whether the next relation visited is the name of a function called in `FROM`.
     function_relation: bool,
+    /// The strongest kind of what the statement does, so far.
+    kind: StatementKind,
+    definition: Definition,
+    /// How many queries enclose the current position.
+    queries: usize,
+}
+
+impl Walker<'_, '_> {
+    /// Whether a function called at the current position runs as part of the statement.
+    fn calls_run_now(&self) -> bool {
+        self.deferred == 0
+            && match self.definition {
+                Definition::None => true,
+                Definition::View => false,
+                Definition::Table => self.queries > 0,
+            }
+    }
+
+    /// Takes `kind` (writing `written`) as the statement's kind if it is stronger.
+    fn strengthen(&mut self, kind: StatementKind, written: Vec<String>) {
+        let stronger = matches!(
+            (strength(self.kind), strength(kind)),
+            (Some(now), Some(new)) if new > now
+        );
+        if !stronger {
+            return;
+        }
+        self.kind = kind;
+        for (i, table) in written.into_iter().enumerate() {
+            if let Some(at) = self.tables.iter().position(|t| *t == table) {
+                self.tables.remove(at);
+            }
+            self.seen.insert(table.clone());
+            self.tables.insert(i.min(self.tables.len()), table);
+        }
+    }
 }
 
 impl Visitor for Walker<'_, '_> {
@@ -63,6 +136,10 @@ impl Visitor for Walker<'_, '_> {
                 self.cx.start
             };
             rules::check_statement(stmt, &mut self.cx);
+            if nested {
+                let (kind, written) = describe(stmt);
+                self.strengthen(kind, written);
+            }
         }
         let defers = runs_later(stmt);
         self.defers.push(defers);
@@ -83,12 +160,21 @@ impl Visitor for Walker<'_, '_> {
 
     fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
         if let Expr::Function(function) = expr {
-            rules::check_function(function, &mut self.cx);
+            let runs_now = self.calls_run_now();
+            if rules::check_function(function, runs_now, &mut self.cx) {
+                self.strengthen(StatementKind::Call, Vec::new());
+            }
         }
         ControlFlow::Continue(())
     }
 
+    fn post_visit_query(&mut self, _query: &Query) -> ControlFlow<()> {
+        self.queries = self.queries.saturating_sub(1);
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        self.queries += 1;
         if let Some(with) = &query.with {
             for cte in &with.cte_tables {
                 self.ctes.insert(cte.alias.name.value.to_lowercase());
@@ -105,7 +191,10 @@ impl Visitor for Walker<'_, '_> {
                 ..
             }
             | TableFactor::Function { name, .. } => {
-                rules::check_table_function(name, &mut self.cx);
+                let runs_now = self.calls_run_now();
+                if rules::check_table_function(name, runs_now, &mut self.cx) {
+                    self.strengthen(StatementKind::Call, Vec::new());
+                }
                 // The name is visited next as a relation, but it is a function's.
                 self.function_relation = true;
             }
@@ -175,7 +264,109 @@ fn runs_later(stmt: &AstStatement) -> bool {
         | AstStatement::CreateRule(_)
         | AstStatement::Prepare { .. }
         | AstStatement::Declare { .. } => true,
-        AstStatement::Explain { analyze, .. } => !analyze,
+        AstStatement::Explain { .. } => !explain_runs(stmt),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Dialect::{self, *};
+    use crate::analyze;
+    use crate::report::StatementKind::{self, *};
+
+    fn kind_and_rules(sql: &str, dialect: Dialect) -> (StatementKind, Vec<String>) {
+        let analysis = analyze(sql, dialect);
+        let rules = analysis.findings.into_iter().map(|f| f.rule).collect();
+        (analysis.statements[0].kind, rules)
+    }
+
+    #[track_caller]
+    fn assert_classified(sql: &str, dialect: Dialect, kind: StatementKind, rules: &[&str]) {
+        let (found_kind, found_rules) = kind_and_rules(sql, dialect);
+        assert_eq!(found_kind, kind, "{sql}");
+        for rule in rules {
+            assert!(
+                found_rules.iter().any(|r| r == rule),
+                "{sql}: {found_rules:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_statement_is_what_the_strongest_thing_in_it_does() {
+        assert_classified(
+            "WITH u AS (UPDATE accounts SET status='x' WHERE id > 10 RETURNING 1) SELECT 1",
+            Postgres,
+            Update,
+            &[],
+        );
+        assert_classified(
+            "SELECT * FROM (WITH u AS (UPDATE t SET a = 1 RETURNING 1) SELECT 1) x",
+            Postgres,
+            Update,
+            &["update-without-where"],
+        );
+        assert_classified(
+            "WITH d AS (DELETE FROM t RETURNING *) INSERT INTO arch (id) SELECT id FROM d",
+            Postgres,
+            Delete,
+            &["delete-without-where", "insert-from-select"],
+        );
+        assert_classified("SELECT * INTO backup FROM t", Postgres, CreateTable, &[]);
+        assert_classified(
+            "CREATE TABLE backup AS SELECT archive(id) FROM t",
+            Postgres,
+            CreateTable,
+            &["calls-unknown-function"],
+        );
+        assert_classified("SELECT id INTO @x FROM t", Mysql, Select, &[]);
+        assert_classified("CALL p()", Mysql, Call, &["procedural-code"]);
+        assert_classified("DO $$ BEGIN END $$", Postgres, Do, &["procedural-code"]);
+        let analysis = analyze(
+            "SELECT * FROM (WITH u AS (UPDATE t SET a = 1 RETURNING 1) SELECT 1) x JOIN y ON true",
+            Postgres,
+        );
+        assert_eq!(analysis.statements[0].tables, ["t", "y"]);
+    }
+
+    #[test]
+    fn explain_analyze_runs_its_statement_and_plain_explain_does_not() {
+        for sql in [
+            "EXPLAIN ANALYZE DELETE FROM t",
+            "EXPLAIN (ANALYZE) DELETE FROM t",
+            "EXPLAIN (ANALYZE true, BUFFERS) DELETE FROM t",
+        ] {
+            assert_classified(sql, Postgres, Delete, &["delete-without-where"]);
+        }
+        for sql in [
+            "EXPLAIN UPDATE t SET a = 1",
+            "EXPLAIN (ANALYZE false) DELETE FROM t",
+            "EXPLAIN (ANALYZE off) DELETE FROM t",
+            "EXPLAIN SELECT archive(1)",
+        ] {
+            let (kind, rules) = kind_and_rules(sql, Postgres);
+            assert_eq!(kind, Explain, "{sql}");
+            assert!(rules.is_empty(), "{sql}: {rules:?}");
+        }
+    }
+
+    #[test]
+    fn functions_in_definitions_do_not_run_now() {
+        for sql in [
+            "CREATE VIEW v AS SELECT archive(id) FROM t",
+            "CREATE TABLE t (a int DEFAULT next_code())",
+        ] {
+            let (_, rules) = kind_and_rules(sql, Postgres);
+            assert!(
+                !rules.iter().any(|r| r == "calls-unknown-function"),
+                "{sql}"
+            );
+        }
+        let (_, rules) = kind_and_rules(
+            "CREATE MATERIALIZED VIEW v AS SELECT archive(id) FROM t",
+            Postgres,
+        );
+        assert!(rules.iter().any(|r| r == "calls-unknown-function"));
     }
 }

@@ -55,6 +55,15 @@ fn statements_carry_their_position_and_own_text() {
 }
 
 #[test]
+fn a_statement_text_ends_at_its_last_token() {
+    for dialect in Dialect::ALL {
+        let analysis = analyze("SELECT 1 /* x */ ; SELECT 2 -- y\n", dialect);
+        let texts: Vec<_> = analysis.statements.iter().map(|s| s.sql.as_str()).collect();
+        assert_eq!(texts, ["SELECT 1", "SELECT 2"], "{dialect}");
+    }
+}
+
+#[test]
 fn statements_after_one_that_does_not_parse_are_still_analyzed() {
     let sql = "UPDATE t SET a = 1 WHERE id = 1;\nthis is not sql;\nDELETE FROM t;";
     let analysis = analyze(sql, Dialect::Postgres);

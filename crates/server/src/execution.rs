@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use countersign_analyzer::{Analysis, StatementKind};
+use countersign_analyzer::Analysis;
 use countersign_core::audit::AuditAction;
 use countersign_core::lifecycle::{self, Action};
 use countersign_core::permission;
@@ -99,10 +99,7 @@ impl AppState {
             changes_rows,
             implicit_commits: target.driver == Driver::Mysql
                 && !analysis.statements.is_empty()
-                && analysis
-                    .statements
-                    .iter()
-                    .all(|s| commits_implicitly(s.kind)),
+                && analysis.statements.iter().all(|s| s.commits_implicitly()),
         };
         // A MySQL DDL script commits statement by statement: no guard can roll it back, so it
         // runs without one (and its record says so: no guard source).
@@ -304,43 +301,6 @@ struct Script {
     changes_rows: Vec<bool>,
     /// MySQL: the script is DDL, whose statements commit one by one (run without XA).
     implicit_commits: bool,
-}
-
-/// Whether MySQL/MariaDB commit a statement of this kind implicitly.
-fn commits_implicitly(kind: StatementKind) -> bool {
-    use StatementKind::*;
-    matches!(
-        kind,
-        CreateTable
-            | CreateView
-            | CreateIndex
-            | CreateSequence
-            | CreateSchema
-            | CreateDatabase
-            | CreateFunction
-            | CreateProcedure
-            | CreateTrigger
-            | CreateRole
-            | CreateUser
-            | CreateOther
-            | AlterTable
-            | AlterRole
-            | AlterUser
-            | AlterOther
-            | DropTable
-            | DropView
-            | DropIndex
-            | DropSchema
-            | DropDatabase
-            | DropRole
-            | DropUser
-            | DropOther
-            | Rename
-            | Truncate
-            | Grant
-            | Revoke
-            | Lock
-    )
 }
 
 /// How often a live run beats: a fifth of `reconcile_after` (1 s by default), between 200 ms

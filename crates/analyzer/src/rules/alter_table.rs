@@ -4,6 +4,8 @@
 use sqlparser::ast::{AlterTableOperation as Op, Statement};
 
 use super::{Cx, RuleInfo};
+use crate::fallback::Unparsed;
+use crate::mysql_forms::AlterAction;
 use crate::report::Severity;
 
 pub(crate) const RULE: RuleInfo = RuleInfo {
@@ -17,6 +19,30 @@ pub(crate) const RULE: RuleInfo = RuleInfo {
            (on PostgreSQL, ADD CONSTRAINT … NOT VALID then VALIDATE CONSTRAINT), and ship \
            schema changes through your migration process when you can.",
 };
+
+/// An `ALTER TABLE` the parser rejected: it changes the table, unless all its (MySQL) actions
+/// are ones the other rules name (dropping a column or a partition, renaming).
+pub(crate) fn check_unparsed(unparsed: &Unparsed, cx: &mut Cx<'_>) {
+    if !unparsed.starts_with(&["ALTER"]) || unparsed.object() != Some("TABLE") {
+        return;
+    }
+    let mut actions = unparsed.alter_actions().peekable();
+    let changes = actions.peek().is_none()
+        || actions.any(|a| {
+            !matches!(
+                a,
+                Some(
+                    AlterAction::DropColumn
+                        | AlterAction::Rename
+                        | AlterAction::TruncatePartition
+                        | AlterAction::DropPartition
+                )
+            )
+        });
+    if changes {
+        cx.report(&RULE, None, "This ALTER TABLE changes the table.");
+    }
+}
 
 pub(crate) fn check(stmt: &Statement, cx: &mut Cx<'_>) {
     let Statement::AlterTable(alter) = stmt else {

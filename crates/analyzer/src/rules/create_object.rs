@@ -6,7 +6,8 @@
 use sqlparser::ast::{SchemaName, Statement};
 
 use super::{Cx, RuleInfo};
-use crate::report::Severity;
+use crate::report::{Severity, StatementKind};
+use crate::summary::describe;
 
 pub(crate) const RULE: RuleInfo = RuleInfo {
     id: "create-object",
@@ -46,6 +47,14 @@ pub(crate) fn check(stmt: &Statement, cx: &mut Cx<'_>) {
         Statement::CreateDatabase { db_name, .. } => format!("Creates database `{}`.", s(db_name)),
         Statement::CreateType { name, .. } => format!("Creates type `{}`.", s(name)),
         Statement::CreateDomain(domain) => format!("Creates domain `{}`.", s(&domain.name)),
+        // `SELECT … INTO t` creates the table `t` (MySQL's `INTO @v` sets variables instead).
+        Statement::Query(_) if !cx.nested => match describe(stmt) {
+            (StatementKind::CreateTable, tables) => {
+                let name = tables.first().map(|t| s(t)).unwrap_or_default();
+                format!("Creates table `{name}` from a query (`SELECT … INTO`).")
+            }
+            _ => return,
+        },
         _ => return,
     };
     cx.report(&RULE, None, message);
@@ -70,6 +79,8 @@ mod tests {
         assert_fires(&RULE, "CREATE SEQUENCE s", &[Postgres, Generic]);
         assert_fires(&RULE, "CREATE INDEX CONCURRENTLY i ON t (a)", &[Postgres]);
         assert_fires(&RULE, "CREATE TYPE mood AS ENUM ('sad', 'ok')", &[Postgres]);
+        assert_fires(&RULE, "SELECT * INTO backup FROM t", &[Postgres, Generic]);
+        assert_fires(&RULE, "CREATE TABLE backup AS SELECT * FROM t", ALL);
     }
 
     #[test]
@@ -77,5 +88,7 @@ mod tests {
         assert_silent(&RULE, "ALTER TABLE t ADD COLUMN a int", ALL);
         assert_silent(&RULE, "INSERT INTO t (a) VALUES (1)", ALL);
         assert_silent(&RULE, "CREATE ROLE bob", &[Postgres]);
+        assert_silent(&RULE, "SELECT id INTO @x FROM t", &[Mysql]);
+        assert_silent(&RULE, "SELECT * FROM t", ALL);
     }
 }

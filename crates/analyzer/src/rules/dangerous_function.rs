@@ -3,7 +3,7 @@
 //! locks that outlive the transaction. Matched on the function's own name (the last part of a
 //! qualified name), case-insensitively, in every dialect: the names are distinctive enough.
 
-use sqlparser::ast::{Function, ObjectName, ObjectNamePart};
+use sqlparser::ast::{ObjectName, ObjectNamePart};
 
 use super::{Cx, RuleInfo, name_pos};
 use crate::report::Severity;
@@ -70,25 +70,34 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("writefile", "writes files on the database server"),
 ];
 
-pub(crate) fn check(function: &Function, cx: &mut Cx<'_>) {
-    check_name(&function.name, cx);
-}
-
 /// Checks a call by its name alone, as for a function in a `FROM` clause.
 pub(crate) fn check_name(name: &ObjectName, cx: &mut Cx<'_>) {
     let Some(ObjectNamePart::Identifier(ident)) = name.0.last() else {
         return;
     };
-    let lower = ident.value.to_ascii_lowercase();
-    let effect = if lower.starts_with("dblink") {
-        "runs SQL on another database, outside this transaction"
-    } else if let Some((_, effect)) = FUNCTIONS.iter().find(|(known, _)| *known == lower) {
-        effect
-    } else {
+    let Some(effect) = effect(&ident.value) else {
         return;
     };
     let message = format!("`{}(…)` {effect}.", ident.value);
     cx.report(&RULE, name_pos(name), message);
+}
+
+/// Whether the function `name` is one this rule fires on.
+pub(crate) fn is_dangerous(name: &ObjectName) -> bool {
+    matches!(name.0.last(), Some(ObjectNamePart::Identifier(ident)) if effect(&ident.value).is_some())
+}
+
+/// What the function of this (unqualified) name does outside the data, if it is listed.
+fn effect(function: &str) -> Option<&'static str> {
+    let lower = function.to_ascii_lowercase();
+    if lower.starts_with("dblink") {
+        Some("runs SQL on another database, outside this transaction")
+    } else {
+        FUNCTIONS
+            .iter()
+            .find(|(known, _)| *known == lower)
+            .map(|(_, effect)| *effect)
+    }
 }
 
 #[cfg(test)]

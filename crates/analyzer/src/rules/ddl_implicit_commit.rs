@@ -30,14 +30,10 @@ pub(crate) fn check(stmt: &Statement, cx: &mut Cx<'_>) {
 }
 
 pub(crate) fn check_unparsed(unparsed: &Unparsed, cx: &mut Cx<'_>) {
-    if cx.dialect != Dialect::Mysql || unparsed.first_of(&["TEMPORARY"]).is_some() {
+    if cx.dialect != Dialect::Mysql || !unparsed.commits_implicitly() {
         return;
     }
-    if let Some(
-        first @ ("CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE" | "GRANT" | "REVOKE" | "LOCK"
-        | "UNLOCK" | "ANALYZE" | "OPTIMIZE" | "REPAIR"),
-    ) = unparsed.word(0)
-    {
+    if let Some(first) = unparsed.word(0) {
         let label = first.to_owned();
         report(cx, &label);
     }

@@ -3,6 +3,8 @@
 use sqlparser::ast::{AlterTableOperation, Statement};
 
 use super::{Cx, RuleInfo, name_list, span_pos};
+use crate::fallback::Unparsed;
+use crate::mysql_forms::AlterAction;
 use crate::report::Severity;
 
 pub(crate) const RULE: RuleInfo = RuleInfo {
@@ -14,6 +16,20 @@ pub(crate) const RULE: RuleInfo = RuleInfo {
            column first, keep a copy of its data if it may be needed, and on large tables check \
            how long the change locks the table.",
 };
+
+/// A MySQL `ALTER TABLE` the parser rejected, with a `DROP [COLUMN] c` among its actions.
+pub(crate) fn check_unparsed(unparsed: &Unparsed, cx: &mut Cx<'_>) {
+    if unparsed
+        .alter_actions()
+        .any(|a| a == Some(AlterAction::DropColumn))
+    {
+        cx.report(
+            &RULE,
+            None,
+            "This ALTER TABLE drops a column, and every value in it.",
+        );
+    }
+}
 
 pub(crate) fn check(stmt: &Statement, cx: &mut Cx<'_>) {
     let Statement::AlterTable(alter) = stmt else {

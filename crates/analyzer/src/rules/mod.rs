@@ -6,10 +6,14 @@
 //! - a statement check, called for the top-level statement and for every statement nested in
 //!   it that runs now (a data-modifying CTE, the statement of `EXPLAIN ANALYZE`), but not for
 //!   statements that are only stored for later (a trigger or routine body, `PREPARE`);
-//! - a function-call check, called for every function call anywhere in a statement;
+//! - a function-call check, called for every function call anywhere in a statement (and told
+//!   whether the call runs now);
+//! - a classified check, called once for the top-level statement after the walk, with the
+//!   kind the walk found for it (the strongest thing it does);
 //! - an unparsed check, called for a statement the parser rejected, with its leading keywords
 //!   (from the token stream, so never fooled by comments or strings);
-//! - a script check, run by the driver (`parse-error`, `empty-script`, `multiple-statements`).
+//! - a script check, run by the driver (`parse-error`, `empty-script`, `multiple-statements`,
+//!   `executable-comment`, `implicit-commit-mixed`).
 //!
 //! Ids are a contract: policies (`blocked_rules`) and CI scripts name them. Never rename one.
 
@@ -26,6 +30,7 @@ use crate::report::{Finding, Severity, StatementKind};
 use crate::source::Pos;
 
 pub(crate) mod alter_table;
+pub(crate) mod calls_unknown_function;
 pub(crate) mod copy_or_load;
 pub(crate) mod create_index_blocking;
 pub(crate) mod create_object;
@@ -38,9 +43,12 @@ pub(crate) mod drop_other;
 pub(crate) mod drop_schema;
 pub(crate) mod drop_table;
 pub(crate) mod empty_script;
+pub(crate) mod executable_comment;
 pub(crate) mod grant_revoke;
+pub(crate) mod implicit_commit_mixed;
 pub(crate) mod insert_from_select;
 pub(crate) mod insert_without_columns;
+pub(crate) mod lexing_setting;
 pub(crate) mod limit_without_order_by;
 pub(crate) mod lock_table;
 pub(crate) mod multiple_statements;
@@ -56,6 +64,7 @@ pub(crate) mod truncate;
 pub(crate) mod update_with_join;
 pub(crate) mod update_without_where;
 pub(crate) mod where_always_true;
+pub(crate) mod where_nearly_always_true;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -74,11 +83,13 @@ pub struct RuleInfo {
 }
 
 /// Every rule, in the order of the catalogue in `docs/rules.md`.
-static RULES: [RuleInfo; 31] = [
+static RULES: [RuleInfo; 36] = [
     parse_error::RULE,
     empty_script::RULE,
     transaction_control::RULE,
     non_transactional::RULE,
+    lexing_setting::RULE,
+    implicit_commit_mixed::RULE,
     update_without_where::RULE,
     delete_without_where::RULE,
     where_always_true::RULE,
@@ -92,6 +103,7 @@ static RULES: [RuleInfo; 31] = [
     dangerous_function::RULE,
     copy_or_load::RULE,
     procedural_code::RULE,
+    executable_comment::RULE,
     alter_table::RULE,
     rename::RULE,
     drop_other::RULE,
@@ -103,6 +115,8 @@ static RULES: [RuleInfo; 31] = [
     insert_without_columns::RULE,
     insert_from_select::RULE,
     update_with_join::RULE,
+    calls_unknown_function::RULE,
+    where_nearly_always_true::RULE,
     create_object::RULE,
     select_in_script::RULE,
     multiple_statements::RULE,
@@ -194,17 +208,25 @@ pub(crate) fn check_statement(stmt: &AstStatement, cx: &mut Cx<'_>) {
     insert_from_select::check(stmt, cx);
     update_with_join::check(stmt, cx);
     create_object::check(stmt, cx);
-    select_in_script::check(stmt, cx);
 }
 
-/// Runs every function-call check over one call.
-pub(crate) fn check_function(function: &Function, cx: &mut Cx<'_>) {
-    dangerous_function::check(function, cx);
+/// Runs the checks that judge a whole top-level statement once the walk has classified it.
+pub(crate) fn check_classified(stmt: &AstStatement, kind: StatementKind, cx: &mut Cx<'_>) {
+    select_in_script::check(stmt, kind, cx);
 }
 
-/// Runs every function-call check over a function called in a `FROM` clause.
-pub(crate) fn check_table_function(name: &ObjectName, cx: &mut Cx<'_>) {
+/// Runs every function-call check over one call, anywhere in a statement or in code it only
+/// stores (`runs_now` is false there). Returns whether the call runs now and is of a function
+/// the analyzer cannot see into, which may change data.
+pub(crate) fn check_function(function: &Function, runs_now: bool, cx: &mut Cx<'_>) -> bool {
+    lexing_setting::check_function(function, cx);
+    check_table_function(&function.name, runs_now, cx)
+}
+
+/// Runs every function-call check over a call known by its name alone, as in a `FROM` clause.
+pub(crate) fn check_table_function(name: &ObjectName, runs_now: bool, cx: &mut Cx<'_>) -> bool {
     dangerous_function::check_name(name, cx);
+    runs_now && calls_unknown_function::check(name, cx)
 }
 
 /// Runs the checks that can judge a statement the parser rejected from its leading keywords.
@@ -212,6 +234,8 @@ pub(crate) fn check_unparsed(unparsed: &Unparsed, cx: &mut Cx<'_>) {
     transaction_control::check_unparsed(unparsed, cx);
     non_transactional::check_unparsed(unparsed, cx);
     truncate::check_unparsed(unparsed, cx);
+    alter_table::check_unparsed(unparsed, cx);
+    drop_column::check_unparsed(unparsed, cx);
     drop_table::check_unparsed(unparsed, cx);
     drop_schema::check_unparsed(unparsed, cx);
     drop_database::check_unparsed(unparsed, cx);
@@ -345,6 +369,8 @@ mod tests {
             ("empty-script", Error),
             ("transaction-control", Error),
             ("non-transactional", Error),
+            ("lexing-setting", Error),
+            ("implicit-commit-mixed", Error),
             ("update-without-where", Danger),
             ("delete-without-where", Danger),
             ("where-always-true", Danger),
@@ -358,6 +384,7 @@ mod tests {
             ("dangerous-function", Danger),
             ("copy-or-load", Danger),
             ("procedural-code", Danger),
+            ("executable-comment", Danger),
             ("alter-table", Warning),
             ("rename", Warning),
             ("drop-other", Warning),
@@ -369,6 +396,8 @@ mod tests {
             ("insert-without-columns", Warning),
             ("insert-from-select", Warning),
             ("update-with-join", Warning),
+            ("calls-unknown-function", Warning),
+            ("where-nearly-always-true", Warning),
             ("create-object", Info),
             ("select-in-script", Info),
             ("multiple-statements", Info),

@@ -6,6 +6,7 @@ use sqlparser::ast::{
 
 use super::{Cx, RuleInfo, span_pos};
 use crate::fallback::Unparsed;
+use crate::mysql_forms::AlterAction;
 use crate::report::Severity;
 
 pub(crate) const RULE: RuleInfo = RuleInfo {
@@ -90,6 +91,16 @@ pub(crate) fn check(stmt: &Statement, cx: &mut Cx<'_>) {
 pub(crate) fn check_unparsed(unparsed: &Unparsed, cx: &mut Cx<'_>) {
     if unparsed.starts_with(&["RENAME", "TABLE"]) {
         cx.report(&RULE, None, "Renames a table.");
+    }
+    if unparsed
+        .alter_actions()
+        .any(|a| a == Some(AlterAction::Rename))
+    {
+        cx.report(
+            &RULE,
+            None,
+            "This ALTER TABLE renames a column or the table.",
+        );
     }
 }
 

@@ -1,11 +1,13 @@
 //! `select-in-script`: a top-level `SELECT` (or `VALUES`/`TABLE`) in an edit script, which
-//! changes nothing but still runs inside the transaction. A query that only wraps a
-//! data-modifying statement (`WITH … UPDATE`) or creates a table (`SELECT … INTO`) is not one.
+//! changes nothing but still runs inside the transaction. A query that writes anywhere inside
+//! (`WITH … UPDATE`, a data-modifying CTE in a subquery), creates a table (`SELECT … INTO`)
+//! or calls a function the analyzer cannot see into is not one: the walk has then classified
+//! the statement by the strongest thing it does, and this rule reads that classification.
 
-use sqlparser::ast::{SetExpr, Statement};
+use sqlparser::ast::Statement;
 
 use super::{Cx, RuleInfo};
-use crate::report::Severity;
+use crate::report::{Severity, StatementKind};
 
 pub(crate) const RULE: RuleInfo = RuleInfo {
     id: "select-in-script",
@@ -16,33 +18,9 @@ pub(crate) const RULE: RuleInfo = RuleInfo {
            it before submitting and put what it showed in the intent; otherwise remove it.",
 };
 
-pub(crate) fn check(stmt: &Statement, cx: &mut Cx<'_>) {
-    if cx.nested {
-        return;
-    }
-    let Statement::Query(query) = stmt else {
-        return;
-    };
-    let mut body = &*query.body;
-    loop {
-        match body {
-            SetExpr::Query(inner) => body = &inner.body,
-            SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => {
-                return;
-            }
-            SetExpr::Select(select) if select.into.is_some() => return,
-            _ => break,
-        }
-    }
-    let writes_in_cte = query.with.as_ref().is_some_and(|with| {
-        with.cte_tables.iter().any(|cte| {
-            matches!(
-                &*cte.query.body,
-                SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_)
-            )
-        })
-    });
-    if writes_in_cte {
+/// Checks a whole top-level statement once the walk has classified it as `kind`.
+pub(crate) fn check(stmt: &Statement, kind: StatementKind, cx: &mut Cx<'_>) {
+    if !matches!(stmt, Statement::Query(_)) || kind != StatementKind::Select {
         return;
     }
     cx.report(
@@ -79,6 +57,12 @@ mod tests {
             &[Postgres],
         );
         assert_silent(&RULE, "SELECT * INTO backup FROM t", &[Postgres]);
+        assert_silent(
+            &RULE,
+            "SELECT * FROM (WITH d AS (DELETE FROM t RETURNING 1) SELECT 1) x",
+            &[Postgres],
+        );
+        assert_silent(&RULE, "SELECT archive_old(1)", ALL);
         assert_silent(&RULE, "INSERT INTO t (a) SELECT 1", ALL);
         assert_silent(&RULE, "CREATE VIEW v AS SELECT 1", ALL);
     }

@@ -1,10 +1,12 @@
 //! `session-setting`: `SET` (and `RESET`, SQLite `PRAGMA`) of a session or global variable.
 //! Some settings quietly switch off the database's own protections; the message names what
 //! the well-known ones do. MySQL user variables (`SET @x = 1`) are plain values, not settings.
+//! A setting that changes how SQL is read (`sql_mode`, `standard_conforming_strings`) is a
+//! `lexing-setting` instead.
 
-use sqlparser::ast::{ContextModifier, ObjectName, Set, Statement};
+use sqlparser::ast::{ContextModifier, ObjectName, Reset, Set, Statement};
 
-use super::{Cx, RuleInfo};
+use super::{Cx, RuleInfo, lexing_setting};
 use crate::Dialect;
 use crate::fallback::Unparsed;
 use crate::report::Severity;
@@ -105,7 +107,17 @@ pub(crate) fn check(stmt: &Statement, cx: &mut Cx<'_>) {
             Set::SetSessionParam(_) => report(cx, "a session parameter", None, false),
             Set::SetTransaction { .. } => {}
         },
-        Statement::Reset(_) => report(cx, "RESET", None, false),
+        Statement::Reset(reset) => match &reset.reset {
+            Reset::ConfigurationParameter(name)
+                if lexing_setting::is_lexing_setting(
+                    &name.to_string().to_ascii_lowercase(),
+                    cx.dialect,
+                ) =>
+            {
+                lexing_setting::report(cx, &format!("RESET {name}"));
+            }
+            _ => report(cx, "RESET", None, false),
+        },
         Statement::Pragma { name, .. } => {
             let name = name.to_string();
             let known = name.rsplit('.').next().map(str::to_ascii_lowercase);
@@ -118,16 +130,44 @@ pub(crate) fn check(stmt: &Statement, cx: &mut Cx<'_>) {
 pub(crate) fn check_unparsed(unparsed: &Unparsed, cx: &mut Cx<'_>) {
     match unparsed.word(0) {
         Some("SET") if !matches!(unparsed.word(1), Some("TRANSACTION" | "PASSWORD")) => {
-            let name = unparsed.word(1).map(str::to_ascii_lowercase);
+            // Any leading word naming a lexing setting: `SET PERSIST sql_mode`,
+            // `SET @@GLOBAL.sql_mode := …`, `SET a = 1, sql_mode = …`.
+            let lexing = (1..)
+                .map_while(|i| (i < unparsed.len()).then(|| unparsed.word(i)))
+                .flatten()
+                .map(system_variable_name)
+                .find(|name| lexing_setting::is_lexing_setting(name, cx.dialect));
+            if let Some(name) = lexing {
+                lexing_setting::report(cx, &format!("SET {name}"));
+                return;
+            }
+            let name = unparsed.word(1).map(system_variable_name);
             report(cx, "SET", name.as_deref(), false);
         }
-        Some("RESET") => report(cx, "RESET", None, false),
+        Some("RESET") => match unparsed.word(1).map(str::to_ascii_lowercase) {
+            Some(name) if lexing_setting::is_lexing_setting(&name, cx.dialect) => {
+                lexing_setting::report(cx, &format!("RESET {name}"));
+            }
+            _ => report(cx, "RESET", None, false),
+        },
         Some("PRAGMA") => {
             let name = unparsed.word(1).map(str::to_ascii_lowercase);
             report(cx, "PRAGMA", name.as_deref(), false);
         }
         _ => {}
     }
+}
+
+/// A setting's name as written in a `SET` the parser rejected, lower-cased and without
+/// MySQL's `@@`, `@@session.` or `@@global.`.
+fn system_variable_name(word: &str) -> String {
+    let lower = word.to_ascii_lowercase();
+    let name = lower.strip_prefix("@@").unwrap_or(&lower);
+    let name = ["session.", "global.", "local."]
+        .iter()
+        .find_map(|scope| name.strip_prefix(scope))
+        .unwrap_or(name);
+    name.to_owned()
 }
 
 /// Reports `SET <variable>` unless it is a user variable or MySQL's `autocommit` (a matter
@@ -149,6 +189,10 @@ fn setting(cx: &mut Cx<'_>, variable: &ObjectName, scope: Option<ContextModifier
     if name == "autocommit" && cx.dialect != Dialect::Postgres {
         return;
     }
+    if lexing_setting::is_lexing_setting(&name, cx.dialect) {
+        lexing_setting::report(cx, &format!("SET {written}"));
+        return;
+    }
     global |= scope == Some(ContextModifier::Global);
     report(cx, &written, Some(&name), global);
 }
@@ -162,7 +206,7 @@ fn report(cx: &mut Cx<'_>, written: &str, name: Option<&str>, global: bool) {
     };
     let message = match effect {
         Some((_, effect)) => format!("`SET {written}` {effect}, {scope}."),
-        None if written.starts_with("PRAGMA") || written == "RESET" => {
+        None if written.starts_with("PRAGMA") || written == "RESET" || written == "SET" => {
             format!("`{written}` changes a setting {scope}.")
         }
         None => format!("`SET {written}` changes a setting {scope}."),
@@ -203,6 +247,12 @@ mod tests {
         assert_fires(&RULE, "SET NAMES utf8mb4", &[Mysql]);
         assert_fires(&RULE, "RESET ALL", &[Postgres]);
         assert_fires(&RULE, "PRAGMA foreign_keys = OFF", &[Sqlite]);
+        let found = hits(&RULE, "SET @@GLOBAL.max_connections := 10", Mysql);
+        assert!(
+            !found[0].message.contains("SET SET"),
+            "{}",
+            found[0].message
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! `truncate`: `TRUNCATE`, which empties whole tables at once.
+//! `truncate`: `TRUNCATE`, which empties whole tables at once — and MySQL's `ALTER TABLE …
+//! TRUNCATE PARTITION` and `DROP PARTITION`, which do the same to partitions.
 
 use sqlparser::ast::Statement;
 
 use super::{Cx, RuleInfo, name_list};
 use crate::fallback::Unparsed;
+use crate::mysql_forms::AlterAction;
 use crate::report::Severity;
 
 pub(crate) const RULE: RuleInfo = RuleInfo {
@@ -28,6 +30,23 @@ pub(crate) fn check(stmt: &Statement, cx: &mut Cx<'_>) {
 pub(crate) fn check_unparsed(unparsed: &Unparsed, cx: &mut Cx<'_>) {
     if unparsed.starts_with(&["TRUNCATE"]) {
         cx.report(&RULE, None, "`TRUNCATE` removes every row of the table.");
+    }
+    // MySQL `ALTER TABLE … TRUNCATE PARTITION` / `DROP PARTITION`.
+    let actions: Vec<_> = unparsed.alter_actions().collect();
+    if actions.contains(&Some(AlterAction::TruncatePartition)) {
+        cx.report(
+            &RULE,
+            None,
+            "`ALTER TABLE … TRUNCATE PARTITION` removes every row of the partitions it names.",
+        );
+    }
+    if actions.contains(&Some(AlterAction::DropPartition)) {
+        cx.report(
+            &RULE,
+            None,
+            "`ALTER TABLE … DROP PARTITION` removes the partitions it names and every row in \
+             them.",
+        );
     }
 }
 

@@ -2,14 +2,15 @@
 //! restriction at all: a constant true (`1 = 1`, `TRUE`, `NOT FALSE`, MySQL/SQLite `WHERE 1`),
 //! a column compared with itself (`id = id`), an `OR` with such a branch, or an `AND` of them.
 //!
-//! The evaluation is deliberately small and sure: it says "always true" only when it can show
-//! it, and "don't know" otherwise. `OR`/`AND` chains are flattened with an explicit stack and
-//! everything else recurses at most [`MAX_DEPTH`] levels, so no input can exhaust the stack.
+//! The evaluation (`condition.rs`) folds constants and casts (`1 = 1::int`, MySQL `WHERE 1+2`,
+//! `1 ^ 2`, `coalesce(true, false)`), sees a column compared with itself through arithmetic
+//! (`id = id + 0`) and `EXISTS (SELECT 1)`. A condition that is true for every row only if `id`
+//! is the primary key (`id IS NOT NULL`, MySQL `OR id`) is `where-nearly-always-true`.
 
-use sqlparser::ast::{BinaryOperator, Expr, Ident, Statement, UnaryOperator, Value};
+use sqlparser::ast::{Expr, Statement};
 
-use super::{Cx, RuleInfo, snippet, span_pos};
-use crate::Dialect;
+use super::{Cx, RuleInfo, name_pos, snippet, span_pos, where_nearly_always_true};
+use crate::condition::{Truth, truth};
 use crate::report::Severity;
 use crate::source::Pos;
 
@@ -25,9 +26,6 @@ pub(crate) const RULE: RuleInfo = RuleInfo {
            expected row count on the request.",
 };
 
-/// How deep the evaluation looks through `NOT`, parentheses and alternating `AND`/`OR`.
-const MAX_DEPTH: usize = 32;
-
 pub(crate) fn check(stmt: &Statement, cx: &mut Cx<'_>) {
     let (verb, selection) = match stmt {
         Statement::Update(update) => ("UPDATE", &update.selection),
@@ -37,197 +35,24 @@ pub(crate) fn check(stmt: &Statement, cx: &mut Cx<'_>) {
     let Some(selection) = selection else {
         return;
     };
-    if let Truth::AlwaysTrue(witness) = truth(selection, cx.dialect, 0) {
-        let message = format!(
-            "The WHERE clause of this {verb} is always true (`{}`), so it {} every row.",
-            snippet(witness, 60),
-            if verb == "UPDATE" {
-                "changes"
-            } else {
-                "removes"
-            },
-        );
-        cx.report(&RULE, leftmost_pos(witness), message);
-    }
-}
-
-/// What can be shown about a condition.
-#[derive(Debug)]
-enum Truth<'e> {
-    /// True for every row; the expression that shows it.
-    AlwaysTrue(&'e Expr),
-    /// False for every row.
-    AlwaysFalse,
-    Unknown,
-}
-
-fn truth(expr: &Expr, dialect: Dialect, depth: usize) -> Truth<'_> {
-    if depth > MAX_DEPTH {
-        return Truth::Unknown;
-    }
-    let expr = unwrap_nested(expr);
-    match expr {
-        // Numbers are conditions where the database says so (MySQL and SQLite: `WHERE 1`);
-        // PostgreSQL refuses them.
-        Expr::Value(value) => match literal(&value.value) {
-            Some(Literal::Bool(true)) => Truth::AlwaysTrue(expr),
-            Some(Literal::Bool(false)) => Truth::AlwaysFalse,
-            Some(Literal::Number(n)) if dialect != Dialect::Postgres => {
-                if n != 0.0 {
-                    Truth::AlwaysTrue(expr)
-                } else {
-                    Truth::AlwaysFalse
-                }
-            }
-            _ => Truth::Unknown,
-        },
-        Expr::UnaryOp {
-            op: UnaryOperator::Not,
-            expr: inner,
-        } => match truth(inner, dialect, depth + 1) {
-            Truth::AlwaysFalse => Truth::AlwaysTrue(expr),
-            Truth::AlwaysTrue(_) => Truth::AlwaysFalse,
-            Truth::Unknown => Truth::Unknown,
-        },
-        Expr::IsTrue(inner) => match truth(inner, dialect, depth + 1) {
-            Truth::AlwaysTrue(_) => Truth::AlwaysTrue(expr),
-            _ => Truth::Unknown,
-        },
-        Expr::BinaryOp {
-            op: op @ (BinaryOperator::Or | BinaryOperator::And),
-            ..
-        } => chain(expr, op, dialect, depth),
-        Expr::BinaryOp { left, op, right } => compare(expr, left, op, right),
-        Expr::IsNotDistinctFrom(left, right) if same_column(left, right) => Truth::AlwaysTrue(expr),
-        _ => Truth::Unknown,
-    }
-}
-
-/// Evaluates a whole chain of `op` (`OR` or `AND`) iteratively, in written order.
-fn chain<'e>(expr: &'e Expr, op: &BinaryOperator, dialect: Dialect, depth: usize) -> Truth<'e> {
-    let is_or = *op == BinaryOperator::Or;
-    let mut pending = vec![expr];
-    let mut all_decided = true;
-    while let Some(next) = pending.pop() {
-        let next = unwrap_nested(next);
-        if let Expr::BinaryOp {
-            left,
-            op: next_op,
-            right,
-        } = next
-            && next_op == op
-        {
-            pending.push(right);
-            pending.push(left);
-            continue;
-        }
-        match (truth(next, dialect, depth + 1), is_or) {
-            (Truth::AlwaysTrue(witness), true) => return Truth::AlwaysTrue(witness),
-            (Truth::AlwaysFalse, false) => return Truth::AlwaysFalse,
-            (Truth::Unknown, _) => all_decided = false,
-            _ => {}
-        }
-    }
-    match (all_decided, is_or) {
-        (true, true) => Truth::AlwaysFalse,
-        (true, false) => Truth::AlwaysTrue(expr),
-        (false, _) => Truth::Unknown,
-    }
-}
-
-/// A comparison of two literals, or of a column with itself.
-fn compare<'e>(expr: &'e Expr, left: &Expr, op: &BinaryOperator, right: &Expr) -> Truth<'e> {
-    use BinaryOperator::*;
-    if same_column(left, right) {
-        return match op {
-            Eq | LtEq | GtEq | Spaceship => Truth::AlwaysTrue(expr),
-            _ => Truth::Unknown,
-        };
-    }
-    let (Expr::Value(left), Expr::Value(right)) = (unwrap_nested(left), unwrap_nested(right))
-    else {
-        return Truth::Unknown;
+    let effect = if verb == "UPDATE" {
+        "changes"
+    } else {
+        "removes"
     };
-    let outcome = match (literal(&left.value), literal(&right.value)) {
-        (Some(Literal::Number(a)), Some(Literal::Number(b))) => match op {
-            Eq | Spaceship => Some(a == b),
-            NotEq => Some(a != b),
-            Lt => Some(a < b),
-            LtEq => Some(a <= b),
-            Gt => Some(a > b),
-            GtEq => Some(a >= b),
-            _ => None,
-        },
-        // Equal texts compare equal under any collation; different ones may not differ.
-        (Some(Literal::Text(a)), Some(Literal::Text(b))) if a == b => match op {
-            Eq | LtEq | GtEq | Spaceship => Some(true),
-            NotEq | Lt | Gt => Some(false),
-            _ => None,
-        },
-        (Some(Literal::Bool(a)), Some(Literal::Bool(b))) => match op {
-            Eq | Spaceship => Some(a == b),
-            NotEq => Some(a != b),
-            _ => None,
-        },
-        _ => None,
-    };
-    match outcome {
-        Some(true) => Truth::AlwaysTrue(expr),
-        Some(false) => Truth::AlwaysFalse,
-        None => Truth::Unknown,
-    }
-}
-
-enum Literal<'v> {
-    Bool(bool),
-    Number(f64),
-    Text(&'v str),
-}
-
-/// A literal's value.
-fn literal(value: &Value) -> Option<Literal<'_>> {
-    match value {
-        Value::Boolean(b) => Some(Literal::Bool(*b)),
-        Value::Number(n, _) => n
-            .parse()
-            .ok()
-            .filter(|n: &f64| !n.is_nan())
-            .map(Literal::Number),
-        Value::SingleQuotedString(s) => Some(Literal::Text(s)),
-        _ => None,
-    }
-}
-
-fn unwrap_nested(mut expr: &Expr) -> &Expr {
-    while let Expr::Nested(inner) = expr {
-        expr = inner;
-    }
-    expr
-}
-
-/// Whether both sides name the same column (case-insensitively unless quoted).
-fn same_column(left: &Expr, right: &Expr) -> bool {
-    match (
-        column_parts(unwrap_nested(left)),
-        column_parts(unwrap_nested(right)),
-    ) {
-        (Some(a), Some(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_ident(x, y)),
-        _ => false,
-    }
-}
-
-fn column_parts(expr: &Expr) -> Option<&[Ident]> {
-    match expr {
-        Expr::Identifier(ident) => Some(std::slice::from_ref(ident)),
-        Expr::CompoundIdentifier(parts) => Some(parts),
-        _ => None,
-    }
-}
-
-fn same_ident(a: &Ident, b: &Ident) -> bool {
-    match (a.quote_style, b.quote_style) {
-        (None, None) => a.value.eq_ignore_ascii_case(&b.value),
-        _ => a.quote_style == b.quote_style && a.value == b.value,
+    match truth(selection, cx.dialect) {
+        Truth::AlwaysTrue(witness) => {
+            let message = format!(
+                "The WHERE clause of this {verb} is always true (`{}`), so it {effect} every \
+                 row.",
+                snippet(witness, 60),
+            );
+            cx.report(&RULE, leftmost_pos(witness), message);
+        }
+        Truth::NearlyTrue(witness) => {
+            where_nearly_always_true::report(cx, verb, effect, witness, leftmost_pos(witness));
+        }
+        Truth::AlwaysFalse | Truth::Unknown => {}
     }
 }
 
@@ -236,11 +61,16 @@ fn leftmost_pos(mut expr: &Expr) -> Option<Pos> {
     loop {
         expr = match expr {
             Expr::BinaryOp { left, .. } => left,
-            Expr::Nested(inner) | Expr::UnaryOp { expr: inner, .. } | Expr::IsTrue(inner) => inner,
+            Expr::Nested(inner)
+            | Expr::UnaryOp { expr: inner, .. }
+            | Expr::IsTrue(inner)
+            | Expr::IsNotNull(inner)
+            | Expr::Cast { expr: inner, .. } => inner,
             Expr::IsNotDistinctFrom(left, _) => left,
             Expr::Value(value) => return span_pos(value.span),
             Expr::Identifier(ident) => return span_pos(ident.span),
             Expr::CompoundIdentifier(parts) => return parts.first().and_then(|i| span_pos(i.span)),
+            Expr::Function(function) => return name_pos(&function.name),
             _ => return None,
         };
     }
@@ -304,6 +134,61 @@ mod tests {
         );
         assert_silent(&RULE, "UPDATE t SET a = 1 WHERE 0", &[Mysql, Sqlite]);
         assert_silent(&RULE, "UPDATE t SET a = 1 WHERE 1", &[Postgres]);
+    }
+
+    #[test]
+    fn fires_on_folded_constants_casts_and_functions() {
+        for sql in [
+            "UPDATE t SET a = 1 WHERE 1 = 1::int",
+            "UPDATE t SET a = 1 WHERE 1 = CAST('1' AS INT)",
+            "UPDATE t SET a = 1 WHERE 1 + 1 = 2",
+            "UPDATE t SET a = 1 WHERE -1 < 0",
+            "UPDATE t SET a = 1 WHERE coalesce(true, false)",
+            "UPDATE t SET a = 1 WHERE coalesce(NULL, 1) = 1",
+            "DELETE FROM t WHERE EXISTS (SELECT 1)",
+            "DELETE FROM t WHERE status = 'x' OR EXISTS (SELECT 'y')",
+            "DELETE FROM t WHERE id = id + 0",
+            "DELETE FROM t WHERE id * 1 = 0 + id",
+            "DELETE FROM t WHERE a + 1 = a + 1",
+            "DELETE FROM t WHERE NOT NOT EXISTS (SELECT 1)",
+        ] {
+            assert_fires(&RULE, sql, ALL);
+        }
+        for sql in [
+            "UPDATE t SET a = 1 WHERE 1+2",
+            "UPDATE t SET a = 1 WHERE 1-2",
+            "UPDATE t SET a = 1 WHERE 1*2",
+            "UPDATE t SET a = 1 WHERE 1|2",
+            "UPDATE t SET a = 1 WHERE 1^2",
+            "UPDATE accounts SET status = 'z' WHERE status = 'y' OR 1+0",
+            "UPDATE t SET a = 1 WHERE id = 1 OR TRUE = 1",
+        ] {
+            assert_fires(&RULE, sql, &[Mysql, Sqlite, Generic]);
+            assert_silent(&RULE, sql, &[Postgres]);
+        }
+        assert_fires(&RULE, "UPDATE t SET a = 1 /*! WHERE 1=1 */", &[Mysql]);
+    }
+
+    #[test]
+    fn does_not_fold_what_it_cannot_be_sure_of() {
+        for sql in [
+            "UPDATE t SET a = 1 WHERE 1 - 1",
+            "UPDATE t SET a = 1 WHERE 1 ^ 1",
+            "UPDATE t SET a = 1 WHERE 1 / 2",
+            "UPDATE t SET a = 1 WHERE coalesce(a, true)",
+            "UPDATE t SET a = 1 WHERE coalesce(NULL, NULL)",
+            "DELETE FROM t WHERE EXISTS (SELECT 1 FROM u)",
+            "DELETE FROM t WHERE EXISTS (SELECT 1 LIMIT 0)",
+            "DELETE FROM t WHERE NOT EXISTS (SELECT 1)",
+            "DELETE FROM t WHERE id = id + 1",
+            "DELETE FROM t WHERE a + 1 = b + 1",
+            "DELETE FROM t WHERE random() = random()",
+            "DELETE FROM t WHERE NOT (NULL = 1)",
+            "DELETE FROM t WHERE 'abc'::int = 0",
+        ] {
+            assert_silent(&RULE, sql, ALL);
+        }
+        assert_silent(&RULE, "UPDATE t SET a = 1 WHERE 2 ^ 1 = 3", &[Postgres]);
     }
 
     #[test]
