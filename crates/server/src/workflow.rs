@@ -5,10 +5,8 @@
 //! (`core::validation`), under which policy (`core::policy`) — is checked in one place, and the
 //! store's compare-and-set writes make the checks hold under concurrency.
 
-use std::str::FromStr;
-
 use axum::http::StatusCode;
-use countersign_analyzer::{Analysis, Dialect, analyze};
+use countersign_analyzer::{Analysis, Dialect, Risk, analyze};
 use countersign_core::audit::AuditAction;
 use countersign_core::lifecycle::{self, Action, ActionKind};
 use countersign_core::permission::{self, Forbidden};
@@ -71,9 +69,13 @@ pub fn dialect_of(driver: Driver) -> Dialect {
     }
 }
 
-/// The analysis' risk as the domain names it.
+/// The analysis' risk as the domain names it: one exhaustive conversion, no fallback.
 pub fn risk_of(analysis: &Analysis) -> RiskLevel {
-    RiskLevel::from_str(analysis.risk.as_str()).unwrap_or(RiskLevel::High)
+    match analysis.risk {
+        Risk::Low => RiskLevel::Low,
+        Risk::Medium => RiskLevel::Medium,
+        Risk::High => RiskLevel::High,
+    }
 }
 
 /// Refuses a script that cannot run as asked (an `error` finding) or that the target's policy

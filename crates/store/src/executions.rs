@@ -3,6 +3,7 @@
 //! reconciliation of runs a crash interrupted.
 
 use countersign_core::audit::AuditAction;
+use countersign_core::lifecycle::ActionKind;
 use countersign_core::request::{ExecutionOutcome, GuardSource, RequestStatus, RunIdentity};
 use countersign_core::timestamp;
 use countersign_core::user::User;
@@ -11,7 +12,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::audit::{NewEvent, append};
-use crate::requests::parse_time;
+use crate::requests::{only_source, parse_time};
 use crate::{Store, StoreError};
 
 /// How a run ended, as the store records it.
@@ -62,7 +63,7 @@ impl Store {
         .bind(RequestStatus::Executing.as_str())
         .bind(now.as_str())
         .bind(id)
-        .bind(RequestStatus::Approved.as_str())
+        .bind(only_source(ActionKind::ClaimExecution))
         .bind(revision)
         .execute(&mut *tx)
         .await?;
@@ -147,7 +148,7 @@ impl Store {
         .bind(status.as_str())
         .bind(finished.as_str())
         .bind(id)
-        .bind(RequestStatus::Executing.as_str())
+        .bind(only_source(ActionKind::FinishExecution))
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| StoreError::Conflict(format!("request #{id} is not executing")))?;

@@ -7,6 +7,7 @@
 use std::str::FromStr;
 
 use countersign_core::audit::AuditAction;
+use countersign_core::lifecycle::ActionKind;
 use countersign_core::policy::RiskLevel;
 use countersign_core::request::{
     ExecutionOutcome, GuardSource, RequestStatus, Review, ReviewDecision, sql_sha256,
@@ -255,7 +256,7 @@ impl Store {
         )
         .bind(timestamp::format(now))
         .bind(id)
-        .bind(RequestStatus::PendingReview.as_str())
+        .bind(only_source(ActionKind::Review))
         .bind(revision)
         .execute(&mut *tx)
         .await?;
@@ -380,6 +381,7 @@ impl Store {
             .bind(filter.awaiting_review_by.as_deref())
             .bind(filter.before_id)
             .bind(limit)
+            .bind(only_source(ActionKind::Review))
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -425,7 +427,7 @@ const LIST_QUERY: &str = "SELECT r.id, r.title, r.target, a.name AS author, r.st
              WHERE rr.request_id = r.id AND rr.revision = r.revision AND u.name = $3)) \
        AND (CAST($4 AS TEXT) IS NULL OR r.target = $4) \
        AND (CAST($5 AS TEXT) IS NULL OR ( \
-             r.status = 'pending_review' \
+             r.status = $8 \
              AND EXISTS (SELECT 1 FROM revision_reviewers rr JOIN users u ON u.id = rr.reviewer_id \
                          WHERE rr.request_id = r.id AND rr.revision = r.revision AND u.name = $5) \
              AND NOT EXISTS (SELECT 1 FROM reviews w JOIN users u ON u.id = w.reviewer_id \
@@ -598,6 +600,17 @@ async fn execution_of(
     }))
 }
 
+/// The one status `kind` may start from (`core::lifecycle`), as a compare-and-set binds it:
+/// the store never writes its own copy of the state machine.
+pub(crate) fn only_source(kind: ActionKind) -> &'static str {
+    match kind.allowed_from() {
+        [status] => status.as_str(),
+        // An action with several sources is bound to the status its caller saw instead; an
+        // empty string matches no row, so a mistake here refuses rather than allows.
+        _ => "",
+    }
+}
+
 fn names(users: &[User]) -> Vec<&str> {
     users.iter().map(|u| u.name.as_str()).collect()
 }
@@ -621,4 +634,21 @@ pub(crate) fn parse_time(text: &str) -> Result<OffsetDateTime, StoreError> {
 fn time_col(row: &AnyRow, column: &str) -> Result<OffsetDateTime, StoreError> {
     let text: String = row.try_get(column)?;
     parse_time(&text)
+}
+
+#[cfg(test)]
+mod only_source_tests {
+    use super::*;
+
+    #[test]
+    fn single_source_actions_bind_their_one_status() {
+        assert_eq!(only_source(ActionKind::Review), "pending_review");
+        assert_eq!(only_source(ActionKind::ClaimExecution), "approved");
+        assert_eq!(only_source(ActionKind::FinishExecution), "executing");
+        assert_eq!(
+            only_source(ActionKind::Withdraw),
+            "",
+            "several sources: none bound"
+        );
+    }
 }
