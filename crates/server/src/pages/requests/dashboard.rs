@@ -1,0 +1,48 @@
+//! `GET /`: the dashboard — my requests, and those waiting for my review.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Html;
+use countersign_core::user::User;
+use countersign_store::RequestFilter;
+
+use crate::AppState;
+use crate::auth::PageUser;
+use crate::error::PageError;
+use crate::pages::{StatusLook, render};
+use crate::views::SummaryView;
+
+/// How many requests each dashboard list shows.
+const DASHBOARD_ROWS: i64 = 50;
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct Dashboard<'a> {
+    user: &'a User,
+    csrf_token: &'a str,
+    mine: Vec<SummaryView>,
+    waiting: Vec<SummaryView>,
+}
+
+/// `GET /`: my requests, and those waiting for my review.
+pub async fn dashboard(
+    State(state): State<AppState>,
+    me: PageUser,
+) -> Result<Html<String>, PageError> {
+    let mine = RequestFilter {
+        author: Some(me.user.name.clone()),
+        ..Default::default()
+    };
+    let waiting = RequestFilter {
+        awaiting_review_by: Some(me.user.name.clone()),
+        ..Default::default()
+    };
+    let mine = state.store.list_requests(&mine, DASHBOARD_ROWS).await?;
+    let waiting = state.store.list_requests(&waiting, DASHBOARD_ROWS).await?;
+    render(&Dashboard {
+        user: &me.user,
+        csrf_token: &me.csrf_token,
+        mine: mine.into_iter().map(SummaryView::from).collect(),
+        waiting: waiting.into_iter().map(SummaryView::from).collect(),
+    })
+}

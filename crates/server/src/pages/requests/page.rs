@@ -1,0 +1,240 @@
+//! `/requests/{id}`: the request page — what the signed-in user may do on it, its history —
+//! and its buttons: review, withdraw, execute (with its confirmation step).
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use countersign_analyzer::Analysis;
+use countersign_core::audit::AuditEvent;
+use countersign_core::lifecycle::ActionKind;
+use countersign_core::permission;
+use countersign_core::request::{RequestStatus, ReviewDecision};
+use countersign_core::timestamp;
+use countersign_core::user::User;
+use countersign_core::validation::NewReview;
+
+use crate::AppState;
+use crate::auth::PageUser;
+use crate::error::{ApiError, PageError};
+use crate::pages::form::RawForm;
+use crate::pages::{StatusLook, render};
+use crate::views::RequestView;
+
+use super::look::Stamp;
+use super::sql_view::{DiffLine, SqlLine, sql_diff, sql_lines};
+
+/// What the signed-in user may do on a request page.
+struct Abilities {
+    review: bool,
+    withdraw: bool,
+    revise: bool,
+    execute: bool,
+    /// A failed request is never retried; its author starts a new one from it.
+    resubmit: bool,
+}
+
+impl Abilities {
+    fn of(user: &User, view: &RequestView) -> Abilities {
+        let allowed = |kind: ActionKind| kind.is_allowed_from(view.status);
+        Abilities {
+            review: allowed(ActionKind::Review)
+                && permission::may_review(user, &view.author, &view.reviewers).is_ok()
+                && !view
+                    .reviews
+                    .iter()
+                    .any(|r| r.current && r.review.reviewer == user.name),
+            withdraw: allowed(ActionKind::Withdraw)
+                && permission::may_withdraw(user, &view.author).is_ok(),
+            revise: allowed(ActionKind::Revise)
+                && permission::may_revise(user, &view.author).is_ok(),
+            execute: allowed(ActionKind::ClaimExecution)
+                && permission::may_execute(user, &view.author).is_ok(),
+            resubmit: matches!(
+                view.status,
+                RequestStatus::Failed | RequestStatus::Withdrawn
+            ) && user.name == view.author,
+        }
+    }
+}
+
+/// An audit event as the request page lists it.
+struct HistoryLine {
+    at: String,
+    actor: String,
+    action: String,
+    revision: Option<i64>,
+}
+
+impl From<AuditEvent> for HistoryLine {
+    fn from(e: AuditEvent) -> HistoryLine {
+        HistoryLine {
+            at: timestamp::format(e.at),
+            actor: e.actor.unwrap_or_else(|| "system".to_owned()),
+            action: e.action,
+            revision: e.revision,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "request.html")]
+struct RequestPage<'a> {
+    user: &'a User,
+    csrf_token: &'a str,
+    req: RequestView,
+    analysis: Analysis,
+    lines: Vec<SqlLine>,
+    can: Abilities,
+    history: Vec<HistoryLine>,
+    /// The SQL's change from the previous revision, if there is one.
+    diff: Vec<DiffLine>,
+    error: Option<String>,
+    comment: String,
+}
+
+async fn request_page(
+    state: &AppState,
+    me: &PageUser,
+    id: i64,
+    error: Option<String>,
+    comment: String,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let req = state.request_view(id).await?;
+    let analysis: Analysis =
+        serde_json::from_value(req.analysis.clone()).map_err(ApiError::internal)?;
+    let lines = sql_lines(&req.sql, &analysis);
+    let diff = match req.revisions.as_slice() {
+        [.., previous, current] => sql_diff(&previous.sql, &current.sql),
+        _ => Vec::new(),
+    };
+    let history = state
+        .store
+        .request_events(id)
+        .await?
+        .into_iter()
+        .map(HistoryLine::from)
+        .collect();
+    let page = RequestPage {
+        user: &me.user,
+        csrf_token: &me.csrf_token,
+        can: Abilities::of(&me.user, &req),
+        req,
+        analysis,
+        lines,
+        history,
+        diff,
+        error,
+        comment,
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+/// After a button on the request page: back to the request, with the reason if the action was
+/// refused (and the comment as typed, for a review).
+async fn back_to_request(
+    state: &AppState,
+    me: &PageUser,
+    id: i64,
+    result: Result<(), ApiError>,
+    comment: String,
+) -> Result<Response, PageError> {
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/requests/{id}")).into_response()),
+        Err(e) => request_page(state, me, id, Some(e.message), comment, e.status).await,
+    }
+}
+
+/// `GET /requests/{id}`
+pub(super) async fn show(
+    State(state): State<AppState>,
+    me: PageUser,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    request_page(&state, &me, id, None, String::new(), StatusCode::OK).await
+}
+
+/// `POST /requests/{id}/review`: the "Approve" and "Reject" buttons.
+pub(super) async fn review(
+    State(state): State<AppState>,
+    me: PageUser,
+    Path(id): Path<i64>,
+    form: RawForm,
+) -> Result<Response, PageError> {
+    form.check_csrf(&me)?;
+    let comment = form.text("comment");
+    let attempt = async {
+        let decision: ReviewDecision = form
+            .text("decision")
+            .parse()
+            .map_err(|e: countersign_core::UnknownName| ApiError::bad_request(e.to_string()))?;
+        let revision = form
+            .text("revision")
+            .parse()
+            .map_err(|_| ApiError::bad_request("the form lost its revision; reload the page"))?;
+        state
+            .review(
+                id,
+                &me.user,
+                NewReview {
+                    decision,
+                    comment: comment.clone(),
+                    revision,
+                },
+            )
+            .await
+    };
+    let result = attempt.await.map(|_| ());
+    back_to_request(&state, &me, id, result, comment).await
+}
+
+/// `POST /requests/{id}/withdraw`
+pub(super) async fn withdraw(
+    State(state): State<AppState>,
+    me: PageUser,
+    Path(id): Path<i64>,
+    form: RawForm,
+) -> Result<Response, PageError> {
+    form.check_csrf(&me)?;
+    let result = state.withdraw(id, &me.user).await;
+    back_to_request(&state, &me, id, result, String::new()).await
+}
+
+#[derive(Template)]
+#[template(path = "confirm_execute.html")]
+struct ConfirmExecute<'a> {
+    user: &'a User,
+    csrf_token: &'a str,
+    req: RequestView,
+}
+
+/// `GET /requests/{id}/execute`: the confirmation step before a run.
+pub(super) async fn confirm_execute(
+    State(state): State<AppState>,
+    me: PageUser,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let req = state.request_view(id).await?;
+    if !Abilities::of(&me.user, &req).execute {
+        return Ok(Redirect::to(&format!("/requests/{id}")).into_response());
+    }
+    let page = ConfirmExecute {
+        user: &me.user,
+        csrf_token: &me.csrf_token,
+        req,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+/// `POST /requests/{id}/execute`: runs it, then shows the request with its execution.
+pub(super) async fn execute(
+    State(state): State<AppState>,
+    me: PageUser,
+    Path(id): Path<i64>,
+    form: RawForm,
+) -> Result<Response, PageError> {
+    form.check_csrf(&me)?;
+    let result = state.execute(id, &me.user).await.map(|_| ());
+    back_to_request(&state, &me, id, result, String::new()).await
+}
