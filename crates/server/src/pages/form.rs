@@ -1,9 +1,12 @@
-//! Browser forms: the body as name/value pairs (a name may repeat, as checkboxes do), and the
-//! CSRF check every state-changing form passes first.
+//! Browser forms: the body as name/value pairs (a name may repeat, as checkboxes do), taken
+//! only through [`SignedForm`], which checks the CSRF token before a handler runs — so a page
+//! handler cannot forget the check.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
 
+use crate::AppState;
 use crate::auth::PageUser;
 use crate::error::{ApiError, PageError};
 
@@ -35,15 +38,11 @@ impl RawForm {
     }
 
     /// Refuses the form unless it carries `user`'s session CSRF token.
-    pub fn check_csrf(&self, user: &PageUser) -> Result<(), PageError> {
+    fn check_csrf(&self, user: &PageUser) -> Result<(), PageError> {
         user.check_csrf(self.get("csrf_token")).map_err(PageError)
     }
-}
 
-impl<S: Send + Sync> FromRequest<S> for RawForm {
-    type Rejection = PageError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, PageError> {
+    async fn from_body(req: Request, state: &AppState) -> Result<Self, PageError> {
         let body = Bytes::from_request(req, state)
             .await
             .map_err(|e| PageError(ApiError::bad_request(e.body_text())))?;
@@ -52,5 +51,26 @@ impl<S: Send + Sync> FromRequest<S> for RawForm {
                 .map(|(n, v)| (n.into_owned(), v.into_owned()))
                 .collect(),
         ))
+    }
+}
+
+/// A form posted by the signed-in user, whose CSRF token matched their session: the only way
+/// a page handler gets a form body.
+pub struct SignedForm {
+    pub me: PageUser,
+    pub form: RawForm,
+}
+
+impl FromRequest<AppState> for SignedForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let me = PageUser::from_request_parts(&mut parts, state).await?;
+        let form = RawForm::from_body(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        form.check_csrf(&me).map_err(IntoResponse::into_response)?;
+        Ok(SignedForm { me, form })
     }
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::auth::PageUser;
 use crate::error::{ApiError, PageError};
-use crate::pages::form::RawForm;
+use crate::pages::form::{RawForm, SignedForm};
 use crate::pages::render;
 
 /// A reviewer the form offers, and whether it is ticked.
@@ -205,10 +205,8 @@ pub(super) async fn new_form(
 /// `POST /requests`
 pub(super) async fn submit(
     State(state): State<AppState>,
-    me: PageUser,
-    form: RawForm,
+    SignedForm { me, form }: SignedForm,
 ) -> Result<Response, PageError> {
-    form.check_csrf(&me)?;
     let values = FormValues::from_form(&form);
     let result = async {
         let new = NewRequest {
@@ -240,11 +238,9 @@ pub(super) async fn edit_form(
 /// `POST /requests/{id}/edit`
 pub(super) async fn edit(
     State(state): State<AppState>,
-    me: PageUser,
     Path(id): Path<i64>,
-    form: RawForm,
+    SignedForm { me, form }: SignedForm,
 ) -> Result<Response, PageError> {
-    form.check_csrf(&me)?;
     let values = FormValues::from_form(&form);
     let result = async {
         let edit = RequestEdit {

@@ -17,7 +17,7 @@ use countersign_core::validation::NewReview;
 use crate::AppState;
 use crate::auth::PageUser;
 use crate::error::{ApiError, PageError};
-use crate::pages::form::RawForm;
+use crate::pages::form::SignedForm;
 use crate::pages::{StatusLook, render};
 use crate::views::RequestView;
 
@@ -158,11 +158,9 @@ pub(super) async fn show(
 /// `POST /requests/{id}/review`: the "Approve" and "Reject" buttons.
 pub(super) async fn review(
     State(state): State<AppState>,
-    me: PageUser,
     Path(id): Path<i64>,
-    form: RawForm,
+    SignedForm { me, form }: SignedForm,
 ) -> Result<Response, PageError> {
-    form.check_csrf(&me)?;
     let comment = form.text("comment");
     let attempt = async {
         let decision: ReviewDecision = form
@@ -192,11 +190,9 @@ pub(super) async fn review(
 /// `POST /requests/{id}/withdraw`
 pub(super) async fn withdraw(
     State(state): State<AppState>,
-    me: PageUser,
     Path(id): Path<i64>,
-    form: RawForm,
+    SignedForm { me, .. }: SignedForm,
 ) -> Result<Response, PageError> {
-    form.check_csrf(&me)?;
     let result = state.withdraw(id, &me.user).await;
     back_to_request(&state, &me, id, result, String::new()).await
 }
@@ -230,11 +226,9 @@ pub(super) async fn confirm_execute(
 /// `POST /requests/{id}/execute`: runs it, then shows the request with its execution.
 pub(super) async fn execute(
     State(state): State<AppState>,
-    me: PageUser,
     Path(id): Path<i64>,
-    form: RawForm,
+    SignedForm { me, .. }: SignedForm,
 ) -> Result<Response, PageError> {
-    form.check_csrf(&me)?;
     let result = state.execute(id, &me.user).await.map(|_| ());
     back_to_request(&state, &me, id, result, String::new()).await
 }
