@@ -30,8 +30,6 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::error::ApiError;
-
 /// The columns of the CSV export, in order: the event's fields as the contract names them.
 pub const CSV_HEADER: [&str; 9] = [
     "seq",
@@ -107,12 +105,6 @@ impl FromStr for ExportFormat {
             .into_iter()
             .find(|f| f.as_str() == name)
             .ok_or_else(|| UnknownFormat(name.to_owned()))
-    }
-}
-
-impl From<UnknownFormat> for ApiError {
-    fn from(err: UnknownFormat) -> ApiError {
-        ApiError::bad_request(err.to_string())
     }
 }
 
@@ -371,12 +363,6 @@ pub struct FilterQuery {
 pub struct InvalidFilter {
     pub field: &'static str,
     pub reason: String,
-}
-
-impl From<InvalidFilter> for ApiError {
-    fn from(err: InvalidFilter) -> ApiError {
-        ApiError::bad_request(err.to_string())
-    }
 }
 
 impl FilterQuery {

@@ -3,8 +3,14 @@
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use countersign_store::StoreError;
+use countersign_core::lifecycle::TransitionError;
+use countersign_core::permission::Forbidden;
+use countersign_core::policy::Refused;
+use countersign_core::validation::{InvalidRequest, ReviewRefused};
+use countersign_store::{Conflict, StoreError};
 use serde::Serialize;
+
+use crate::audit_export::{InvalidFilter, UnknownFormat};
 
 /// An error a handler returns. Internal details are logged, never sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,16 +76,74 @@ impl ApiError {
     }
 }
 
+// Every domain and store error becomes an answer here, and only here.
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         match err {
             StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
-            StoreError::Conflict(message) => ApiError::conflict("conflict", message),
+            StoreError::Conflict(conflict) => {
+                let code = match conflict {
+                    Conflict::ChangedMeanwhile(_) => "stale_revision",
+                    Conflict::NotApproved(_) => "not_approved",
+                    Conflict::NotExecuting(_) => "invalid_state",
+                };
+                ApiError::conflict(code, conflict.to_string())
+            }
             StoreError::AlreadyExists(what) => {
                 ApiError::conflict("already_exists", format!("{what} already exists"))
             }
             other => ApiError::internal(other),
         }
+    }
+}
+
+impl From<Forbidden> for ApiError {
+    fn from(e: Forbidden) -> ApiError {
+        ApiError::forbidden(e.to_string())
+    }
+}
+
+impl From<TransitionError> for ApiError {
+    fn from(e: TransitionError) -> ApiError {
+        ApiError::conflict("invalid_state", e.to_string())
+    }
+}
+
+impl From<InvalidRequest> for ApiError {
+    fn from(e: InvalidRequest) -> ApiError {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(e: Refused) -> ApiError {
+        ApiError::unprocessable("blocked_by_policy", e.to_string())
+    }
+}
+
+impl From<ReviewRefused> for ApiError {
+    fn from(e: ReviewRefused) -> ApiError {
+        match e {
+            ReviewRefused::StaleRevision { .. } => {
+                ApiError::conflict("stale_revision", e.to_string())
+            }
+            ReviewRefused::CommentRequired => {
+                ApiError::new(StatusCode::BAD_REQUEST, "comment_required", e.to_string())
+            }
+        }
+    }
+}
+
+impl From<UnknownFormat> for ApiError {
+    fn from(err: UnknownFormat) -> ApiError {
+        ApiError::bad_request(err.to_string())
+    }
+}
+
+impl From<InvalidFilter> for ApiError {
+    fn from(err: InvalidFilter) -> ApiError {
+        ApiError::bad_request(err.to_string())
     }
 }
 

@@ -109,9 +109,8 @@ impl AppState {
             .claim_execution(id, user, record.revision, expected_rows, guard_source)
             .await
             .map_err(|e| match e {
-                StoreError::Conflict(m) | StoreError::AlreadyExists(m) => {
-                    ApiError::conflict("not_approved", m)
-                }
+                // The primary key's wall: a second run of one request, ever.
+                StoreError::AlreadyExists(m) => ApiError::conflict("not_approved", m),
                 other => other.into(),
             })?;
         // Run detached from the HTTP request: a client that goes away must not abandon the run
@@ -193,7 +192,7 @@ impl AppState {
     /// whose heartbeat has missed a beat. A transaction still in progress is settled only once
     /// its heartbeat is older than `reconcile_after` (its server is gone): its session on the
     /// target is ended first. Returns how many it settled.
-    pub async fn reconcile_open(&self, startup: bool) -> Result<usize, ApiError> {
+    pub async fn reconcile_open(&self, startup: bool) -> Result<usize, StoreError> {
         let now = timestamp::now();
         let age = |run: &OpenExecution| {
             run.heartbeat_at.map_or(Duration::MAX, |at| {
@@ -212,7 +211,7 @@ impl AppState {
                 Ok(true) => settled += 1,
                 Ok(false) => {}
                 Err(e) => {
-                    tracing::warn!(request = run.request_id, error = %e.message, "cannot reconcile yet")
+                    tracing::warn!(request = run.request_id, error = %e, "cannot reconcile yet")
                 }
             }
         }
@@ -221,7 +220,7 @@ impl AppState {
 
     /// Settles `run` if the target can tell (or, `orphaned`, nothing can). Returns whether it
     /// did.
-    async fn settle(&self, run: &OpenExecution, orphaned: bool) -> Result<bool, ApiError> {
+    async fn settle(&self, run: &OpenExecution, orphaned: bool) -> Result<bool, SettleError> {
         let (outcome, note) = match (self.config.target(&run.target), run.identity.is_empty()) {
             // The identity is recorded before any statement runs: without one, nothing ran.
             (_, true) if orphaned => (ExecutionOutcome::RolledBack, NEVER_BEGAN),
@@ -230,9 +229,8 @@ impl AppState {
             (None, false) => return Ok(false),
             (Some(target), false) => {
                 let target = executor_target(target);
-                let settlement = countersign_executor::reconcile(target, &run.identity, orphaned)
-                    .await
-                    .map_err(|e| ApiError::conflict("target_unreachable", e.to_string()))?;
+                let settlement =
+                    countersign_executor::reconcile(target, &run.identity, orphaned).await?;
                 match settlement {
                     Settlement::Committed => (ExecutionOutcome::Committed, INTERRUPTED),
                     Settlement::RolledBack => (ExecutionOutcome::RolledBack, INTERRUPTED),
@@ -279,13 +277,22 @@ impl AppState {
                 match state.reconcile_open(startup).await {
                     Ok(_) => startup = false,
                     Err(e) => {
-                        tracing::warn!(error = %e.message, "reconciliation failed; will retry")
+                        tracing::warn!(error = %e, "reconciliation failed; will retry")
                     }
                 }
                 tokio::time::sleep(RECONCILE_TICK).await;
             }
         })
     }
+}
+
+/// Why a run could not be settled this time (the reconciler tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    #[error(transparent)]
+    Target(#[from] countersign_executor::ReconcileError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// How often the reconciler looks for runs whose heartbeat stopped.

@@ -5,60 +5,20 @@
 //! (`core::validation`), under which policy (`core::policy`) — is checked in one place, and the
 //! store's compare-and-set writes make the checks hold under concurrency.
 
-use axum::http::StatusCode;
 use countersign_analyzer::{Analysis, Dialect, Risk, analyze};
 use countersign_core::audit::AuditAction;
 use countersign_core::lifecycle::{self, Action, ActionKind};
-use countersign_core::permission::{self, Forbidden};
+use countersign_core::permission::{self};
 use countersign_core::policy::{self, FindingRef, Policy, Refused, RiskLevel, UncountedStatement};
 use countersign_core::request::{RequestStatus, Review};
 use countersign_core::user::{Role, User};
-use countersign_core::validation::{
-    InvalidRequest, NewRequest, NewReview, RequestEdit, ReviewRefused,
-};
-use countersign_store::{NewEvent, RequestRecord, RevisionInput, StoreError};
+use countersign_core::validation::{NewRequest, NewReview, RequestEdit};
+use countersign_store::{NewEvent, RequestRecord, RevisionInput};
 use serde_json::json;
 
 use crate::AppState;
 use crate::config::{Driver, TargetConfig};
 use crate::error::ApiError;
-
-impl From<Forbidden> for ApiError {
-    fn from(e: Forbidden) -> ApiError {
-        ApiError::forbidden(e.to_string())
-    }
-}
-
-impl From<lifecycle::TransitionError> for ApiError {
-    fn from(e: lifecycle::TransitionError) -> ApiError {
-        ApiError::conflict("invalid_state", e.to_string())
-    }
-}
-
-impl From<InvalidRequest> for ApiError {
-    fn from(e: InvalidRequest) -> ApiError {
-        ApiError::bad_request(e.to_string())
-    }
-}
-
-impl From<Refused> for ApiError {
-    fn from(e: Refused) -> ApiError {
-        ApiError::unprocessable("blocked_by_policy", e.to_string())
-    }
-}
-
-impl From<ReviewRefused> for ApiError {
-    fn from(e: ReviewRefused) -> ApiError {
-        match e {
-            ReviewRefused::StaleRevision { .. } => {
-                ApiError::conflict("stale_revision", e.to_string())
-            }
-            ReviewRefused::CommentRequired => {
-                ApiError::new(StatusCode::BAD_REQUEST, "comment_required", e.to_string())
-            }
-        }
-    }
-}
 
 /// The analyzer's dialect for a target's driver.
 pub fn dialect_of(driver: Driver) -> Dialect {
@@ -257,11 +217,7 @@ impl AppState {
                 review.comment.trim(),
                 decide,
             )
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(m) => ApiError::conflict("stale_revision", m),
-                other => other.into(),
-            })?;
+            .await?;
         Ok(status)
     }
 

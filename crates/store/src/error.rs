@@ -13,13 +13,30 @@ pub enum StoreError {
     AlreadyExists(String),
     /// The row changed since the caller read it (a status or revision it expected is gone).
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Conflict),
     #[error("{0} not found")]
     NotFound(String),
     #[error("the store holds a value it cannot read: {0}")]
     Corrupt(String),
     #[error("store error: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+/// Which compare-and-set found the row other than its caller saw it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// A new revision, a review or a status change came first.
+    #[error(
+        "request #{0} changed meanwhile (a new revision, a review, or a status change); reload \
+         it and try again"
+    )]
+    ChangedMeanwhile(i64),
+    /// An execute call found the request no longer approved (it runs, or ran, already).
+    #[error("request #{0} is not approved (it may be running or have run already)")]
+    NotApproved(i64),
+    /// A run's end found the request no longer executing (another instance settled it).
+    #[error("request #{0} is not executing")]
+    NotExecuting(i64),
 }
 
 impl StoreError {

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{NewEvent, append};
 use crate::requests::{only_source, parse_time};
-use crate::{Store, StoreError};
+use crate::{Conflict, Store, StoreError};
 
 /// How a run ended, as the store records it.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,9 +68,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if claimed.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "request #{id} is not approved (it may be running or have run already)"
-            )));
+            return Err(StoreError::Conflict(Conflict::NotApproved(id)));
         }
         // The primary key on request_id is a second wall: one execution per request, ever.
         sqlx::query(
@@ -151,7 +149,7 @@ impl Store {
         .bind(only_source(ActionKind::FinishExecution))
         .fetch_optional(&mut *tx)
         .await?
-        .ok_or_else(|| StoreError::Conflict(format!("request #{id} is not executing")))?;
+        .ok_or(StoreError::Conflict(Conflict::NotExecuting(id)))?;
         let revision: i64 = done.try_get("revision")?;
         sqlx::query(
             "UPDATE executions SET finished_at = $1, outcome = $2, rows_affected = $3, \

@@ -25,7 +25,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Transaction};
 
 pub use audit::NewEvent;
-pub use error::StoreError;
+pub use error::{Conflict, StoreError};
 pub use executions::{ExecutionResult, OpenExecution};
 pub use requests::{
     ExecutionRecord, RequestFilter, RequestRecord, RequestSummary, RevisionInput, RevisionRecord,

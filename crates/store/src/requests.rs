@@ -20,7 +20,7 @@ use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use crate::audit::{NewEvent, append};
-use crate::{Store, StoreError};
+use crate::{Conflict, Store, StoreError};
 
 /// What a revision holds, as submitted (the store computes the SQL's hash).
 #[derive(Debug, Clone)]
@@ -616,9 +616,7 @@ fn names(users: &[User]) -> Vec<&str> {
 }
 
 fn changed_meanwhile(id: i64) -> StoreError {
-    StoreError::Conflict(format!(
-        "request #{id} changed meanwhile (a new revision, a review, or a status change); reload it and try again"
-    ))
+    StoreError::Conflict(Conflict::ChangedMeanwhile(id))
 }
 
 fn parse<T: FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError> {
