@@ -3,6 +3,7 @@
 //! Nothing here does I/O.
 
 pub mod audit;
+pub mod driver;
 pub mod lifecycle;
 mod names;
 pub mod permission;

@@ -129,21 +129,10 @@ impl Session {
 /// Refuses a URL made for another driver, which the drivers would otherwise try to make sense
 /// of (SQLite would take it for a file name).
 fn check_scheme(target: Target<'_>) -> Result<(), sqlx::Error> {
-    let schemes: &[&str] = match target.driver {
-        Driver::Postgres => &["postgres://", "postgresql://"],
-        Driver::Mysql => &["mysql://", "mariadb://"],
-        Driver::Sqlite => &["sqlite:"],
-    };
-    let matches = |scheme: &&str| {
-        target
-            .url
-            .get(..scheme.len())
-            .is_some_and(|start| start.eq_ignore_ascii_case(scheme))
-    };
-    if schemes.iter().any(matches) {
+    if target.driver.accepts_url(target.url) {
         return Ok(());
     }
-    let expected = schemes.join(" or ");
+    let expected = target.driver.url_schemes().join(" or ");
     let message = format!("a {} URL must start with {expected}", target.driver);
     Err(sqlx::Error::Configuration(message.into()))
 }

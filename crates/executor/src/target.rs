@@ -4,31 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-/// The database driver of a target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Driver {
-    Postgres,
-    /// MySQL or MariaDB.
-    Mysql,
-    Sqlite,
-}
-
-impl Driver {
-    /// The driver's name as the configuration spells it.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Postgres => "postgres",
-            Self::Mysql => "mysql",
-            Self::Sqlite => "sqlite",
-        }
-    }
-}
-
-impl fmt::Display for Driver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use countersign_core::driver::Driver;
 
 /// A database to run on. The URL carries credentials that only the server may know: the
 /// executor never logs it, `Debug` redacts it, and every message that leaves the executor is

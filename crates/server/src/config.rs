@@ -16,11 +16,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use countersign_core::policy::{Approvals, Policy};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "countersign.toml";
@@ -100,45 +99,7 @@ fn check_rule_ids(target: &str, key: &'static str, ids: &[String]) -> Result<(),
     Ok(())
 }
 
-/// A target's database driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Driver {
-    Postgres,
-    Mysql,
-    Sqlite,
-}
-
-impl Driver {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Driver::Postgres => "postgres",
-            Driver::Mysql => "mysql",
-            Driver::Sqlite => "sqlite",
-        }
-    }
-
-    fn url_schemes(self) -> &'static [&'static str] {
-        match self {
-            Driver::Postgres => &["postgres://", "postgresql://"],
-            Driver::Mysql => &["mysql://", "mariadb://"],
-            Driver::Sqlite => &["sqlite:"],
-        }
-    }
-}
-
-impl FromStr for Driver {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "postgres" | "postgresql" => Ok(Driver::Postgres),
-            "mysql" | "mariadb" => Ok(Driver::Mysql),
-            "sqlite" => Ok(Driver::Sqlite),
-            _ => Err(()),
-        }
-    }
-}
+pub use countersign_core::driver::Driver;
 
 /// A connection URL that only the server may see. Its `Debug` and `Display` are redacted.
 #[derive(Clone, PartialEq, Eq)]
@@ -469,7 +430,7 @@ impl RawTarget {
         let driver: Driver = self
             .driver
             .parse()
-            .map_err(|()| ConfigError::UnknownDriver {
+            .map_err(|_| ConfigError::UnknownDriver {
                 target: target.clone(),
                 driver: self.driver.clone(),
             })?;
@@ -482,7 +443,7 @@ impl RawTarget {
                 _ => return Err(ConfigError::MissingEnv { target, var }),
             },
         };
-        if !driver.url_schemes().iter().any(|s| url.starts_with(s)) {
+        if !driver.accepts_url(&url) {
             return Err(ConfigError::UrlDriverMismatch {
                 target,
                 expected: driver.url_schemes()[0],

@@ -33,11 +33,7 @@ const CANNOT_TELL: &str = "the server stopped while this ran, and the target can
 
 fn executor_target(target: &TargetConfig) -> Target<'_> {
     Target {
-        driver: match target.driver {
-            Driver::Postgres => countersign_executor::Driver::Postgres,
-            Driver::Mysql => countersign_executor::Driver::Mysql,
-            Driver::Sqlite => countersign_executor::Driver::Sqlite,
-        },
+        driver: target.driver,
         url: target.url.expose(),
     }
 }

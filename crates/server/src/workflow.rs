@@ -5,7 +5,7 @@
 //! (`core::validation`), under which policy (`core::policy`) — is checked in one place, and the
 //! store's compare-and-set writes make the checks hold under concurrency.
 
-use countersign_analyzer::{Analysis, Dialect, Risk, analyze};
+use countersign_analyzer::{Analysis, Risk, analyze};
 use countersign_core::audit::AuditAction;
 use countersign_core::lifecycle::{self, Action, ActionKind};
 use countersign_core::permission::{self};
@@ -17,17 +17,8 @@ use countersign_store::{NewEvent, RequestRecord, RevisionInput};
 use serde_json::json;
 
 use crate::AppState;
-use crate::config::{Driver, TargetConfig};
+use crate::config::TargetConfig;
 use crate::error::ApiError;
-
-/// The analyzer's dialect for a target's driver.
-pub fn dialect_of(driver: Driver) -> Dialect {
-    match driver {
-        Driver::Postgres => Dialect::Postgres,
-        Driver::Mysql => Dialect::Mysql,
-        Driver::Sqlite => Dialect::Sqlite,
-    }
-}
 
 /// The analysis' risk as the domain names it: one exhaustive conversion, no fallback.
 pub fn risk_of(analysis: &Analysis) -> RiskLevel {
@@ -172,7 +163,7 @@ impl AppState {
         new: &NewRequest,
     ) -> Result<CheckedRevision, ApiError> {
         let reviewers = self.reviewers(&new.reviewers).await?;
-        let analysis = analyze(&new.sql, dialect_of(target.driver));
+        let analysis = analyze(&new.sql, target.driver.dialect());
         check_policy(&target.policy, &analysis)?;
         check_counted(&target.policy, &analysis, new.expected_rows)?;
         Ok(CheckedRevision {

@@ -16,7 +16,6 @@ use countersign_core::policy::Policy;
 
 use crate::config::Driver;
 use crate::error::ApiError;
-use crate::workflow::dialect_of;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -66,7 +65,7 @@ async fn analyze(
                 .config
                 .target(name)
                 .ok_or_else(|| ApiError::not_found(format!("unknown target {name:?}")))?;
-            dialect_of(target.driver)
+            target.driver.dialect()
         }
         (None, None) => Dialect::Generic,
         (Some(_), Some(_)) => {
