@@ -8,12 +8,35 @@ use countersign_core::request::{ExecutionOutcome, GuardSource, RequestStatus, Ru
 use countersign_core::timestamp;
 use countersign_core::user::User;
 use serde_json::{Value, json};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use crate::audit::{NewEvent, append};
-use crate::requests::{only_source, parse_time};
+use crate::requests::{only_source, parse_time, time_col};
 use crate::{Conflict, Store, StoreError};
+
+/// A request's one execution: claimed, then finished (or reconciled after a crash).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionRecord {
+    pub revision: i64,
+    pub triggered_by: String,
+    pub started_at: OffsetDateTime,
+    pub finished_at: Option<OffsetDateTime>,
+    /// `None` while it runs.
+    pub outcome: Option<ExecutionOutcome>,
+    pub expected_rows: Option<i64>,
+    pub rows_affected: Option<i64>,
+    /// `[{index, rows_affected}]`.
+    pub statements: Value,
+    pub error: Option<String>,
+    /// The target transaction's identity, recorded before its commit.
+    pub txid: Option<String>,
+    /// `[{table, inserted, updated, deleted}]` as the database counted them; `null` until the
+    /// run finished, or where they could not be read.
+    pub tables: Value,
+    /// What the guard compared against (`expected_rows`, `rehearsal`), or `None`: no guard.
+    pub guard_source: Option<GuardSource>,
+}
 
 /// How a run ended, as the store records it.
 #[derive(Debug, Clone, PartialEq)]
@@ -207,4 +230,60 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The execution of request `id`, if it has one.
+pub(crate) async fn execution_of(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<ExecutionRecord>, StoreError> {
+    let Some(row) = sqlx::query(
+        "SELECT e.revision, u.name AS triggered_by, e.started_at, e.finished_at, e.outcome, \
+         e.expected_rows, e.rows_affected, e.statements, e.error, e.txid, e.tables, \
+         e.guard_source \
+         FROM executions e JOIN users u ON u.id = e.triggered_by WHERE e.request_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let finished_at: Option<String> = row.try_get("finished_at")?;
+    let outcome: Option<String> = row.try_get("outcome")?;
+    let statements: Option<String> = row.try_get("statements")?;
+    let tables: Option<String> = row.try_get("tables")?;
+    let guard_source: Option<String> = row.try_get("guard_source")?;
+    Ok(Some(ExecutionRecord {
+        revision: row.try_get("revision")?,
+        triggered_by: row.try_get("triggered_by")?,
+        started_at: time_col(&row, "started_at")?,
+        finished_at: finished_at.as_deref().map(parse_time).transpose()?,
+        outcome: outcome
+            .map(|o| {
+                o.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("outcome {o:?}")))
+            })
+            .transpose()?,
+        expected_rows: row.try_get("expected_rows")?,
+        rows_affected: row.try_get("rows_affected")?,
+        statements: match statements {
+            Some(s) => serde_json::from_str(&s)
+                .map_err(|e| StoreError::Corrupt(format!("execution statements: {e}")))?,
+            None => Value::Array(Vec::new()),
+        },
+        error: row.try_get("error")?,
+        txid: row.try_get("txid")?,
+        tables: match tables {
+            Some(t) => serde_json::from_str(&t)
+                .map_err(|e| StoreError::Corrupt(format!("execution tables: {e}")))?,
+            None => Value::Null,
+        },
+        guard_source: guard_source
+            .map(|g| {
+                g.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("guard source {g:?}")))
+            })
+            .transpose()?,
+    }))
 }

@@ -26,10 +26,8 @@ use sqlx::{Any, AnyPool, Transaction};
 
 pub use audit::NewEvent;
 pub use error::{Conflict, StoreError};
-pub use executions::{ExecutionResult, OpenExecution};
-pub use requests::{
-    ExecutionRecord, RequestFilter, RequestRecord, RequestSummary, RevisionInput, RevisionRecord,
-};
+pub use executions::{ExecutionRecord, ExecutionResult, OpenExecution};
+pub use requests::{RequestFilter, RequestRecord, RequestSummary, RevisionInput, RevisionRecord};
 pub use sessions::Session;
 pub use users::Credentials;
 

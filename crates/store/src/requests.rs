@@ -9,9 +9,7 @@ use std::str::FromStr;
 use countersign_core::audit::AuditAction;
 use countersign_core::lifecycle::ActionKind;
 use countersign_core::policy::RiskLevel;
-use countersign_core::request::{
-    ExecutionOutcome, GuardSource, RequestStatus, Review, ReviewDecision, sql_sha256,
-};
+use countersign_core::request::{RequestStatus, Review, ReviewDecision, sql_sha256};
 use countersign_core::timestamp;
 use countersign_core::user::User;
 use serde_json::{Value, json};
@@ -20,6 +18,7 @@ use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use crate::audit::{NewEvent, append};
+use crate::executions::ExecutionRecord;
 use crate::{Conflict, Store, StoreError};
 
 /// What a revision holds, as submitted (the store computes the SQL's hash).
@@ -47,29 +46,6 @@ pub struct RevisionRecord {
     pub analysis: Value,
     pub reviewers: Vec<String>,
     pub created_at: OffsetDateTime,
-}
-
-/// A request's one execution: claimed, then finished (or reconciled after a crash).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExecutionRecord {
-    pub revision: i64,
-    pub triggered_by: String,
-    pub started_at: OffsetDateTime,
-    pub finished_at: Option<OffsetDateTime>,
-    /// `None` while it runs.
-    pub outcome: Option<ExecutionOutcome>,
-    pub expected_rows: Option<i64>,
-    pub rows_affected: Option<i64>,
-    /// `[{index, rows_affected}]`.
-    pub statements: Value,
-    pub error: Option<String>,
-    /// The target transaction's identity, recorded before its commit.
-    pub txid: Option<String>,
-    /// `[{table, inserted, updated, deleted}]` as the database counted them; `null` until the
-    /// run finished, or where they could not be read.
-    pub tables: Value,
-    /// What the guard compared against (`expected_rows`, `rehearsal`), or `None`: no guard.
-    pub guard_source: Option<GuardSource>,
 }
 
 /// A request with everything about it.
@@ -351,7 +327,7 @@ impl Store {
         };
         let revisions = revisions_of(&mut conn, id).await?;
         let reviews = reviews_of(&mut conn, id, None).await?;
-        let execution = execution_of(&mut conn, id).await?;
+        let execution = crate::executions::execution_of(&mut conn, id).await?;
         Ok(Some(RequestRecord {
             id,
             title: row.try_get("title")?,
@@ -545,61 +521,6 @@ async fn reviews_of(
         .collect()
 }
 
-async fn execution_of(
-    conn: &mut AnyConnection,
-    id: i64,
-) -> Result<Option<ExecutionRecord>, StoreError> {
-    let Some(row) = sqlx::query(
-        "SELECT e.revision, u.name AS triggered_by, e.started_at, e.finished_at, e.outcome, \
-         e.expected_rows, e.rows_affected, e.statements, e.error, e.txid, e.tables, \
-         e.guard_source \
-         FROM executions e JOIN users u ON u.id = e.triggered_by WHERE e.request_id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let finished_at: Option<String> = row.try_get("finished_at")?;
-    let outcome: Option<String> = row.try_get("outcome")?;
-    let statements: Option<String> = row.try_get("statements")?;
-    let tables: Option<String> = row.try_get("tables")?;
-    let guard_source: Option<String> = row.try_get("guard_source")?;
-    Ok(Some(ExecutionRecord {
-        revision: row.try_get("revision")?,
-        triggered_by: row.try_get("triggered_by")?,
-        started_at: time_col(&row, "started_at")?,
-        finished_at: finished_at.as_deref().map(parse_time).transpose()?,
-        outcome: outcome
-            .map(|o| {
-                o.parse()
-                    .map_err(|_| StoreError::Corrupt(format!("outcome {o:?}")))
-            })
-            .transpose()?,
-        expected_rows: row.try_get("expected_rows")?,
-        rows_affected: row.try_get("rows_affected")?,
-        statements: match statements {
-            Some(s) => serde_json::from_str(&s)
-                .map_err(|e| StoreError::Corrupt(format!("execution statements: {e}")))?,
-            None => Value::Array(Vec::new()),
-        },
-        error: row.try_get("error")?,
-        txid: row.try_get("txid")?,
-        tables: match tables {
-            Some(t) => serde_json::from_str(&t)
-                .map_err(|e| StoreError::Corrupt(format!("execution tables: {e}")))?,
-            None => Value::Null,
-        },
-        guard_source: guard_source
-            .map(|g| {
-                g.parse()
-                    .map_err(|_| StoreError::Corrupt(format!("guard source {g:?}")))
-            })
-            .transpose()?,
-    }))
-}
-
 /// The one status `kind` may start from (`core::lifecycle`), as a compare-and-set binds it:
 /// the store never writes its own copy of the state machine.
 pub(crate) fn only_source(kind: ActionKind) -> &'static str {
@@ -629,7 +550,7 @@ pub(crate) fn parse_time(text: &str) -> Result<OffsetDateTime, StoreError> {
     timestamp::parse(text).map_err(|_| StoreError::Corrupt(format!("time {text:?}")))
 }
 
-fn time_col(row: &AnyRow, column: &str) -> Result<OffsetDateTime, StoreError> {
+pub(crate) fn time_col(row: &AnyRow, column: &str) -> Result<OffsetDateTime, StoreError> {
     let text: String = row.try_get(column)?;
     parse_time(&text)
 }
