@@ -1,7 +1,5 @@
 //! The `countersign` binary as a user runs it: users, tokens, migrations and configuration errors.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -391,7 +389,7 @@ async fn the_demo_serves_and_its_users_can_sign_in() {
             .expect("pair")
             .to_owned();
         let html = res.text().await.expect("body");
-        let csrf = common::hidden_csrf(&html).expect("csrf field");
+        let csrf = crate::common::hidden_csrf(&html).expect("csrf field");
         let res = client
             .post(format!("{base}/login"))
             .header(reqwest::header::COOKIE, cookie)

@@ -3,14 +3,12 @@
 //! concurrent calls and across server processes; whole-script rollback; the row-count guard;
 //! timeouts; and a server killed mid-run, restarted and reconciled without running anything again.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{TestApp, config_for};
+use crate::common::{TestApp, config_for};
 use countersign_core::user::Role;
 use countersign_store::Store;
 use countersign_store::testing::TestStore;

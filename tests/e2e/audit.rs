@@ -3,13 +3,11 @@
 //! `countersign audit export` and `countersign audit verify` as a user runs them, on intact and
 //! tampered exports.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{TestApp, error_code, hidden_csrf, sqlite_app};
+use crate::common::{TestApp, error_code, hidden_csrf, sqlite_app};
 use countersign_core::audit::AuditEvent;
 use countersign_core::user::Role;
 use countersign_store::NewEvent;
@@ -235,7 +233,7 @@ async fn every_action_appends_exactly_one_event_by_its_actor() {
         None,
     );
 
-    let mut b = common::Browser::new(w.app.base.clone());
+    let mut b = crate::common::Browser::new(w.app.base.clone());
     let csrf = hidden_csrf(&b.page("/login").await).expect("csrf");
     let res = b
         .post_form(
@@ -738,7 +736,7 @@ async fn the_live_store_verifies_on_postgresql_too() {
     let Some(db) = TestStore::postgres().await else {
         return;
     };
-    let app = TestApp::start(common::config_for(&db.url, TARGETS, &[])).await;
+    let app = TestApp::start(crate::common::config_for(&db.url, TARGETS, &[])).await;
     let w = World::with(app, db).await;
     let id = w.submit("Refund order 42", &["bob"]).await;
     assert_eq!(

@@ -1,8 +1,6 @@
 //! Sign-in, sign-out, sessions, CSRF and API tokens, against a real server on a real port.
 
-mod common;
-
-use common::{TestApp, config_for, error_code, hidden_csrf, sqlite_app};
+use crate::common::{TestApp, config_for, error_code, hidden_csrf, sqlite_app};
 use countersign_core::user::Role;
 use reqwest::{StatusCode, header};
 
@@ -55,7 +53,7 @@ async fn signed_out_visitors_are_sent_to_the_sign_in_form() {
 async fn the_right_password_signs_in_and_the_session_cookie_is_locked_down() {
     let (app, db) = sqlite_app("", &[]).await;
     app.add_user("alice", &[Role::Author], PW).await;
-    let mut b = common::Browser::new(app.base.clone());
+    let mut b = crate::common::Browser::new(app.base.clone());
     let html = b.page("/login").await;
     let csrf = hidden_csrf(&html).expect("csrf");
     let res = b
@@ -97,7 +95,7 @@ async fn the_right_password_signs_in_and_the_session_cookie_is_locked_down() {
 async fn cookies_are_secure_when_the_public_url_is_https() {
     let (app, db) = sqlite_app("[server]\npublic_url = \"https://cs.example.com\"\n", &[]).await;
     app.add_user("alice", &[Role::Author], PW).await;
-    let b = common::Browser::new(app.base.clone());
+    let b = crate::common::Browser::new(app.base.clone());
     let res = b.get("/login").await;
     let csrf_cookie = res.headers()[header::SET_COOKIE]
         .to_str()
@@ -152,7 +150,7 @@ async fn a_failed_sign_in_says_only_wrong_user_name_or_password() {
         ("dave", PW),
         ("", ""),
     ] {
-        let mut b = common::Browser::new(app.base.clone());
+        let mut b = crate::common::Browser::new(app.base.clone());
         let html = b.page("/login").await;
         let csrf = hidden_csrf(&html).expect("csrf");
         let res = b
@@ -184,7 +182,7 @@ async fn a_failed_sign_in_says_only_wrong_user_name_or_password() {
 async fn a_sign_in_form_without_its_csrf_token_is_refused() {
     let (app, db) = sqlite_app("", &[]).await;
     app.add_user("alice", &[Role::Author], PW).await;
-    let mut b = common::Browser::new(app.base.clone());
+    let mut b = crate::common::Browser::new(app.base.clone());
     let html = b.page("/login").await;
     let csrf = hidden_csrf(&html).expect("csrf");
     // No token in the form.
@@ -205,7 +203,7 @@ async fn a_sign_in_form_without_its_csrf_token_is_refused() {
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     // The right token without its cookie.
-    let bare = common::Browser::new(app.base.clone());
+    let bare = crate::common::Browser::new(app.base.clone());
     let res = bare
         .post_form(
             "/login",
@@ -241,7 +239,7 @@ async fn sign_out_needs_the_session_csrf_token_and_ends_the_session() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     b.absorb(res).await;
     // Even a stolen copy of the old cookie no longer works.
-    let mut thief = common::Browser::new(app.base.clone());
+    let mut thief = crate::common::Browser::new(app.base.clone());
     thief.set_cookie("countersign_session", &session);
     assert_eq!(thief.get("/").await.status(), StatusCode::SEE_OTHER);
     app.stop().await;
@@ -258,7 +256,7 @@ async fn sessions_survive_a_restart_of_the_server() {
     app.stop().await;
 
     let app = TestApp::start(config).await;
-    let mut again = common::Browser::new(app.base.clone());
+    let mut again = crate::common::Browser::new(app.base.clone());
     again.set_cookie(
         "countersign_session",
         b.cookie("countersign_session").expect("cookie"),

@@ -6,8 +6,6 @@
 //! `COUNTERSIGN_TEST_BROWSER` is set (CI sets it), which makes a missing browser a failure.
 //! With `COUNTERSIGN_SCREENSHOTS=1` the test also writes `docs/screenshots/*.png`.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -17,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use base64::Engine as _;
-use common::{TestApp, config_for};
+use crate::common::{TestApp, config_for};
 use countersign_core::user::Role;
 use countersign_store::testing::TestStore;
 use serde_json::{Value, json};

@@ -1,9 +1,7 @@
 //! The request pages as a browser uses them (without JavaScript): forms, CSRF, escaping, and
 //! what each role sees.
 
-mod common;
-
-use common::{Browser, TestApp, hidden_csrf, sqlite_app};
+use crate::common::{Browser, TestApp, hidden_csrf, sqlite_app};
 use countersign_core::user::Role;
 use reqwest::{StatusCode, header};
 

@@ -1,9 +1,7 @@
 //! The edit-request workflow through the JSON API of a real server: who may do what, in which
 //! state, with which input — every refusal with its status and the contract's error shape.
 
-mod common;
-
-use common::{TestApp, error_code, sqlite_app};
+use crate::common::{TestApp, error_code, sqlite_app};
 use countersign_core::user::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,8 +1,6 @@
 //! The harness of the end-to-end tests: a real server on a real port over a fresh store, a
 //! browser-like client that keeps its cookies, and helpers to make users and tokens.
 
-#![allow(dead_code)] // each test file uses its own part of the harness
-
 use std::net::SocketAddr;
 use std::path::Path;
 
