@@ -113,6 +113,18 @@ const COMMON: &[&str] = &[
     "user",
 ];
 
+/// Statistical and bitwise aggregates of PostgreSQL and MySQL alike.
+const STATISTICS: &[&str] = &[
+    "bit_and",
+    "bit_or",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "variance",
+    "var_pop",
+    "var_samp",
+];
+
 const POSTGRES: &[&str] = &[
     "string_agg",
     "array_agg",
@@ -123,14 +135,6 @@ const POSTGRES: &[&str] = &[
     "bool_and",
     "bool_or",
     "every",
-    "bit_and",
-    "bit_or",
-    "stddev",
-    "stddev_pop",
-    "stddev_samp",
-    "variance",
-    "var_pop",
-    "var_samp",
     "percentile_cont",
     "percentile_disc",
     "mode",
@@ -250,20 +254,25 @@ const POSTGRES: &[&str] = &[
     "has_schema_privilege",
 ];
 
+/// JSON functions of MySQL and SQLite alike.
+const JSON: &[&str] = &[
+    "json_extract",
+    "json_object",
+    "json_array",
+    "json_set",
+    "json_insert",
+    "json_replace",
+    "json_remove",
+    "json_type",
+    "json_valid",
+];
+
 const MYSQL: &[&str] = &[
     "group_concat",
     "json_arrayagg",
     "json_objectagg",
-    "bit_and",
-    "bit_or",
     "bit_xor",
     "std",
-    "stddev",
-    "stddev_pop",
-    "stddev_samp",
-    "variance",
-    "var_pop",
-    "var_samp",
     "locate",
     "mid",
     "space",
@@ -333,20 +342,11 @@ const MYSQL: &[&str] = &[
     "from_days",
     "convert_tz",
     "timestamp",
-    "json_extract",
     "json_unquote",
-    "json_object",
-    "json_array",
-    "json_set",
-    "json_insert",
-    "json_replace",
-    "json_remove",
     "json_contains",
     "json_contains_path",
     "json_length",
     "json_keys",
-    "json_type",
-    "json_valid",
     "json_value",
     "json_search",
     "values",
@@ -382,15 +382,6 @@ const SQLITE: &[&str] = &[
     "strftime",
     "timediff",
     "json",
-    "json_extract",
-    "json_object",
-    "json_array",
-    "json_set",
-    "json_insert",
-    "json_replace",
-    "json_remove",
-    "json_type",
-    "json_valid",
     "json_group_array",
     "json_group_object",
     "json_each",
@@ -426,10 +417,10 @@ pub(crate) fn is_read_only_builtin(name: &ObjectName, dialect: Dialect) -> bool 
 fn builtins(dialect: Dialect) -> &'static HashSet<&'static str> {
     static SETS: [OnceLock<HashSet<&'static str>>; 4] = [const { OnceLock::new() }; 4];
     let (slot, lists): (usize, &[&[&str]]) = match dialect {
-        Dialect::Postgres => (0, &[COMMON, POSTGRES]),
-        Dialect::Mysql => (1, &[COMMON, MYSQL]),
-        Dialect::Sqlite => (2, &[COMMON, SQLITE]),
-        Dialect::Generic => (3, &[COMMON, POSTGRES, MYSQL, SQLITE]),
+        Dialect::Postgres => (0, &[COMMON, STATISTICS, POSTGRES]),
+        Dialect::Mysql => (1, &[COMMON, STATISTICS, JSON, MYSQL]),
+        Dialect::Sqlite => (2, &[COMMON, JSON, SQLITE]),
+        Dialect::Generic => (3, &[COMMON, STATISTICS, JSON, POSTGRES, MYSQL, SQLITE]),
     };
     SETS[slot].get_or_init(|| lists.iter().flat_map(|list| list.iter().copied()).collect())
 }
@@ -477,7 +468,7 @@ mod tests {
 
     #[test]
     fn no_dangerous_function_is_a_builtin() {
-        for list in [COMMON, POSTGRES, MYSQL, SQLITE] {
+        for list in [COMMON, STATISTICS, JSON, POSTGRES, MYSQL, SQLITE] {
             for f in list {
                 let dangerous = crate::rules::dangerous_function::is_dangerous(&name(&[f]));
                 assert!(!dangerous, "{f}");

@@ -1,5 +1,6 @@
-//! From text to [`Analysis`]: tokenize once, parse one statement at a time, run every rule over
-//! each statement in one walk, keep its findings and summary, drop its syntax tree, go on.
+//! From text to [`Analysis`]: tokenize (a large script a window at a time), parse one
+//! statement at a time, run every rule over each statement in one walk, keep its findings and
+//! summary, drop its syntax tree, go on.
 //!
 //! Statement boundaries and positions come from the token stream, which is exact (sqlparser's
 //! AST spans are not: see `docs/rules.md`). Where a statement cannot be parsed, the
@@ -11,7 +12,7 @@
 
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, TokenizerError};
+use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer, TokenizerError};
 
 use crate::Dialect;
 use crate::executable::{Comments, Prepared};
@@ -29,52 +30,180 @@ use crate::walk::walk;
 /// The most tokens reserved before tokenizing; longer scripts grow the vector as usual.
 const MAX_RESERVED_TOKENS: usize = 4 << 20;
 
+/// Scripts longer than this (in bytes) are tokenized a window at a time.
+const WINDOWED_ABOVE: usize = 256 << 10;
+
+/// The size of a window, in bytes: large enough that the cost of starting a tokenizer and a
+/// parser per window does not show, small enough that its tokens are a small part of the
+/// memory of a large script.
+const WINDOW: usize = 64 << 10;
+
 /// Analyzes a whole script. Never panics; see the crate documentation.
 pub(crate) fn analyze(sql: &str, dialect: Dialect) -> Analysis {
-    // About one token (whitespace included) per three bytes of SQL: reserving that up front
-    // saves the copies of a growing vector. Untouched capacity costs no memory.
-    let mut tokens = Vec::with_capacity((sql.len() / 3).min(MAX_RESERVED_TOKENS));
-    let prepared = Prepared::new(sql, dialect);
-    // Literals stay as written (no unescaping): the rules compare and quote them the way the
-    // reviewer reads them, and it saves copying every string that has an escape.
-    let tokenizer_error = Tokenizer::new(dialect.parser_dialect(), &prepared.text)
-        .with_unescape(false)
-        .tokenize_with_location_into_buf(&mut tokens)
-        .err();
-    let comments = prepared.expand(&mut tokens);
-    drop(prepared);
-    if dialect == Dialect::Mysql {
-        mysql_forms::double_quoted_strings(&mut tokens);
-    }
-    let broken_tail = tokenizer_error.map(|error| {
-        let tail = tokens.split_off(end_of_last_complete_statement(&tokens));
-        BrokenTail {
-            tokens: tail,
-            error,
-        }
-    });
+    // `COPY … FROM STDIN` data runs on after its `;`, so a window could cut it.
+    let windowed = sql.len() > WINDOWED_ABOVE
+        && !sql
+            .as_bytes()
+            .windows(5)
+            .any(|w| w.eq_ignore_ascii_case(b"stdin"));
+    analyze_in_windows(sql, dialect, if windowed { WINDOW } else { usize::MAX })
+}
 
-    let longest_run = stack::longest_run(&tokens);
-    if longest_run > MAX_RUN_TOKENS {
-        return refused(
-            sql,
-            dialect,
-            format!(
-                "The script has a statement of more than {MAX_RUN_TOKENS} tokens, too large \
-                 for the analyzer to check: split it into smaller statements."
-            ),
-        );
+/// Analyzes a script, tokenizing it `window` bytes at a time. The statements of a window are
+/// analyzed up to the last one that ends (at a `;`) inside it; the next window starts where
+/// the first statement that runs into the window's cut starts. Boundaries are the parser's
+/// own, and every token before a `;` token of a window is a token of the whole text (a cut
+/// through a string, a comment or a quoted name only ever drops what follows its start), so
+/// the analysis is the same as of the whole text at once; memory holds one window's tokens
+/// instead of the whole script's. A window in which no statement ends is doubled until one
+/// does or it reaches the end of the text.
+fn analyze_in_windows(sql: &str, dialect: Dialect, window: usize) -> Analysis {
+    let prepared = Prepared::new(sql, dialect);
+    // An executable comment can hold a `;`, so a statement can start inside one: a script
+    // that has them is read whole.
+    let window = if prepared.has_work() {
+        usize::MAX
+    } else {
+        window.max(1)
+    };
+    let text: &str = &prepared.text;
+    let mut driver = Driver::new(sql, dialect);
+    let mut offset = 0usize;
+    let mut origin = Location::new(1, 1);
+    let mut length = window;
+    loop {
+        let end = ceil_char_boundary(text, offset.saturating_add(length));
+        let chunk = &text[offset..end];
+        let last = end == text.len();
+        // About one token (whitespace included) per three bytes of SQL: reserving that up
+        // front saves the copies of a growing vector. Untouched capacity costs no memory.
+        let mut tokens = Vec::with_capacity((chunk.len() / 3).min(MAX_RESERVED_TOKENS));
+        // Literals stay as written (no unescaping): the rules compare and quote them the way
+        // the reviewer reads them, and it saves copying every string that has an escape.
+        let tokenizer_error = Tokenizer::new(dialect.parser_dialect(), chunk)
+            .with_unescape(false)
+            .tokenize_with_location_into_buf(&mut tokens)
+            .err();
+        if origin != Location::new(1, 1) {
+            for token in &mut tokens {
+                token.span = Span::new(
+                    shift(token.span.start, origin),
+                    shift(token.span.end, origin),
+                );
+            }
+        }
+        driver.comments.append(prepared.expand(&mut tokens));
+        if dialect == Dialect::Mysql {
+            mysql_forms::double_quoted_strings(&mut tokens);
+        }
+        // Where the tokens resume after a window that is not the last: just past its last
+        // `;` if nothing follows it but whitespace.
+        let resume = if last {
+            None
+        } else {
+            tokens
+                .iter()
+                .rfind(|t| !matches!(t.token, Token::Whitespace(_)))
+                .filter(|t| t.token == Token::SemiColon)
+                .map(|t| t.span.end)
+        };
+        let broken_tail = match tokenizer_error {
+            Some(mut error) if last => {
+                let tail = tokens.split_off(end_of_last_complete_statement(&tokens));
+                error.location = shift(error.location, origin);
+                Some(BrokenTail {
+                    tokens: tail,
+                    error,
+                })
+            }
+            _ => None,
+        };
+        let longest_run = stack::longest_run(&tokens);
+        if longest_run > MAX_RUN_TOKENS {
+            return refused(
+                sql,
+                dialect,
+                format!(
+                    "The script has a statement of more than {MAX_RUN_TOKENS} tokens, too large \
+                     for the analyzer to check: split it into smaller statements."
+                ),
+            );
+        }
+        let recorded = driver.statements.len();
+        let ran = stack::with_stack_for(longest_run, || {
+            let deferred = driver.run(tokens, last);
+            if let Some(tail) = broken_tail {
+                driver.broken(tail);
+            }
+            deferred
+        });
+        let Some(deferred) = ran else {
+            return refused(
+                sql,
+                dialect,
+                "The analyzer could not get the memory it needs to check this script.".into(),
+            );
+        };
+        if last {
+            return driver.finish();
+        }
+        match deferred.or(resume) {
+            Some(next) if driver.statements.len() > recorded => {
+                let within = unshift(next, origin);
+                offset += byte_offset(chunk, within);
+                origin = next;
+                length = window;
+            }
+            // No statement ended inside the window.
+            _ => length = length.saturating_mul(2),
+        }
     }
-    stack::with_stack_for(longest_run, || {
-        Driver::new(sql, dialect, comments).run(tokens, broken_tail)
-    })
-    .unwrap_or_else(|| {
-        refused(
-            sql,
-            dialect,
-            "The analyzer could not get the memory it needs to check this script.".into(),
+}
+
+/// A location in a window that starts at `origin`, as a location in the whole text.
+fn shift(location: Location, origin: Location) -> Location {
+    match location.line {
+        0 => location,
+        1 => Location::new(origin.line, origin.column + location.column - 1),
+        line => Location::new(origin.line + line - 1, location.column),
+    }
+}
+
+/// A location in the whole text, as a location in the window that starts at `origin`.
+fn unshift(location: Location, origin: Location) -> Location {
+    if location.line == origin.line {
+        Location::new(1, location.column.saturating_sub(origin.column) + 1)
+    } else {
+        Location::new(
+            location.line.saturating_sub(origin.line) + 1,
+            location.column,
         )
-    })
+    }
+}
+
+/// The byte offset in `text` of a tokenizer location in it (lines ended by `\n`, columns
+/// counted in characters), or the end of the text.
+fn byte_offset(text: &str, location: Location) -> usize {
+    let (mut line, mut column) = (1, 1);
+    for (i, c) in text.char_indices() {
+        if (line, column) >= (location.line, location.column) {
+            return i;
+        }
+        if c == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    text.len()
+}
+
+/// The smallest char boundary of `text` at or after `index`, or its length.
+fn ceil_char_boundary(text: &str, index: usize) -> usize {
+    (index..text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len())
 }
 
 /// The part of the text after the last complete statement, which the tokenizer could not read.
@@ -144,14 +273,14 @@ struct Driver<'a> {
 }
 
 impl<'a> Driver<'a> {
-    fn new(sql: &'a str, dialect: Dialect, comments: Comments) -> Self {
+    fn new(sql: &'a str, dialect: Dialect) -> Self {
         Driver {
             dialect,
             source: Source::new(sql),
             statements: Vec::new(),
             findings: Vec::new(),
             script: ScriptState::default(),
-            comments,
+            comments: Comments::default(),
             committing: Vec::new(),
             others: false,
         }
@@ -176,21 +305,39 @@ impl<'a> Driver<'a> {
         (extent.start, extent.end)
     }
 
-    fn run(mut self, tokens: Vec<TokenWithSpan>, broken_tail: Option<BrokenTail>) -> Analysis {
+    /// Analyzes the statements of `tokens`. Unless they are the `last` of the script, the
+    /// statement that runs into their end is not analyzed: its start is returned, to be read
+    /// again with the tokens that follow.
+    fn run(&mut self, tokens: Vec<TokenWithSpan>, last: bool) -> Option<Location> {
+        // A statement that does not parse can have made the parser read a token or two past
+        // its `;`: unless these are the last tokens, such a statement is read again with the
+        // next ones if its `;` is their last.
+        let guard = if last {
+            usize::MAX
+        } else {
+            tokens
+                .iter()
+                .rposition(|t| t.token == Token::SemiColon)
+                .unwrap_or(0)
+        };
         let mut parser =
             Parser::new(self.dialect.parser_dialect()).with_tokens_with_locations(tokens);
         loop {
             while parser.consume_token(&Token::SemiColon) {}
             let first = parser.peek_token_ref();
             if first.token == Token::EOF {
-                break;
+                return None;
             }
-            let start = Pos::from_location(first.span.start).unwrap_or(Pos::START);
+            let location = first.span.start;
+            let start = Pos::from_location(location).unwrap_or(Pos::START);
             let start_index = next_non_whitespace(&parser, parser.index());
 
-            match parser.parse_statement() {
+            let recorded = match parser.parse_statement() {
                 Ok(stmt) => {
                     let next = parser.peek_token_ref();
+                    if next.token == Token::EOF && !last {
+                        return Some(location);
+                    }
                     if matches!(next.token, Token::SemiColon | Token::EOF) {
                         let end = last_token_end(&parser, start_index, parser.index());
                         if self.dialect == Dialect::Mysql {
@@ -209,18 +356,24 @@ impl<'a> Driver<'a> {
                     };
                     let error_index = next_non_whitespace(&parser, parser.index());
                     drop(stmt);
-                    self.failed(&mut parser, start_index, error_index, start, failure);
+                    self.failed(&mut parser, start_index, error_index, start, failure, guard)
                 }
                 Err(error) => {
                     let error_index = parser.get_current_index();
-                    self.failed(&mut parser, start_index, error_index, start, error.into());
+                    self.failed(
+                        &mut parser,
+                        start_index,
+                        error_index,
+                        start,
+                        error.into(),
+                        guard,
+                    )
                 }
+            };
+            if !recorded {
+                return Some(location);
             }
         }
-        if let Some(tail) = broken_tail {
-            self.broken(tail);
-        }
-        self.finish()
     }
 
     /// Notes whether the statement about to be recorded commits implicitly on MySQL.
@@ -256,6 +409,8 @@ impl<'a> Driver<'a> {
 
     /// Records a statement that did not parse, moves the parser past it, and runs the rules
     /// that can judge it from its leading keywords.
+    /// Records nothing and returns `false` where the statement ends at or after the token at
+    /// `guard` (see `run`).
     fn failed(
         &mut self,
         parser: &mut Parser<'_>,
@@ -263,13 +418,15 @@ impl<'a> Driver<'a> {
         error_index: usize,
         start: Pos,
         failure: Failure,
-    ) {
+        guard: usize,
+    ) -> bool {
         // A routine or trigger body (MySQL, SQLite) holds `;`s of its own: end such a
-        // statement at the `;` after the `END` that closes its body.
+        // statement at the `;` after the `END` that closes its body. Its kind shows before
+        // the first `;`.
         let leading = Unparsed::new(
             (start_index..)
                 .map(|i| parser.token_at(i))
-                .take_while(|t| t.token != Token::EOF),
+                .take_while(|t| !matches!(t.token, Token::EOF | Token::SemiColon)),
             self.dialect,
         );
         let blocks = leading.word(0) == Some("CREATE")
@@ -278,6 +435,9 @@ impl<'a> Driver<'a> {
                 Some("PROCEDURE" | "FUNCTION" | "TRIGGER" | "EVENT")
             );
         let stop = resynchronise(parser, start_index, error_index.max(start_index), blocks);
+        if stop >= guard {
+            return false;
+        }
         let end = last_token_end(parser, start_index, stop).unwrap_or(start);
         if self.dialect == Dialect::Mysql && leading.word(0) == Some("UPDATE") {
             let statement = (start_index..stop).map(|i| parser.token_at(i));
@@ -287,7 +447,7 @@ impl<'a> Driver<'a> {
                 seek(parser, stop);
                 self.note_commit(false);
                 self.parsed(&stmt, start, end);
-                return;
+                return true;
             }
         }
         let unparsed = Unparsed::new(
@@ -296,6 +456,7 @@ impl<'a> Driver<'a> {
         );
         seek(parser, stop);
         self.unparsed(&unparsed, start, end, failure);
+        true
     }
 
     /// Records the broken end of a script the tokenizer could not read.
@@ -508,4 +669,115 @@ fn end_of_last_complete_statement(tokens: &[TokenWithSpan]) -> usize {
         }
     }
     end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// SQL-shaped text: statements, blocks, strings, comments and executable comments.
+    fn sql_shaped() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec![
+            "SELECT",
+            "UPDATE",
+            "DELETE",
+            "FROM",
+            "WHERE",
+            "SET",
+            "t",
+            "a",
+            "1",
+            "=",
+            ",",
+            "(",
+            ")",
+            ";",
+            ";",
+            ";",
+            "BEGIN",
+            "END",
+            "CASE",
+            "WHEN",
+            "THEN",
+            "IF",
+            "CREATE",
+            "PROCEDURE",
+            "p()",
+            "TRIGGER",
+            "'s;'",
+            "'",
+            "\"d;\"",
+            "`b;`",
+            "$$x;$$",
+            "-- c;\n",
+            "/* c; */",
+            "/*",
+            "/*! x; */",
+            "/*!50000",
+            "*/",
+            "/*M!",
+            "\n",
+            "é",
+            "COPY",
+            "GRANT",
+            "ALTER",
+            "TABLE",
+            "TRUNCATE",
+            "PARTITION",
+            "p0",
+            "WORK",
+            "E'\\';'",
+            "DO",
+            "$$",
+            "[",
+            "]",
+            "::",
+            "'it''s;'",
+            "\0",
+            "?",
+            "$1",
+            "@v",
+            "# c;\n",
+            "INSERT",
+            "INTO",
+            "VALUES",
+            "FUNCTION",
+            "RETURNS",
+            "RETURN",
+            "LOOP",
+            "STDIN",
+            "x'0a'",
+        ]);
+        prop::collection::vec(piece, 0..120).prop_map(|pieces| pieces.join(" "))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn windows_give_the_same_analysis_as_the_whole_text(
+            sql in sql_shaped(),
+            window in 1usize..160,
+            dialect in prop::sample::select(Dialect::ALL.to_vec()),
+        ) {
+            let whole = analyze_in_windows(&sql, dialect, usize::MAX);
+            let windowed = analyze_in_windows(&sql, dialect, window);
+            prop_assert_eq!(whole, windowed);
+        }
+    }
+
+    #[test]
+    fn a_large_script_is_read_in_windows_like_a_small_one() {
+        let statement = "UPDATE orders SET note = 'a;b' /* ; */ WHERE id = 1;\n\
+                         CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE u SET n = 1; END;\n";
+        let sql = statement.repeat(WINDOWED_ABOVE / statement.len() + 10);
+        for dialect in Dialect::ALL {
+            assert_eq!(
+                analyze(&sql, dialect),
+                analyze_in_windows(&sql, dialect, usize::MAX),
+                "{dialect}"
+            );
+        }
+    }
 }

@@ -61,8 +61,9 @@ impl<'a> Prepared<'a> {
         prepared
     }
 
-    /// Whether [`Prepared::expand`] has anything to do.
-    fn has_work(&self) -> bool {
+    /// Whether [`Prepared::expand`] has anything to do: the text holds executable comments
+    /// (or strings that look like them).
+    pub fn has_work(&self) -> bool {
         self.mark.is_some() || (self.runs && self.text.contains("/*M!"))
     }
 
@@ -208,6 +209,11 @@ pub(crate) struct Extent {
 }
 
 impl Comments {
+    /// Adds the comments of the next part of the script.
+    pub fn append(&mut self, more: Comments) {
+        self.regions.extend(more.regions);
+    }
+
     /// The statement from `start` to `end` (its first and last token), widened to take in
     /// whole executable comments it holds all the tokens of, and the comments it touches.
     /// Statements must be asked for in order.

@@ -10,8 +10,9 @@
 //! ```
 //!
 //! How it works (see `docs/rules.md`, generated from the catalogue):
-//! - `driver` tokenizes the text once, then parses one statement at a time, so a script's
-//!   memory holds its tokens and the findings, never all of its syntax trees;
+//! - `driver` tokenizes the text (a large script a 64 KiB window at a time), then parses one
+//!   statement at a time, so a script's memory holds a window's tokens and the findings,
+//!   never all of its tokens or syntax trees;
 //! - `walk` runs every rule of `rules` over a statement and everything nested in it in one
 //!   pass of `sqlparser`'s visitor, and `summary` names what the statement is;
 //! - `builtins` knows which functions are read-only built-ins of each dialect;

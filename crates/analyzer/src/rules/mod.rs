@@ -82,7 +82,9 @@ pub struct RuleInfo {
     pub help: &'static str,
 }
 
-/// Every rule, in the order of the catalogue in `docs/rules.md`.
+/// Every rule, in the order of the catalogue in `docs/rules.md`; the rules added in wave 2
+/// (`lexing-setting`, `implicit-commit-mixed`, `executable-comment`, `calls-unknown-function`,
+/// `where-nearly-always-true`) sit beside their kin of the same severity.
 static RULES: [RuleInfo; 36] = [
     parse_error::RULE,
     empty_script::RULE,
