@@ -1,11 +1,15 @@
-//! Throughput of `analyze` on the 10,000-statement PostgreSQL script (`benches/script.rs`).
+//! Throughput of `analyze` on the 10,000-statement PostgreSQL script (`benches/script.rs`),
+//! beside its floor: sqlparser's own tokenize-and-parse of the same text, with no rule run.
 //!
-//! `cargo bench -p countersign-analyzer` (add `-- --quick` for a short run).
+//! `cargo bench -p countersign-analyzer` (add `-- --quick` for a short run). The ratio of the
+//! two medians is the analyzer's overhead over the bare parse (goal: at most 1.25).
 
 use std::hint::black_box;
 
 use countersign_analyzer::{Dialect, analyze};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
 
 mod script;
 
@@ -16,6 +20,9 @@ fn bench_analyze(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("postgres_10k_statements", |b| {
         b.iter(|| analyze(black_box(&sql), Dialect::Postgres));
+    });
+    group.bench_function("parse_floor_sqlparser", |b| {
+        b.iter(|| Parser::parse_sql(&PostgreSqlDialect {}, black_box(&sql)).map(|s| s.len()));
     });
     group.finish();
 }
