@@ -338,3 +338,54 @@ async fn a_browser_session_also_reads_the_api() {
     app.stop().await;
     db.cleanup().await;
 }
+
+/// One sign-in attempt through the form, with a fresh CSRF pair; returns the answer.
+async fn attempt(app: &TestApp, user: &str, pw: &str) -> reqwest::Response {
+    let mut b = common::Browser::new(app.base.clone());
+    let html = b.page("/login").await;
+    let csrf = hidden_csrf(&html).expect("csrf");
+    b.post_form(
+        "/login",
+        &[("username", user), ("password", pw), ("csrf_token", &csrf)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn sign_ins_beyond_the_free_hashers_wait_then_get_503_with_retry_after() {
+    let db = countersign_store::testing::TestStore::sqlite().await;
+    // One hasher and no patience: concurrent sign-ins cannot all get a turn.
+    let app = TestApp::start_with(config_for(&db.url, "", &[]), |state| {
+        state.with_hashers(countersign_server::auth::password::HashLimiter::new(
+            1,
+            std::time::Duration::ZERO,
+        ))
+    })
+    .await;
+    let attempts = (0..12).map(|i| {
+        let app = &app;
+        async move { attempt(app, &format!("nobody{i}"), "wrong password").await }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let mut busy = 0;
+    for res in &answers {
+        match res.status() {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                busy += 1;
+                let after = res.headers()[header::RETRY_AFTER].to_str().expect("ascii");
+                assert!(after.parse::<u64>().expect("seconds") >= 1, "{after}");
+            }
+            other => panic!("a sign-in answered {other}"),
+        }
+    }
+    assert!(
+        busy > 0,
+        "12 sign-ins at once on one hasher: some must be turned away"
+    );
+    // Every turn was given back: a sign-in afterwards gets its turn.
+    app.add_user("alice", &[Role::Author], PW).await;
+    app.sign_in("alice", PW).await;
+    app.stop().await;
+    db.cleanup().await;
+}

@@ -12,6 +12,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds after which trying again may succeed: sent as `Retry-After` (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -20,6 +22,27 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Too many sign-ins at once: the password hashers are all busy (503, `Retry-After`).
+    pub fn busy(retry_after: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many sign-ins at once; try again in a moment",
+            )
+        }
+    }
+
+    /// Too many failed attempts, or too many of anything (429, `Retry-After`).
+    pub fn too_many(message: impl Into<String>, retry_after: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
         }
     }
 
@@ -102,7 +125,9 @@ impl IntoResponse for ApiError {
                 message: &self.message,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut res = (self.status, axum::Json(body)).into_response();
+        add_retry_after(&mut res, &self);
+        res
     }
 }
 
@@ -123,8 +148,19 @@ impl IntoResponse for PageError {
             message: &self.0.message,
         };
         match askama::Template::render(&page) {
-            Ok(html) => (self.0.status, Html(html)).into_response(),
+            Ok(html) => {
+                let mut res = (self.0.status, Html(html)).into_response();
+                add_retry_after(&mut res, &self.0);
+                res
+            }
             Err(e) => ApiError::internal(e).into_response(),
         }
+    }
+}
+
+fn add_retry_after(res: &mut Response, err: &ApiError) {
+    if let Some(seconds) = err.retry_after {
+        res.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, seconds.into());
     }
 }

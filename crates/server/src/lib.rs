@@ -30,11 +30,13 @@ pub const SESSION_LIFETIME: time::Duration = time::Duration::hours(12);
 /// The largest request body accepted (SQL itself is limited to 256 KiB by validation).
 const BODY_LIMIT: usize = 1024 * 1024;
 
-/// What every handler can reach: the store and the configuration.
+/// What every handler can reach: the store, the configuration and the password hashers.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
+    /// Bounds the argon2 computations running at once (one per core by default).
+    pub hashers: Arc<auth::password::HashLimiter>,
 }
 
 impl AppState {
@@ -42,7 +44,14 @@ impl AppState {
         AppState {
             store,
             config: Arc::new(config),
+            hashers: Arc::new(auth::password::HashLimiter::per_core()),
         }
+    }
+
+    /// The same state with another bound on password hashing (tests, benchmarks).
+    pub fn with_hashers(mut self, hashers: auth::password::HashLimiter) -> AppState {
+        self.hashers = Arc::new(hashers);
+        self
     }
 }
 

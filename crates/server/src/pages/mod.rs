@@ -133,7 +133,11 @@ async fn login(
     };
     // Verify even when there is no user, so both failures take the same time.
     let hash = hash.unwrap_or_else(|| password::decoy_hash().to_owned());
-    let ok = password::verify_blocking(form.password, hash).await;
+    let ok = state
+        .hashers
+        .verify(form.password, hash)
+        .await
+        .map_err(|password::Busy| ApiError::busy(2))?;
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!(user = %form.username, "failed sign-in");
         let details = serde_json::json!({ "user": form.username });
