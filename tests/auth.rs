@@ -389,3 +389,137 @@ async fn sign_ins_beyond_the_free_hashers_wait_then_get_503_with_retry_after() {
     app.stop().await;
     db.cleanup().await;
 }
+
+/// The events of the audit trail, oldest first.
+async fn audit_events(app: &TestApp) -> Vec<countersign_core::audit::AuditEvent> {
+    use futures_util::TryStreamExt;
+    app.store
+        .audit_events(&countersign_store::audit::AuditFilter::default())
+        .try_collect()
+        .await
+        .expect("events")
+}
+
+#[tokio::test]
+async fn an_overlong_user_name_is_refused_before_any_hashing_or_storage() {
+    let (app, db) = sqlite_app("", &[]).await;
+    let before = audit_events(&app).await.len();
+    let res = attempt(&app, &"a".repeat(65), "whatever").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.expect("body").contains("username"));
+    let res = attempt(
+        &app,
+        "eve\n2026-12-05T10:00:00Z  INFO signed in user=admin",
+        "x",
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "a control character");
+    assert_eq!(audit_events(&app).await.len(), before, "nothing recorded");
+    // 64 characters is a user name that could exist: an ordinary failure.
+    let res = attempt(&app, &"a".repeat(64), "whatever").await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_failed_sign_in_keeps_the_user_name_only_when_that_user_exists() {
+    let (app, db) = sqlite_app("", &[]).await;
+    app.add_user("alice", &[Role::Author], PW).await;
+    // A password typed into the user name field.
+    let res = attempt(&app, "Tr0ub4dor&3", "alice").await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let events = audit_events(&app).await;
+    let failed = events.last().expect("an event");
+    assert_eq!(failed.action, "user.login_failed");
+    assert_eq!(failed.details["user"], "(unknown user)");
+    let everything = serde_json::to_string(&events).expect("json");
+    assert!(
+        !everything.contains("Tr0ub4dor"),
+        "the mistyped password is kept"
+    );
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn five_failures_for_a_user_name_make_it_wait_with_429_and_one_burst_is_audited_twice() {
+    let (app, db) = sqlite_app("", &[]).await;
+    app.add_user("alice", &[Role::Author], PW).await;
+    let before = audit_events(&app).await.len();
+    for n in 1..=5 {
+        let res = attempt(&app, "alice", &format!("wrong {n}")).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "failure {n}");
+    }
+    // Even the right password is not looked at now.
+    let res = attempt(&app, "alice", PW).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let after: u64 = res.headers()[header::RETRY_AFTER]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=15).contains(&after), "Retry-After {after}");
+    assert!(
+        res.text()
+            .await
+            .expect("body")
+            .contains("Too many failed sign-ins")
+    );
+    let actions: Vec<String> = audit_events(&app).await[before..]
+        .iter()
+        .map(|e| e.action.clone())
+        .collect();
+    assert_eq!(actions, ["user.login_failed", "user.login_throttled"]);
+    // Another user name from the same address is not held back by alice's count.
+    app.add_user("bob", &[Role::Reviewer], PW).await;
+    app.sign_in("bob", PW).await;
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_counts_live_in_the_store_so_every_instance_shares_them() {
+    let db = countersign_store::testing::TestStore::sqlite().await;
+    let one = TestApp::start(config_for(&db.url, "", &[])).await;
+    let two = TestApp::start(config_for(&db.url, "", &[])).await;
+    one.add_user("alice", &[Role::Author], PW).await;
+    for n in 1..=5 {
+        let app = if n % 2 == 0 { &one } else { &two };
+        assert_eq!(
+            attempt(app, "alice", "wrong").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        attempt(&one, "alice", PW).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        attempt(&two, "alice", PW).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    one.stop().await;
+    two.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn guessing_many_user_names_from_one_address_is_throttled_by_address() {
+    let (app, db) = sqlite_app("", &[]).await;
+    let before = audit_events(&app).await.len();
+    for n in 0..countersign_core::throttle::PER_ADDRESS.limit {
+        let res = attempt(&app, &format!("guess{n}"), "pw").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "guess {n}");
+    }
+    let res = attempt(&app, "one-more-guess", "pw").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key(header::RETRY_AFTER));
+    let actions: Vec<String> = audit_events(&app).await[before..]
+        .iter()
+        .map(|e| e.action.clone())
+        .collect();
+    assert_eq!(actions, ["user.login_failed", "user.login_throttled"]);
+    app.stop().await;
+    db.cleanup().await;
+}

@@ -38,6 +38,7 @@ named_enum! {
     pub enum AuditAction ("audit action") {
         UserLogin = "user.login",
         UserLoginFailed = "user.login_failed",
+        UserLoginThrottled = "user.login_throttled",
         UserCreated = "user.created",
         UserDisabled = "user.disabled",
         UserPasswordChanged = "user.password_changed",

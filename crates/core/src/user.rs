@@ -65,13 +65,16 @@ pub enum InvalidUserName {
     BadCharacter,
 }
 
+/// The longest user name, in characters.
+pub const MAX_USER_NAME_CHARS: usize = 64;
+
 /// Checks a user name: 1–64 characters of `[a-z0-9._-]`, starting with a letter or digit.
 /// User names appear in audit exports and URLs, so they are kept plain.
 pub fn validate_user_name(name: &str) -> Result<(), InvalidUserName> {
     if name.is_empty() {
         return Err(InvalidUserName::Empty);
     }
-    if name.len() > 64 {
+    if name.len() > MAX_USER_NAME_CHARS {
         return Err(InvalidUserName::TooLong);
     }
     let mut chars = name.chars();

@@ -17,6 +17,14 @@ pub const MAX_SQL_BYTES: usize = 256 * 1024;
 /// The longest title accepted, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 
+/// The first character of `text` that no input may hold: NUL and every other control
+/// character (C0, DEL, C1), except tab, line feed and carriage return when `multiline`. Such
+/// characters forge log lines and terminal output, and PostgreSQL cannot store NUL at all.
+pub fn forbidden_char(text: &str, multiline: bool) -> Option<char> {
+    text.chars()
+        .find(|&c| c.is_control() && !(multiline && matches!(c, '\t' | '\n' | '\r')))
+}
+
 /// What an author submits: the body of `POST /api/v1/requests`, and the full content of a
 /// revision once an edit is applied.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

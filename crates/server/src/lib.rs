@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod execution;
 pub mod pages;
+pub mod text;
 pub mod views;
 pub mod workflow;
 
@@ -88,7 +89,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let reconciler = state.spawn_reconciler();
-    let served = axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     reconciler.abort();

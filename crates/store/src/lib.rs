@@ -11,6 +11,7 @@ mod error;
 mod executions;
 mod requests;
 mod sessions;
+mod throttle;
 mod tokens;
 mod users;
 
@@ -31,6 +32,7 @@ pub use requests::{
     ExecutionRecord, RequestFilter, RequestRecord, RequestSummary, RevisionInput, RevisionRecord,
 };
 pub use sessions::Session;
+pub use throttle::{FailureRecorded, ThrottleKey};
 pub use users::Credentials;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");

@@ -2,7 +2,9 @@
 //! the sign-in page), [`ApiUser`] for `/api/v1` (a bearer token, or a session plus its CSRF token on
 //! writes), and [`MaybeSession`] for pages that serve both the signed-in and the signed-out.
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -31,6 +33,24 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(Result::ok)
         .find(|c| c.name() == name)
         .map(|c| c.value().to_owned())
+}
+
+/// The address of the client at the other end of the connection (`"unknown"` when the server
+/// was not given it), for throttling and the audit trail.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+impl<S: Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
+        ))
+    }
 }
 
 /// The session a request carries, if any is live.

@@ -13,11 +13,12 @@ use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use cookie::{Cookie, SameSite};
-use countersign_core::audit::AuditAction;
-use countersign_store::NewEvent;
+use countersign_core::throttle;
+use countersign_core::user::MAX_USER_NAME_CHARS;
+use countersign_store::ThrottleKey;
 use serde::Deserialize;
 
-use crate::auth::extract::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie_value};
+use crate::auth::extract::{ClientAddr, LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie_value};
 use crate::auth::{MaybeSession, PageUser, password, secret};
 use crate::error::{ApiError, PageError};
 use crate::{AppState, SESSION_LIFETIME};
@@ -115,9 +116,15 @@ struct LoginForm {
     csrf_token: Option<String>,
 }
 
-/// `POST /login`: checks the CSRF echo, then the password; opens a session in the store.
+/// What the audit trail says of a failed sign-in's user name when no such user exists: what was
+/// typed may be a password typed in the wrong field, so it is never kept.
+pub const UNKNOWN_USER: &str = "(unknown user)";
+
+/// `POST /login`: checks the CSRF echo, the user name's shape and the throttle, then the
+/// password; opens a session in the store.
 async fn login(
     State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
@@ -126,7 +133,20 @@ async fn login(
         (Some(sent), Some(expected)) if secret::constant_time_eq(sent, expected) => {}
         _ => return Err(PageError(ApiError::csrf())),
     }
+    // Refused before any hashing or storage: no user can have such a name.
+    if form.username.chars().count() > MAX_USER_NAME_CHARS {
+        return Err(PageError(ApiError::bad_request(format!(
+            "username: at most {MAX_USER_NAME_CHARS} characters"
+        ))));
+    }
+    crate::text::refuse_control_chars("username", &form.username).map_err(PageError)?;
+    let keys = throttle_keys(&form.username, &address);
+    let now = countersign_core::timestamp::now();
+    if let Some(wait) = state.store.sign_in_wait(&[&keys.0, &keys.1], now).await? {
+        return too_many_sign_ins(&state, &form.username, wait);
+    }
     let credentials = state.store.credentials(&form.username).await?;
+    let known = credentials.is_some();
     let (user, hash) = match credentials {
         Some(c) if !c.user.disabled => (Some(c.user), c.password_hash),
         _ => (None, None),
@@ -139,11 +159,31 @@ async fn login(
         .await
         .map_err(|password::Busy| ApiError::busy(2))?;
     let Some(user) = user.filter(|_| ok) else {
-        tracing::info!(user = %form.username, "failed sign-in");
-        let details = serde_json::json!({ "user": form.username });
+        let recorded = if known {
+            form.username.as_str()
+        } else {
+            UNKNOWN_USER
+        };
+        tracing::info!(user = ?recorded, address = ?address, "failed sign-in");
+        let details = serde_json::json!({ "user": recorded, "address": address });
         state
             .store
-            .record_event(NewEvent::new(None, AuditAction::UserLoginFailed, details))
+            .record_sign_in_failure(
+                &[
+                    ThrottleKey {
+                        hash: &keys.0,
+                        rule: throttle::PER_USER,
+                        audit_bursts: known,
+                    },
+                    ThrottleKey {
+                        hash: &keys.1,
+                        rule: throttle::PER_ADDRESS,
+                        audit_bursts: true,
+                    },
+                ],
+                countersign_core::timestamp::now(),
+                details,
+            )
             .await?;
         return login_form(
             &state,
@@ -152,6 +192,7 @@ async fn login(
             Some(SIGN_IN_FAILED),
         );
     };
+    state.store.clear_sign_in_failures(&keys.0).await?;
     let id = secret::random_secret();
     let expires_at = countersign_core::timestamp::now() + SESSION_LIFETIME;
     state
@@ -179,6 +220,34 @@ async fn login(
         Redirect::to("/"),
     )
         .into_response())
+}
+
+/// The throttle's keys for a sign-in: hashes of the user name and of the client address.
+fn throttle_keys(user: &str, address: &str) -> (String, String) {
+    (
+        secret::hash(&format!("user\0{user}")),
+        secret::hash(&format!("address\0{address}")),
+    )
+}
+
+/// The sign-in form again, 429 with `Retry-After`: too many failures for this user name or
+/// this address; the password was not looked at.
+fn too_many_sign_ins(
+    state: &AppState,
+    user_name: &str,
+    wait: std::time::Duration,
+) -> Result<Response, PageError> {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let message = format!("Too many failed sign-ins. Try again in {seconds} seconds.");
+    let mut res = login_form(
+        state,
+        StatusCode::TOO_MANY_REQUESTS,
+        user_name,
+        Some(&message),
+    )?;
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, seconds.max(1).into());
+    Ok(res)
 }
 
 #[derive(Deserialize)]
