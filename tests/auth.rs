@@ -523,3 +523,103 @@ async fn guessing_many_user_names_from_one_address_is_throttled_by_address() {
     app.stop().await;
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_session_ends_after_its_idle_time_and_its_cookie_lasts_the_absolute_maximum() {
+    let (app, db) = sqlite_app(
+        "[server]\nsession_idle = \"1s\"\nsession_max = \"3d\"\n",
+        &[],
+    )
+    .await;
+    app.add_user("alice", &[Role::Author], PW).await;
+    let mut b = common::Browser::new(app.base.clone());
+    let csrf = hidden_csrf(&b.page("/login").await).expect("csrf");
+    let res = b
+        .post_form(
+            "/login",
+            &[
+                ("username", "alice"),
+                ("password", PW),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    let cookie = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .find(|c| c.starts_with("countersign_session="))
+        .expect("session cookie");
+    assert!(
+        cookie.contains(&format!("Max-Age={}", 3 * 24 * 3600)),
+        "{cookie}"
+    );
+    b.absorb(res).await;
+    assert_eq!(b.get("/").await.status(), StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let res = b.get("/").await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "idle for longer than 1 s"
+    );
+    assert_eq!(res.headers()[header::LOCATION], "/login");
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn admins_see_every_token_and_revoke_one_with_a_csrf_protected_audited_form() {
+    let (app, db) = sqlite_app("", &[]).await;
+    let ci = app.add_user("ci", &[Role::Author], PW).await;
+    app.add_user("root", &[Role::Admin], PW).await;
+    app.add_user("alice", &[Role::Author], PW).await;
+    let token = app.token_for(&ci).await;
+    let api = |t: String| {
+        let app = &app;
+        async move {
+            TestApp::client()
+                .get(app.url("/api/v1/targets"))
+                .bearer_auth(t)
+                .send()
+                .await
+                .expect("GET")
+                .status()
+        }
+    };
+    assert_eq!(api(token.clone()).await, StatusCode::OK);
+    let id = app.store.list_tokens(Some("ci")).await.expect("tokens")[0].id;
+
+    let mut admin = app.sign_in("root", PW).await;
+    let page = admin.page("/admin").await;
+    assert!(page.contains("API tokens"), "{page}");
+    assert!(
+        page.contains(&format!("action=\"/admin/tokens/{id}/revoke\"")),
+        "{page}"
+    );
+    assert!(!page.contains(&token[4..]), "never the token");
+    let csrf = hidden_csrf(&page).expect("csrf");
+    let path = format!("/admin/tokens/{id}/revoke");
+
+    let forged = admin.post_form(&path, &[("csrf_token", "forged")]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let alice = app.sign_in("alice", PW).await;
+    let alice_csrf = hidden_csrf(&alice.get("/").await.text().await.expect("body")).expect("csrf");
+    let not_admin = alice.post_form(&path, &[("csrf_token", &alice_csrf)]).await;
+    assert_eq!(not_admin.status(), StatusCode::FORBIDDEN);
+    assert_eq!(api(token.clone()).await, StatusCode::OK, "still live");
+
+    let res = admin.post_form(&path, &[("csrf_token", &csrf)]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(api(token).await, StatusCode::UNAUTHORIZED, "revoked");
+    let last = audit_events(&app).await.pop().expect("event");
+    assert_eq!(last.action, "token.revoked");
+    assert_eq!(last.actor.as_deref(), Some("root"));
+    assert_eq!(last.details["user"], "ci");
+    let page = admin.page("/admin").await;
+    assert!(page.contains("revoked"), "{page}");
+    assert!(!page.contains(&format!("action=\"/admin/tokens/{id}/revoke\"")));
+    app.stop().await;
+    db.cleanup().await;
+}

@@ -483,3 +483,208 @@ fn check_exit_codes_follow_the_worst_finding() {
     let bad_dialect = check(&["--dialect", "oracle", "-"], "");
     assert!(!bad_dialect.status.success());
 }
+
+/// Whether `b`'s session still opens the dashboard (a signed-out visitor is sent to /login).
+async fn still_signed_in(b: &common::Browser) -> bool {
+    b.get("/").await.status() == reqwest::StatusCode::OK
+}
+
+#[tokio::test]
+async fn a_new_password_new_roles_or_disabling_end_the_users_sessions() {
+    use countersign_core::user::Role;
+    let ws = Workspace::new();
+    let app = common::TestApp::start(common::config_for(&ws.store_url(), "", &[])).await;
+    app.add_user("eve", &[Role::Author], "eve's password").await;
+    app.add_user("bob", &[Role::Author], "bob's password").await;
+    let bob = app.sign_in("bob", "bob's password").await;
+
+    let eve = app.sign_in("eve", "eve's password").await;
+    assert!(still_signed_in(&eve).await);
+    let out = ws.run(
+        &["user", "passwd", "eve", "--password-stdin"],
+        "a new password\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!still_signed_in(&eve).await, "passwd ends eve's session");
+
+    let eve = app.sign_in("eve", "a new password").await;
+    let out = ws.run(&["user", "role", "eve", "--add", "reviewer"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("eve now has roles: author, reviewer"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        !still_signed_in(&eve).await,
+        "a role change ends eve's session"
+    );
+
+    let eve = app.sign_in("eve", "a new password").await;
+    assert!(ws.run(&["user", "disable", "eve"], "").status.success());
+    assert!(!still_signed_in(&eve).await, "disabling ends eve's session");
+
+    assert!(still_signed_in(&bob).await, "bob's session is not eve's");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn user_role_and_user_list_show_and_change_roles() {
+    let ws = Workspace::new();
+    assert!(
+        ws.run(&["user", "add", "dana", "--role", "author"], "")
+            .status
+            .success()
+    );
+    let out = ws.run(
+        &[
+            "user",
+            "role",
+            "dana",
+            "--add",
+            "reviewer,admin",
+            "--remove",
+            "author",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = ws.run(&["user", "role", "dana", "--remove", "admin"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(ws.run(&["user", "disable", "dana"], "").status.success());
+    assert!(
+        ws.run(&["user", "add", "erin", "--role", "admin"], "")
+            .status
+            .success()
+    );
+    let list = stdout(&ws.run(&["user", "list"], ""));
+    assert_eq!(
+        list.lines().collect::<Vec<_>>(),
+        ["dana\treviewer\tdisabled", "erin\tadmin\tactive"],
+        "{list}"
+    );
+    let nothing = ws.run(&["user", "role", "erin"], "");
+    assert!(!nothing.status.success());
+    assert!(
+        stderr(&nothing).contains("--add or --remove"),
+        "{}",
+        stderr(&nothing)
+    );
+    let missing = ws.run(&["user", "role", "nobody", "--add", "admin"], "");
+    assert!(
+        stderr(&missing).contains("not found"),
+        "{}",
+        stderr(&missing)
+    );
+    let store = ws.store().await;
+    let changes = store
+        .list_users()
+        .await
+        .expect("users")
+        .into_iter()
+        .find(|u| u.name == "dana")
+        .expect("dana");
+    assert_eq!(changes.roles, [countersign_core::user::Role::Reviewer]);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn tokens_can_expire_be_listed_with_their_last_use_and_be_revoked() {
+    let ws = Workspace::new();
+    assert!(
+        ws.run(&["user", "add", "ci", "--role", "author"], "")
+            .status
+            .success()
+    );
+    let out = ws.run(&["token", "create", "ci", "--expires", "90d"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("until 20"), "{}", stderr(&out));
+    let token = stdout(&out).lines().last().expect("token").to_owned();
+    let forever = stdout(&ws.run(&["token", "create", "ci"], ""))
+        .lines()
+        .last()
+        .expect("token")
+        .to_owned();
+    let bad = ws.run(&["token", "create", "ci", "--expires", "soon"], "");
+    assert!(!bad.status.success());
+
+    let store = ws.store().await;
+    assert!(
+        store
+            .user_by_token_hash(&secret::hash(&token))
+            .await
+            .expect("read")
+            .is_some()
+    );
+    store.close().await;
+
+    let list = stdout(&ws.run(&["token", "list", "ci"], ""));
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines[0], "ID\tCREATED\tLAST USED\tEXPIRES\tSTATE", "{list}");
+    assert_eq!(lines.len(), 3, "{list}");
+    let newest: Vec<&str> = lines[1].split('\t').collect();
+    let oldest: Vec<&str> = lines[2].split('\t').collect();
+    assert_eq!(
+        (newest[2], newest[3], newest[4]),
+        ("never", "never", "active"),
+        "{list}"
+    );
+    assert!(oldest[2].starts_with("20"), "the use is noted: {list}");
+    assert!(oldest[3].starts_with("20"), "it expires: {list}");
+    assert!(
+        !list.contains(&token) && !list.contains(&forever),
+        "never the token itself"
+    );
+
+    let out = ws.run(&["token", "revoke", oldest[0]], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!("revoked token {} of ci", oldest[0])));
+    let again = ws.run(&["token", "revoke", oldest[0]], "");
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already revoked"),
+        "{}",
+        stderr(&again)
+    );
+    let store = ws.store().await;
+    assert!(
+        store
+            .user_by_token_hash(&secret::hash(&token))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        store
+            .user_by_token_hash(&secret::hash(&forever))
+            .await
+            .expect("read")
+            .is_some()
+    );
+    store.close().await;
+    assert!(stdout(&ws.run(&["token", "list", "ci"], "")).contains("\trevoked"));
+}
+
+#[test]
+fn user_add_and_token_create_need_no_target_secret_but_refuse_reserved_names() {
+    let ws = Workspace::new();
+    ws.write_config(
+        "[[target]]\nname = \"prod\"\ndriver = \"postgres\"\nurl_env = \"PROD_DB_URL_NOT_SET\"\n",
+    );
+    let out = ws.run(&["user", "add", "ci", "--role", "author"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = ws.run(&["token", "create", "ci"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(ws.run(&["token", "list", "ci"], "").status.success());
+    assert!(ws.run(&["user", "list"], "").status.success());
+    for name in ["system", "oidc", "countersign"] {
+        let out = ws.run(&["user", "add", name, "--role", "admin"], "");
+        assert!(!out.status.success(), "{name} was added");
+        assert!(stderr(&out).contains("reserved"), "{}", stderr(&out));
+    }
+    // The file must still be valid.
+    ws.write_config("[[target]]\nname = \"prod\"\ndriver = \"postgres\"\nbogus = 1\n");
+    let out = ws.run(&["user", "list"], "");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("bogus"), "{}", stderr(&out));
+}

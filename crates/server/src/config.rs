@@ -6,7 +6,8 @@
 //! never appear in an error message.
 //!
 //! Environment overrides: `COUNTERSIGN_SERVER_LISTEN`, `COUNTERSIGN_SERVER_PUBLIC_URL`,
-//! `COUNTERSIGN_STORE_URL`, and for a target named in the file, `COUNTERSIGN_TARGET_<NAME>_<KEY>`
+//! `COUNTERSIGN_SERVER_RECONCILE_AFTER`, `COUNTERSIGN_SERVER_SESSION_IDLE`,
+//! `COUNTERSIGN_SERVER_SESSION_MAX`, `COUNTERSIGN_STORE_URL`, and for a target named in the file, `COUNTERSIGN_TARGET_<NAME>_<KEY>`
 //! with `<NAME>` upper-cased and every character other than a letter or digit turned into `_`
 //! (`demo-shop` → `DEMO_SHOP`) and `<KEY>` one of `DRIVER`, `URL`, `URL_ENV`, `STATEMENT_TIMEOUT`,
 //! `LOCK_TIMEOUT`, `BLOCKED_RULES` (comma-separated), `APPROVALS_LOW`, `APPROVALS_MEDIUM`,
@@ -27,6 +28,10 @@ pub const DEFAULT_CONFIG_FILE: &str = "countersign.toml";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_STORE_URL: &str = "sqlite://countersign.db";
 pub const DEFAULT_RECONCILE_AFTER: Duration = Duration::from_secs(30);
+/// A browser session unused for this long ends (`server.session_idle`).
+pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
+/// A browser session ends this long after sign-in, used or not (`server.session_max`).
+pub const DEFAULT_SESSION_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// A configuration that failed to load. Messages name the file, target and key at fault, and
 /// never carry a URL or the value of an environment variable.
@@ -171,6 +176,10 @@ pub struct ServerConfig {
     /// An execution whose heartbeat is older than this belongs to a server that died, and is
     /// reconciled (default 30 s).
     pub reconcile_after: Duration,
+    /// A session unused for this long ends (default 12 h).
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in however much it is used (default 7 days).
+    pub session_max: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,15 +202,20 @@ impl Config {
         path: Option<&Path>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let (text, path) = match path {
-            Some(p) => (read(p)?, p.to_path_buf()),
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                let p = PathBuf::from(DEFAULT_CONFIG_FILE);
-                (read(&p)?, p)
-            }
-            None => (String::new(), PathBuf::from(DEFAULT_CONFIG_FILE)),
-        };
+        let (text, path) = read_config_text(path)?;
         Config::from_toml(&text, &path, env)
+    }
+
+    /// The store's configuration alone, for commands that touch nothing but the store (`user`,
+    /// `token`, `audit`, `migrate`): the file must still parse, but targets are not resolved,
+    /// so their secrets need not be in the environment.
+    pub fn load_store(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<StoreConfig, ConfigError> {
+        let (text, path) = read_config_text(path)?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| syntax_error(&text, &path, &e))?;
+        raw.store.resolve(env)
     }
 
     /// Parses and validates configuration text; `path` is only used in messages.
@@ -230,6 +244,19 @@ impl Config {
 /// The process environment, for [`Config::load`].
 pub fn process_env(key: &str) -> Option<String> {
     std::env::var(key).ok()
+}
+
+/// The text of the file at `path`, or of `countersign.toml` if it exists, or nothing; and the
+/// path to name in messages.
+fn read_config_text(path: Option<&Path>) -> Result<(String, PathBuf), ConfigError> {
+    Ok(match path {
+        Some(p) => (read(p)?, p.to_path_buf()),
+        None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+            let p = PathBuf::from(DEFAULT_CONFIG_FILE);
+            (read(&p)?, p)
+        }
+        None => (String::new(), PathBuf::from(DEFAULT_CONFIG_FILE)),
+    })
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
@@ -271,6 +298,8 @@ struct RawServer {
     listen: Option<String>,
     public_url: Option<String>,
     reconcile_after: Option<String>,
+    session_idle: Option<String>,
+    session_max: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -303,40 +332,48 @@ impl RawConfig {
             "COUNTERSIGN_SERVER_PUBLIC_URL",
             &mut self.server.public_url,
         );
-        override_string(env, "COUNTERSIGN_STORE_URL", &mut self.store.url);
         override_string(
             env,
             "COUNTERSIGN_SERVER_RECONCILE_AFTER",
             &mut self.server.reconcile_after,
         );
-        let reconcile_after = match self.server.reconcile_after {
-            Some(v) => {
-                humantime::parse_duration(v.trim()).map_err(|_| ConfigError::BadDuration {
-                    key: "server.reconcile_after".into(),
-                    value: v,
-                })?
+        override_string(
+            env,
+            "COUNTERSIGN_SERVER_SESSION_IDLE",
+            &mut self.server.session_idle,
+        );
+        override_string(
+            env,
+            "COUNTERSIGN_SERVER_SESSION_MAX",
+            &mut self.server.session_max,
+        );
+        let reconcile_after = server_duration(
+            "reconcile_after",
+            self.server.reconcile_after,
+            DEFAULT_RECONCILE_AFTER,
+        )?;
+        let session_idle = server_duration(
+            "session_idle",
+            self.server.session_idle,
+            DEFAULT_SESSION_IDLE,
+        )?;
+        let session_max =
+            server_duration("session_max", self.server.session_max, DEFAULT_SESSION_MAX)?;
+        for (key, d) in [("session_idle", session_idle), ("session_max", session_max)] {
+            if d < Duration::from_secs(1) {
+                return Err(ConfigError::Invalid {
+                    key: format!("server.{key}"),
+                    message: "a session must last at least one second".into(),
+                });
             }
-            None => DEFAULT_RECONCILE_AFTER,
-        };
+        }
 
         let listen_text = self.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         let listen = listen_text.parse().map_err(|_| ConfigError::Invalid {
             key: "server.listen".into(),
             message: format!("{listen_text:?} is not an address such as 127.0.0.1:8080"),
         })?;
-        let store_url = self
-            .store
-            .url
-            .unwrap_or_else(|| DEFAULT_STORE_URL.to_owned());
-        if !["sqlite:", "postgres://", "postgresql://"]
-            .iter()
-            .any(|s| store_url.starts_with(s))
-        {
-            return Err(ConfigError::Invalid {
-                key: "store.url".into(),
-                message: "the store must be sqlite:… or postgres://…".into(),
-            });
-        }
+        let store = self.store.resolve(env)?;
 
         let mut seen = HashSet::new();
         let mut targets = Vec::with_capacity(self.target.len());
@@ -355,10 +392,29 @@ impl RawConfig {
                 listen,
                 public_url: self.server.public_url,
                 reconcile_after,
+                session_idle,
+                session_max,
             },
-            store: StoreConfig { url: store_url },
+            store,
             targets,
         })
+    }
+}
+
+impl RawStore {
+    fn resolve(mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<StoreConfig, ConfigError> {
+        override_string(env, "COUNTERSIGN_STORE_URL", &mut self.url);
+        let url = self.url.unwrap_or_else(|| DEFAULT_STORE_URL.to_owned());
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|s| url.starts_with(s))
+        {
+            return Err(ConfigError::Invalid {
+                key: "store.url".into(),
+                message: "the store must be sqlite:… or postgres://…".into(),
+            });
+        }
+        Ok(StoreConfig { url })
     }
 }
 
@@ -467,6 +523,21 @@ impl RawTarget {
             url: SecretUrl(url),
             policy,
         })
+    }
+}
+
+/// The `[server]` duration `key`, or `default` when it is not given.
+fn server_duration(
+    key: &str,
+    value: Option<String>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match value {
+        Some(v) => humantime::parse_duration(v.trim()).map_err(|_| ConfigError::BadDuration {
+            key: format!("server.{key}"),
+            value: v,
+        }),
+        None => Ok(default),
     }
 }
 
@@ -687,5 +758,23 @@ url = "sqlite:///srv/shop.db?mode=rwc"
                 .starts_with("target \"production\": approvals.low is 0"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn session_lifetimes_default_to_12_hours_idle_and_7_days_in_all() {
+        let c = load("", &[]).expect("defaults");
+        assert_eq!(c.server.session_idle, Duration::from_secs(12 * 3600));
+        assert_eq!(c.server.session_max, Duration::from_secs(7 * 24 * 3600));
+        let c = load(
+            "[server]\nsession_idle = \"30m\"\nsession_max = \"1d\"\n",
+            &[("COUNTERSIGN_SERVER_SESSION_MAX", "2d")],
+        )
+        .expect("set");
+        assert_eq!(c.server.session_idle, Duration::from_secs(1800));
+        assert_eq!(c.server.session_max, Duration::from_secs(2 * 24 * 3600));
+        let e = load("[server]\nsession_idle = \"soon\"\n", &[]).expect_err("bad");
+        assert!(e.to_string().contains("server.session_idle"), "{e}");
+        let e = load("[server]\nsession_max = \"0s\"\n", &[]).expect_err("zero");
+        assert!(e.to_string().contains("server.session_max"), "{e}");
     }
 }

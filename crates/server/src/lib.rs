@@ -25,9 +25,6 @@ use tower_http::trace::TraceLayer;
 
 pub use config::Config;
 
-/// How long a browser session lasts after sign-in.
-pub const SESSION_LIFETIME: time::Duration = time::Duration::hours(12);
-
 /// The largest request body accepted (SQL itself is limited to 256 KiB by validation).
 const BODY_LIMIT: usize = 1024 * 1024;
 

@@ -33,6 +33,7 @@ pub use requests::{
 };
 pub use sessions::Session;
 pub use throttle::{FailureRecorded, ThrottleKey};
+pub use tokens::TokenRecord;
 pub use users::Credentials;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");

@@ -73,7 +73,10 @@ impl FromRequestParts<AppState> for MaybeSession {
             return Ok(MaybeSession(None));
         };
         let id_hash = secret::hash(&id);
-        let session = state.store.session(&id_hash).await?;
+        let session = state
+            .store
+            .session(&id_hash, state.config.server.session_idle)
+            .await?;
         Ok(MaybeSession(
             session.map(|session| SignedIn { session, id_hash }),
         ))

@@ -18,10 +18,10 @@ use countersign_core::user::MAX_USER_NAME_CHARS;
 use countersign_store::ThrottleKey;
 use serde::Deserialize;
 
+use crate::AppState;
 use crate::auth::extract::{ClientAddr, LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie_value};
 use crate::auth::{MaybeSession, PageUser, password, secret};
 use crate::error::{ApiError, PageError};
-use crate::{AppState, SESSION_LIFETIME};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -194,7 +194,8 @@ async fn login(
     };
     state.store.clear_sign_in_failures(&keys.0).await?;
     let id = secret::random_secret();
-    let expires_at = countersign_core::timestamp::now() + SESSION_LIFETIME;
+    let lifetime = state.config.server.session_max;
+    let expires_at = countersign_core::timestamp::now() + lifetime;
     state
         .store
         .create_session(
@@ -208,7 +209,7 @@ async fn login(
     let mut session = cookie(&state, SESSION_COOKIE, id);
     session.set_same_site(SameSite::Lax);
     session.set_max_age(cookie::time::Duration::seconds(
-        SESSION_LIFETIME.whole_seconds(),
+        i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
     ));
     let mut spent = cookie(&state, LOGIN_CSRF_COOKIE, String::new());
     spent.make_removal();
