@@ -377,6 +377,25 @@ async fn the_demo_serves_and_its_users_can_sign_in() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(up, "the demo answers on {base}");
+    // Nobody but its owner reads the demo's store, target, configuration or passwords.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let demo = dir.path().join("countersign-demo");
+        let mode =
+            |p: &std::path::Path| p.metadata().expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode(&demo), 0o700, "the demo directory");
+        let mut files = 0;
+        for entry in std::fs::read_dir(&demo).expect("read dir") {
+            let path = entry.expect("entry").path();
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+            files += 1;
+        }
+        assert!(
+            files >= 4,
+            "store, target, configuration, credentials: {files}"
+        );
+    }
     for (name, pw) in &passwords {
         let res = client
             .get(format!("{base}/login"))

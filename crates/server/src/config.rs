@@ -7,7 +7,8 @@
 //!
 //! Environment overrides: `COUNTERSIGN_SERVER_LISTEN`, `COUNTERSIGN_SERVER_PUBLIC_URL`,
 //! `COUNTERSIGN_SERVER_RECONCILE_AFTER`, `COUNTERSIGN_SERVER_SESSION_IDLE`,
-//! `COUNTERSIGN_SERVER_SESSION_MAX`, `COUNTERSIGN_STORE_URL`, and for a target named in the file, `COUNTERSIGN_TARGET_<NAME>_<KEY>`
+//! `COUNTERSIGN_SERVER_SESSION_MAX`, `COUNTERSIGN_SERVER_MAX_CONNECTIONS`,
+//! `COUNTERSIGN_SERVER_HEADER_READ_TIMEOUT`, `COUNTERSIGN_STORE_URL`, and for a target named in the file, `COUNTERSIGN_TARGET_<NAME>_<KEY>`
 //! with `<NAME>` upper-cased and every character other than a letter or digit turned into `_`
 //! (`demo-shop` → `DEMO_SHOP`) and `<KEY>` one of `DRIVER`, `URL`, `URL_ENV`, `STATEMENT_TIMEOUT`,
 //! `LOCK_TIMEOUT`, `BLOCKED_RULES` (comma-separated), `APPROVALS_LOW`, `APPROVALS_MEDIUM`,
@@ -28,6 +29,10 @@ pub const DEFAULT_CONFIG_FILE: &str = "countersign.toml";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_STORE_URL: &str = "sqlite://countersign.db";
 pub const DEFAULT_RECONCILE_AFTER: Duration = Duration::from_secs(30);
+/// The most connections served at once (`server.max_connections`); more wait to be accepted.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// A client must send a request's headers within this time (`server.header_read_timeout`).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A browser session unused for this long ends (`server.session_idle`).
 pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
 /// A browser session ends this long after sign-in, used or not (`server.session_max`).
@@ -180,6 +185,11 @@ pub struct ServerConfig {
     pub session_idle: Duration,
     /// A session ends this long after sign-in however much it is used (default 7 days).
     pub session_max: Duration,
+    /// Connections served at once; further ones wait to be accepted (default 512).
+    pub max_connections: usize,
+    /// A connection that has not sent a request's headers within this time is closed, and so
+    /// is an idle kept-alive one (default 10 s).
+    pub header_read_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,6 +310,8 @@ struct RawServer {
     reconcile_after: Option<String>,
     session_idle: Option<String>,
     session_max: Option<String>,
+    max_connections: Option<usize>,
+    header_read_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -359,11 +371,39 @@ impl RawConfig {
         )?;
         let session_max =
             server_duration("session_max", self.server.session_max, DEFAULT_SESSION_MAX)?;
-        for (key, d) in [("session_idle", session_idle), ("session_max", session_max)] {
+        override_string(
+            env,
+            "COUNTERSIGN_SERVER_HEADER_READ_TIMEOUT",
+            &mut self.server.header_read_timeout,
+        );
+        let header_read_timeout = server_duration(
+            "header_read_timeout",
+            self.server.header_read_timeout,
+            DEFAULT_HEADER_READ_TIMEOUT,
+        )?;
+        let max_connections = match env("COUNTERSIGN_SERVER_MAX_CONNECTIONS") {
+            Some(v) => Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
+                key: "COUNTERSIGN_SERVER_MAX_CONNECTIONS".into(),
+                message: format!("{v:?} is not a whole number"),
+            })?),
+            None => self.server.max_connections,
+        }
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        if max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                key: "server.max_connections".into(),
+                message: "at least one connection must be served".into(),
+            });
+        }
+        for (key, d) in [
+            ("session_idle", session_idle),
+            ("session_max", session_max),
+            ("header_read_timeout", header_read_timeout),
+        ] {
             if d < Duration::from_secs(1) {
                 return Err(ConfigError::Invalid {
                     key: format!("server.{key}"),
-                    message: "a session must last at least one second".into(),
+                    message: "at least one second, please".into(),
                 });
             }
         }
@@ -394,6 +434,8 @@ impl RawConfig {
                 reconcile_after,
                 session_idle,
                 session_max,
+                max_connections,
+                header_read_timeout,
             },
             store,
             targets,

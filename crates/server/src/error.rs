@@ -46,6 +46,24 @@ impl ApiError {
         }
     }
 
+    /// A body over the server's limit (413).
+    pub fn payload_too_large() -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than the server accepts (1 MiB)",
+        )
+    }
+
+    /// A request body that could not be read: 413 when it is over the limit, 400 otherwise.
+    pub fn unreadable_body(status: StatusCode, message: String) -> ApiError {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large()
+        } else {
+            ApiError::bad_request(message)
+        }
+    }
+
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
@@ -84,7 +102,8 @@ impl ApiError {
 
     /// Logs `err` and returns an error that says only that something went wrong inside.
     pub fn internal(err: impl std::fmt::Display) -> ApiError {
-        tracing::error!(error = %err, "internal error");
+        // Debug-quoted: an error may quote what someone typed, which must not forge a log line.
+        tracing::error!(error = ?err.to_string(), "internal error");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

@@ -58,6 +58,7 @@ impl From<ReviewRefused> for ApiError {
             ReviewRefused::CommentRequired => {
                 ApiError::new(StatusCode::BAD_REQUEST, "comment_required", e.to_string())
             }
+            ReviewRefused::ControlCharacter(_) => ApiError::bad_request(e.to_string()),
         }
     }
 }
@@ -146,7 +147,7 @@ impl AppState {
             .store
             .submit_request(author, new.title.trim(), &target.name, &checked.input(&new))
             .await?;
-        tracing::info!(request = id, author = %author.name, target = %target.name, "submitted");
+        tracing::info!(request = id, author = ?author.name, target = ?target.name, "submitted");
         Ok(id)
     }
 

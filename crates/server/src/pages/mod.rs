@@ -164,7 +164,7 @@ async fn login(
         } else {
             UNKNOWN_USER
         };
-        tracing::info!(user = ?recorded, address = ?address, "failed sign-in");
+        log_failed_sign_in(recorded, &address);
         let details = serde_json::json!({ "user": recorded, "address": address });
         state
             .store
@@ -205,7 +205,7 @@ async fn login(
             expires_at,
         )
         .await?;
-    tracing::info!(user = %user.name, "signed in");
+    tracing::info!(user = ?user.name, "signed in");
     let mut session = cookie(&state, SESSION_COOKIE, id);
     session.set_same_site(SameSite::Lax);
     session.set_max_age(cookie::time::Duration::seconds(
@@ -221,6 +221,12 @@ async fn login(
         Redirect::to("/"),
     )
         .into_response())
+}
+
+/// Logs a failed sign-in. What people typed goes only into Debug-quoted fields, never into the
+/// message: a newline or an escape sequence in it cannot start a line of its own.
+fn log_failed_sign_in(user: &str, address: &str) {
+    tracing::info!(user = ?user, address = ?address, "failed sign-in");
 }
 
 /// The throttle's keys for a sign-in: hashes of the user name and of the client address.
@@ -273,16 +279,65 @@ async fn logout(
         .into_response())
 }
 
+/// The static files hold nothing of anyone's: caches may keep them a few minutes.
+const STATIC_CACHE: &str = "public, max-age=300";
+
 async fn script() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, STATIC_CACHE),
+        ],
         include_str!("../../../../web/static/app.js"),
     )
 }
 
 async fn stylesheet() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, STATIC_CACHE),
+        ],
         include_str!("../../../../web/static/style.css"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn user_text_in_a_log_line_cannot_forge_another_line_or_an_escape() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            super::log_failed_sign_in(
+                "eve\n2026-12-05T10:00:00Z  INFO signed in user=admin\u{1b}[2J",
+                "127.0.0.1",
+            );
+        });
+        let text = String::from_utf8(out.0.lock().expect("lock").clone()).expect("utf-8");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(text.contains("failed sign-in"), "{text}");
+        assert!(text.contains(r"eve\n2026"), "{text}");
+    }
 }
