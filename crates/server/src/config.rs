@@ -8,7 +8,8 @@
 //! Environment overrides: `COUNTERSIGN_SERVER_LISTEN`, `COUNTERSIGN_SERVER_PUBLIC_URL`,
 //! `COUNTERSIGN_SERVER_RECONCILE_AFTER`, `COUNTERSIGN_SERVER_SESSION_IDLE`,
 //! `COUNTERSIGN_SERVER_SESSION_MAX`, `COUNTERSIGN_SERVER_MAX_CONNECTIONS`,
-//! `COUNTERSIGN_SERVER_HEADER_READ_TIMEOUT`, `COUNTERSIGN_STORE_URL`, and for a target named in the file, `COUNTERSIGN_TARGET_<NAME>_<KEY>`
+//! `COUNTERSIGN_SERVER_HEADER_READ_TIMEOUT`, `COUNTERSIGN_AUDIT_SIGNING_KEY_ENV`,
+//! `COUNTERSIGN_STORE_URL`, and for a target named in the file, `COUNTERSIGN_TARGET_<NAME>_<KEY>`
 //! with `<NAME>` upper-cased and every character other than a letter or digit turned into `_`
 //! (`demo-shop` → `DEMO_SHOP`) and `<KEY>` one of `DRIVER`, `URL`, `URL_ENV`, `STATEMENT_TIMEOUT`,
 //! `LOCK_TIMEOUT`, `BLOCKED_RULES` (comma-separated), `APPROVALS_LOW`, `APPROVALS_MEDIUM`,
@@ -197,11 +198,24 @@ pub struct StoreConfig {
     pub url: String,
 }
 
+/// Events between two signed checkpoints of the audit trail (`audit.checkpoint_every`).
+pub const DEFAULT_CHECKPOINT_EVERY: i64 = 1000;
+
+/// `[audit]`: signing checkpoints of the trail (see [`crate::anchor`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// The key read from the environment variable `signing_key_env` names; `None`: no signing.
+    pub signing_key: Option<crate::anchor::AuditKey>,
+    /// A checkpoint is signed once this many events followed the last one (default 1000).
+    pub checkpoint_every: i64,
+}
+
 /// The whole, validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub server: ServerConfig,
     pub store: StoreConfig,
+    pub audit: AuditConfig,
     pub targets: Vec<TargetConfig>,
 }
 
@@ -226,6 +240,16 @@ impl Config {
         let (text, path) = read_config_text(path)?;
         let raw: RawConfig = toml::from_str(&text).map_err(|e| syntax_error(&text, &path, &e))?;
         raw.store.resolve(env)
+    }
+
+    /// The `[audit]` configuration alone (for `audit export`), targets unresolved.
+    pub fn load_audit(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<AuditConfig, ConfigError> {
+        let (text, path) = read_config_text(path)?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| syntax_error(&text, &path, &e))?;
+        raw.audit.resolve(env)
     }
 
     /// Parses and validates configuration text; `path` is only used in messages.
@@ -299,7 +323,54 @@ struct RawConfig {
     #[serde(default)]
     store: RawStore,
     #[serde(default)]
+    audit: RawAudit,
+    #[serde(default)]
     target: Vec<RawTarget>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    signing_key_env: Option<String>,
+    checkpoint_every: Option<i64>,
+}
+
+impl RawAudit {
+    fn resolve(mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<AuditConfig, ConfigError> {
+        override_string(
+            env,
+            "COUNTERSIGN_AUDIT_SIGNING_KEY_ENV",
+            &mut self.signing_key_env,
+        );
+        let signing_key = match self.signing_key_env {
+            None => None,
+            Some(var) => {
+                let text = env(&var).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+                    ConfigError::Invalid {
+                        key: "audit.signing_key_env".into(),
+                        message: format!("the environment variable {var} is not set"),
+                    }
+                })?;
+                Some(
+                    crate::anchor::AuditKey::parse(&text).map_err(|e| ConfigError::Invalid {
+                        key: format!("audit.signing_key_env ({var})"),
+                        message: e.to_string(),
+                    })?,
+                )
+            }
+        };
+        let checkpoint_every = self.checkpoint_every.unwrap_or(DEFAULT_CHECKPOINT_EVERY);
+        if checkpoint_every < 1 {
+            return Err(ConfigError::Invalid {
+                key: "audit.checkpoint_every".into(),
+                message: "at least 1".into(),
+            });
+        }
+        Ok(AuditConfig {
+            signing_key,
+            checkpoint_every,
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -414,6 +485,7 @@ impl RawConfig {
             message: format!("{listen_text:?} is not an address such as 127.0.0.1:8080"),
         })?;
         let store = self.store.resolve(env)?;
+        let audit = self.audit.resolve(env)?;
 
         let mut seen = HashSet::new();
         let mut targets = Vec::with_capacity(self.target.len());
@@ -438,6 +510,7 @@ impl RawConfig {
                 header_read_timeout,
             },
             store,
+            audit,
             targets,
         })
     }
@@ -818,5 +891,23 @@ url = "sqlite:///srv/shop.db?mode=rwc"
         assert!(e.to_string().contains("server.session_idle"), "{e}");
         let e = load("[server]\nsession_max = \"0s\"\n", &[]).expect_err("zero");
         assert!(e.to_string().contains("server.session_max"), "{e}");
+    }
+
+    #[test]
+    fn the_audit_signing_key_comes_from_the_environment_and_is_never_echoed() {
+        let key = crate::anchor::AuditKey::generate();
+        let text = "[audit]\nsigning_key_env = \"AUDIT_KEY\"\ncheckpoint_every = 10\n";
+        let c = load(text, &[("AUDIT_KEY", &key.private_base64())]).expect("config");
+        assert_eq!(
+            c.audit.signing_key.as_ref().map(|k| k.public()),
+            Some(key.public())
+        );
+        assert_eq!(c.audit.checkpoint_every, 10);
+        assert!(!format!("{c:?}").contains(&key.private_base64()));
+        let e = load(text, &[]).expect_err("unset");
+        assert!(e.to_string().contains("AUDIT_KEY"), "{e}");
+        let e = load(text, &[("AUDIT_KEY", "not-a-key-SECRET")]).expect_err("bad");
+        assert!(!e.to_string().contains("SECRET"), "{e}");
+        assert_eq!(load("", &[]).expect("default").audit.signing_key, None);
     }
 }

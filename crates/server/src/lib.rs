@@ -1,6 +1,7 @@
 //! Countersign's HTTP server (axum): the JSON API under `/api/v1`, the HTML pages, sign-in,
 //! sessions and CSRF. Handlers are thin: parse, call the domain and the store, render.
 
+pub mod anchor;
 pub mod api;
 pub mod audit_export;
 pub mod auth;
@@ -109,6 +110,8 @@ pub async fn serve(
     let max_connections = state.config.server.max_connections;
     let header_timeout = state.config.server.header_read_timeout;
     let reconciler = state.spawn_reconciler();
+    let checkpointer = state.spawn_checkpointer();
+    let closing = state.clone();
     let app = router(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -158,6 +161,13 @@ pub async fn serve(
     tracing::info!("finishing the requests in flight");
     graceful.shutdown().await;
     reconciler.abort();
+    if let Some(checkpointer) = checkpointer {
+        checkpointer.abort();
+        // The last word: the head as it is at shutdown, signed.
+        if let Err(e) = closing.checkpoint(1).await {
+            tracing::warn!(error = ?e.to_string(), "cannot checkpoint the audit trail at shutdown");
+        }
+    }
     Ok(())
 }
 

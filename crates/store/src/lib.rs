@@ -7,6 +7,7 @@
 //! (see [`countersign_core::timestamp`]).
 
 pub mod audit;
+mod checkpoints;
 mod error;
 mod executions;
 mod requests;
@@ -26,6 +27,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Transaction};
 
 pub use audit::NewEvent;
+pub use checkpoints::CheckpointRecord;
 pub use error::StoreError;
 pub use executions::{ExecutionResult, StaleExecution};
 pub use requests::{

@@ -105,6 +105,8 @@ struct AdminPage<'a> {
     users: Vec<User>,
     tokens: Vec<TokenLine>,
     targets: Vec<TargetLine>,
+    /// The public key that signs audit checkpoints, if one is configured.
+    audit_public_key: Option<String>,
 }
 
 /// `GET /admin`
@@ -119,6 +121,7 @@ async fn admin(State(state): State<AppState>, me: PageUser) -> Result<Html<Strin
         users,
         tokens: tokens.into_iter().map(|t| TokenLine::new(t, now)).collect(),
         targets: state.config.targets.iter().map(TargetLine::from).collect(),
+        audit_public_key: state.config.audit.signing_key.as_ref().map(|k| k.public()),
     })
 }
 
