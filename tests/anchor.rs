@@ -309,3 +309,44 @@ async fn the_admin_page_says_what_the_trail_is_evidence_against() {
     app.stop().await;
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_api_export_ends_with_the_same_signed_trailer() {
+    let trail = Trail::new();
+    let config = config_for(&trail.url(), AUDIT, &[(KEY_ENV, &trail.private)]);
+    let app = TestApp::start(config).await;
+    let root = app
+        .add_user("root", &[Role::Admin], "a long password")
+        .await;
+    let token = app.token_for(&root).await;
+    let body = TestApp::client()
+        .get(app.url("/api/v1/audit?format=jsonl"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    app.stop().await;
+    assert!(
+        body.lines()
+            .last()
+            .expect("a line")
+            .starts_with("{\"checkpoint\":"),
+        "{body}"
+    );
+    let file = trail.dir.path().join("api.jsonl");
+    std::fs::write(&file, &body).expect("write");
+    let path = file.to_str().expect("path");
+    let ok = trail.run(&[
+        "audit",
+        "verify",
+        "--file",
+        path,
+        "--public-key",
+        &trail.public,
+    ]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(text(&ok).contains("signed trailer valid"), "{}", text(&ok));
+}

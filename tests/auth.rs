@@ -532,18 +532,7 @@ async fn a_session_ends_after_its_idle_time_and_its_cookie_lasts_the_absolute_ma
     )
     .await;
     app.add_user("alice", &[Role::Author], PW).await;
-    let mut b = common::Browser::new(app.base.clone());
-    let csrf = hidden_csrf(&b.page("/login").await).expect("csrf");
-    let res = b
-        .post_form(
-            "/login",
-            &[
-                ("username", "alice"),
-                ("password", PW),
-                ("csrf_token", &csrf),
-            ],
-        )
-        .await;
+    let res = attempt(&app, "alice", PW).await;
     let cookie = res
         .headers()
         .get_all(header::SET_COOKIE)
@@ -555,6 +544,7 @@ async fn a_session_ends_after_its_idle_time_and_its_cookie_lasts_the_absolute_ma
         cookie.contains(&format!("Max-Age={}", 3 * 24 * 3600)),
         "{cookie}"
     );
+    let mut b = common::Browser::new(app.base.clone());
     b.absorb(res).await;
     assert_eq!(b.get("/").await.status(), StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;

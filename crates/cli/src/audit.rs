@@ -104,7 +104,6 @@ pub async fn run(config: &Option<PathBuf>, cmd: AuditCommand) -> anyhow::Result<
             let key = Config::load_audit(config.as_deref(), &config::process_env)
                 .context("invalid configuration")?
                 .signing_key;
-            let key = key.filter(|_| format == Format::Jsonl);
             export(
                 &store,
                 format.into(),
@@ -195,21 +194,14 @@ async fn write_export<W: Write>(
     key: Option<&AuditKey>,
 ) -> anyhow::Result<(W, u64)> {
     let mut events = pin!(events);
-    let mut writer = ExportWriter::new(format, out).context("cannot write the export")?;
-    let mut last: Option<(i64, String)> = None;
+    let mut writer = ExportWriter::new(format, out)
+        .context("cannot write the export")?
+        .signed_by(key.cloned());
     while let Some(event) = events.try_next().await? {
         writer.write(&event).context("cannot write the export")?;
-        last = Some((event.seq, event.hash));
     }
     let count = writer.events();
-    let mut out = writer.finish().context("cannot write the export")?;
-    if let (Some(key), Some((seq, hash))) = (key, last) {
-        let trailer = Trailer {
-            checkpoint: key.sign(seq, &hash),
-        };
-        serde_json::to_writer(&mut out, &trailer).context("cannot write the export")?;
-        out.write_all(b"\n").context("cannot write the export")?;
-    }
+    let out = writer.finish().context("cannot write the export")?;
     Ok((out, count))
 }
 
