@@ -12,8 +12,8 @@
 //! - `host:port`, the user name, the host name and the database name where they stand as whole
 //!   words, in any letter case, as written and reversed (MySQL's `reverse(user())`), and the user
 //!   name in hex (`encode(current_user::bytea, 'hex')`);
-//! - a quoted value (`"…"`, `'…'`) that holds the user, host or database name inside a longer
-//!   text (`CAST(current_user || 'x' AS int)` gives `invalid input syntax … "app_userx"`);
+//! - the user, host or database name (or its reverse) inside a quoted value (`"…"`, `'…'`) even
+//!   within a longer word (`CAST(current_user || 'x' AS int)` gives `… "app_userx"`);
 //! - every IP address (`inet_server_addr()`, `@@hostname` resolved, `user()`'s client part): the
 //!   target's address may differ from its host name, and no run needs to show an address.
 //!
@@ -51,7 +51,7 @@ pub fn scrub(message: &str, url: &str) -> String {
         .iter()
         .flat_map(|secret| secret.find_in(message, &lower))
         .collect();
-    matches.extend(quoted_values_holding(message, &lower, &names));
+    matches.extend(names_in_quoted_values(&lower, &names));
     matches.extend(ip_addresses(message));
     matches.sort_by_key(|m| (m.start, std::cmp::Reverse(m.end)));
     replace(message, &matches)
@@ -93,8 +93,8 @@ impl Secret {
     }
 
     /// Every secret of `url`, each text as written and, where it differs, percent-decoded; and
-    /// the names (lower-case) whose appearance inside a quoted value hides that value.
-    fn all_of(url: &str) -> (Vec<Secret>, Vec<String>) {
+    /// the names (lower-case, with their replacement) to find inside quoted values too.
+    fn all_of(url: &str) -> (Vec<Secret>, Vec<(String, &'static str)>) {
         let parts = UrlParts::parse(url);
         let mut secrets = vec![Secret::anywhere(url, URL)];
         let users: Vec<String> = parts.users.iter().flat_map(|u| spellings(u)).collect();
@@ -138,12 +138,16 @@ impl Secret {
             }
         }
         secrets.retain(|secret| !secret.text.is_empty());
-        let names = names
-            .into_iter()
-            .map(|(n, _)| n.to_ascii_lowercase())
-            .filter(|n| n.chars().count() >= MIN_NAME_IN_VALUE)
-            .collect();
-        (secrets, names)
+        let mut in_values = Vec::new();
+        for (name, replacement) in names {
+            if name.chars().count() < MIN_NAME_IN_VALUE {
+                continue;
+            }
+            let name = name.to_ascii_lowercase();
+            in_values.push((name.chars().rev().collect(), replacement));
+            in_values.push((name, replacement));
+        }
+        (secrets, in_values)
     }
 
     fn find_in<'m>(&'m self, message: &'m str, lower: &'m str) -> impl Iterator<Item = Match> + 'm {
@@ -169,9 +173,11 @@ fn stands_alone(message: &str, start: usize, end: usize) -> bool {
     !before.is_some_and(is_name_char) && !after.is_some_and(is_name_char)
 }
 
-/// The insides of quoted values (`"…"` or `'…'`) that hold one of `names` (lower-case) within a
-/// longer text; a value that is exactly a name is left to the whole-word secrets.
-fn quoted_values_holding(message: &str, lower: &str, names: &[String]) -> Vec<Match> {
+/// Every occurrence of one of `names` (lower-case, with their replacements) inside a quoted
+/// value (`"…"` or `'…'`), even within a longer word: there, a name glued to other text
+/// (`"app_userx"`, `'7.0.0.01@resu_ppa'`) is still the name. Only the name is replaced, so a
+/// table name beside it (`'shop.orders_missing'`) survives.
+fn names_in_quoted_values(lower: &str, names: &[(String, &'static str)]) -> Vec<Match> {
     let mut found = Vec::new();
     let mut rest = 0;
     while let Some(open) = lower[rest..].find(['"', '\'']).map(|i| rest + i) {
@@ -180,19 +186,15 @@ fn quoted_values_holding(message: &str, lower: &str, names: &[String]) -> Vec<Ma
             break;
         };
         let inner = &lower[open + 1..close];
-        if names
-            .iter()
-            .any(|n| inner.contains(n.as_str()) && inner != n)
-        {
-            found.push(Match {
-                start: open + 1,
-                end: close,
-                replacement: CREDENTIAL,
-            });
+        for (name, replacement) in names {
+            found.extend(inner.match_indices(name.as_str()).map(|(at, text)| Match {
+                start: open + 1 + at,
+                end: open + 1 + at + text.len(),
+                replacement,
+            }));
         }
         rest = close + 1;
     }
-    debug_assert!(found.iter().all(|m| message.is_char_boundary(m.start)));
     found
 }
 
@@ -535,7 +537,10 @@ mod tests {
             !scrub("invalid input syntax for type integer: \"APP_USER\"", PG).contains("APP_USER")
         );
         let glued = scrub("invalid input syntax for type integer: \"app_userx\"", PG);
-        assert!(!glued.contains("app_user"), "{glued}");
+        assert_eq!(
+            glued,
+            "invalid input syntax for type integer: \"[redacted user]x\""
+        );
         // encode(current_user::bytea, 'hex')
         let hex = scrub(
             "invalid input syntax for type integer: \"6170705f75736572\"",
@@ -585,6 +590,11 @@ mod tests {
         assert_eq!(
             scrub("could not connect to 10.0.0.7:5432.", PG),
             "could not connect to [redacted address]:5432."
+        );
+        // Only the name goes: the table beside it stays readable.
+        assert_eq!(
+            scrub("Table 'prod.orders_missing' doesn't exist", PG),
+            "Table '[redacted database].orders_missing' doesn't exist"
         );
         let url = "mysql://u:pw@h/test?dbname=other";
         assert!(!scrub("Unknown column 'other' in 'field list'", url).contains("'other'"));
