@@ -47,6 +47,22 @@ pub const PER_ADDRESS: Rule = Rule {
     ..PER_USER
 };
 
+/// The block of addresses one client is counted as: an IPv4 address itself, but an IPv6
+/// address's /64 — one host is routinely given a whole /64, and could try from each address
+/// in it.
+pub fn address_block(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 /// What one more failure did to a key's counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
@@ -116,6 +132,16 @@ mod tests {
 
     fn secs(s: u64) -> time::Duration {
         time::Duration::seconds(s as i64)
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64_block() {
+        let block = |a: &str| address_block(a.parse().expect("address"));
+        assert_eq!(block("2001:db8:1:2::1"), block("2001:db8:1:2:ffff::9"));
+        assert_ne!(block("2001:db8:1:2::1"), block("2001:db8:1:3::1"));
+        assert_eq!(block("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(block("10.0.0.7"), "10.0.0.7");
+        assert_eq!(block("::ffff:10.0.0.7"), "10.0.0.7");
     }
 
     #[test]

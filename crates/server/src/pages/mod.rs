@@ -229,11 +229,15 @@ fn log_failed_sign_in(user: &str, address: &str) {
     tracing::info!(user = ?user, address = ?address, "failed sign-in");
 }
 
-/// The throttle's keys for a sign-in: hashes of the user name and of the client address.
+/// The throttle's keys for a sign-in: hashes of the user name and of the client's address
+/// block (an IPv6 client's /64).
 fn throttle_keys(user: &str, address: &str) -> (String, String) {
+    let block = address
+        .parse()
+        .map_or_else(|_| address.to_owned(), throttle::address_block);
     (
         secret::hash(&format!("user\0{user}")),
-        secret::hash(&format!("address\0{address}")),
+        secret::hash(&format!("address\0{block}")),
     )
 }
 
