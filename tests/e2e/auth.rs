@@ -336,3 +336,278 @@ async fn a_browser_session_also_reads_the_api() {
     app.stop().await;
     db.cleanup().await;
 }
+
+/// One sign-in attempt through the form, with a fresh CSRF pair; returns the answer.
+async fn attempt(app: &TestApp, user: &str, pw: &str) -> reqwest::Response {
+    let mut b = crate::common::Browser::new(app.base.clone());
+    let html = b.page("/login").await;
+    let csrf = hidden_csrf(&html).expect("csrf");
+    b.post_form(
+        "/login",
+        &[("username", user), ("password", pw), ("csrf_token", &csrf)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn sign_ins_beyond_the_free_hashers_wait_then_get_503_with_retry_after() {
+    let db = countersign_store::testing::TestStore::sqlite().await;
+    // One hasher and no patience: concurrent sign-ins cannot all get a turn.
+    let app = TestApp::start_with(config_for(&db.url, "", &[]), |state| {
+        state.with_hashers(countersign_server::auth::password::HashLimiter::new(
+            1,
+            std::time::Duration::ZERO,
+        ))
+    })
+    .await;
+    let attempts = (0..12).map(|i| {
+        let app = &app;
+        async move { attempt(app, &format!("nobody{i}"), "wrong password").await }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let mut busy = 0;
+    for res in &answers {
+        match res.status() {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                busy += 1;
+                let after = res.headers()[header::RETRY_AFTER].to_str().expect("ascii");
+                assert!(after.parse::<u64>().expect("seconds") >= 1, "{after}");
+            }
+            other => panic!("a sign-in answered {other}"),
+        }
+    }
+    assert!(
+        busy > 0,
+        "12 sign-ins at once on one hasher: some must be turned away"
+    );
+    // Every turn was given back: a sign-in afterwards gets its turn.
+    app.add_user("alice", &[Role::Author], PW).await;
+    app.sign_in("alice", PW).await;
+    app.stop().await;
+    db.cleanup().await;
+}
+
+/// The events of the audit trail, oldest first.
+async fn audit_events(app: &TestApp) -> Vec<countersign_core::audit::AuditEvent> {
+    use futures_util::TryStreamExt;
+    app.store
+        .audit_events(&countersign_store::audit::AuditFilter::default())
+        .try_collect()
+        .await
+        .expect("events")
+}
+
+#[tokio::test]
+async fn an_overlong_user_name_is_refused_before_any_hashing_or_storage() {
+    let (app, db) = sqlite_app("", &[]).await;
+    let before = audit_events(&app).await.len();
+    let res = attempt(&app, &"a".repeat(65), "whatever").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.expect("body").contains("username"));
+    let res = attempt(
+        &app,
+        "eve\n2026-12-05T10:00:00Z  INFO signed in user=admin",
+        "x",
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "a control character");
+    assert_eq!(audit_events(&app).await.len(), before, "nothing recorded");
+    // 64 characters is a user name that could exist: an ordinary failure.
+    let res = attempt(&app, &"a".repeat(64), "whatever").await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_failed_sign_in_keeps_the_user_name_only_when_that_user_exists() {
+    let (app, db) = sqlite_app("", &[]).await;
+    app.add_user("alice", &[Role::Author], PW).await;
+    // A password typed into the user name field.
+    let res = attempt(&app, "Tr0ub4dor&3", "alice").await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let events = audit_events(&app).await;
+    let failed = events.last().expect("an event");
+    assert_eq!(failed.action, "user.login_failed");
+    assert_eq!(failed.details["user"], "(unknown user)");
+    let everything = serde_json::to_string(&events).expect("json");
+    assert!(
+        !everything.contains("Tr0ub4dor"),
+        "the mistyped password is kept"
+    );
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn five_failures_for_a_user_name_make_it_wait_with_429_and_one_burst_is_audited_twice() {
+    let (app, db) = sqlite_app("", &[]).await;
+    app.add_user("alice", &[Role::Author], PW).await;
+    let before = audit_events(&app).await.len();
+    for n in 1..=5 {
+        let res = attempt(&app, "alice", &format!("wrong {n}")).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "failure {n}");
+    }
+    // Even the right password is not looked at now.
+    let res = attempt(&app, "alice", PW).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let after: u64 = res.headers()[header::RETRY_AFTER]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=15).contains(&after), "Retry-After {after}");
+    assert!(
+        res.text()
+            .await
+            .expect("body")
+            .contains("Too many failed sign-ins")
+    );
+    let actions: Vec<String> = audit_events(&app).await[before..]
+        .iter()
+        .map(|e| e.action.clone())
+        .collect();
+    assert_eq!(actions, ["user.login_failed", "user.login_throttled"]);
+    // Another user name from the same address is not held back by alice's count.
+    app.add_user("bob", &[Role::Reviewer], PW).await;
+    app.sign_in("bob", PW).await;
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_counts_live_in_the_store_so_every_instance_shares_them() {
+    let db = countersign_store::testing::TestStore::sqlite().await;
+    let one = TestApp::start(config_for(&db.url, "", &[])).await;
+    let two = TestApp::start(config_for(&db.url, "", &[])).await;
+    one.add_user("alice", &[Role::Author], PW).await;
+    for n in 1..=5 {
+        let app = if n % 2 == 0 { &one } else { &two };
+        assert_eq!(
+            attempt(app, "alice", "wrong").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        attempt(&one, "alice", PW).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        attempt(&two, "alice", PW).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    one.stop().await;
+    two.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn guessing_many_user_names_from_one_address_is_throttled_by_address() {
+    let (app, db) = sqlite_app("", &[]).await;
+    let before = audit_events(&app).await.len();
+    for n in 0..countersign_core::throttle::PER_ADDRESS.limit {
+        let res = attempt(&app, &format!("guess{n}"), "pw").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "guess {n}");
+    }
+    let res = attempt(&app, "one-more-guess", "pw").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key(header::RETRY_AFTER));
+    let actions: Vec<String> = audit_events(&app).await[before..]
+        .iter()
+        .map(|e| e.action.clone())
+        .collect();
+    assert_eq!(actions, ["user.login_failed", "user.login_throttled"]);
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_session_ends_after_its_idle_time_and_its_cookie_lasts_the_absolute_maximum() {
+    let (app, db) = sqlite_app(
+        "[server]\nsession_idle = \"1s\"\nsession_max = \"3d\"\n",
+        &[],
+    )
+    .await;
+    app.add_user("alice", &[Role::Author], PW).await;
+    let res = attempt(&app, "alice", PW).await;
+    let cookie = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .find(|c| c.starts_with("countersign_session="))
+        .expect("session cookie");
+    assert!(
+        cookie.contains(&format!("Max-Age={}", 3 * 24 * 3600)),
+        "{cookie}"
+    );
+    let mut b = crate::common::Browser::new(app.base.clone());
+    b.absorb(res).await;
+    assert_eq!(b.get("/").await.status(), StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let res = b.get("/").await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "idle for longer than 1 s"
+    );
+    assert_eq!(res.headers()[header::LOCATION], "/login");
+    app.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn admins_see_every_token_and_revoke_one_with_a_csrf_protected_audited_form() {
+    let (app, db) = sqlite_app("", &[]).await;
+    let ci = app.add_user("ci", &[Role::Author], PW).await;
+    app.add_user("root", &[Role::Admin], PW).await;
+    app.add_user("alice", &[Role::Author], PW).await;
+    let token = app.token_for(&ci).await;
+    let api = |t: String| {
+        let app = &app;
+        async move {
+            TestApp::client()
+                .get(app.url("/api/v1/targets"))
+                .bearer_auth(t)
+                .send()
+                .await
+                .expect("GET")
+                .status()
+        }
+    };
+    assert_eq!(api(token.clone()).await, StatusCode::OK);
+    let id = app.store.list_tokens(Some("ci")).await.expect("tokens")[0].id;
+
+    let mut admin = app.sign_in("root", PW).await;
+    let page = admin.page("/admin").await;
+    assert!(page.contains("API tokens"), "{page}");
+    assert!(
+        page.contains(&format!("action=\"/admin/tokens/{id}/revoke\"")),
+        "{page}"
+    );
+    assert!(!page.contains(&token[4..]), "never the token");
+    let csrf = hidden_csrf(&page).expect("csrf");
+    let path = format!("/admin/tokens/{id}/revoke");
+
+    let forged = admin.post_form(&path, &[("csrf_token", "forged")]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let alice = app.sign_in("alice", PW).await;
+    let alice_csrf = hidden_csrf(&alice.get("/").await.text().await.expect("body")).expect("csrf");
+    let not_admin = alice.post_form(&path, &[("csrf_token", &alice_csrf)]).await;
+    assert_eq!(not_admin.status(), StatusCode::FORBIDDEN);
+    assert_eq!(api(token.clone()).await, StatusCode::OK, "still live");
+
+    let res = admin.post_form(&path, &[("csrf_token", &csrf)]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(api(token).await, StatusCode::UNAUTHORIZED, "revoked");
+    let last = audit_events(&app).await.pop().expect("event");
+    assert_eq!(last.action, "token.revoked");
+    assert_eq!(last.actor.as_deref(), Some("root"));
+    assert_eq!(last.details["user"], "ci");
+    let page = admin.page("/admin").await;
+    assert!(page.contains("revoked"), "{page}");
+    assert!(!page.contains(&format!("action=\"/admin/tokens/{id}/revoke\"")));
+    app.stop().await;
+    db.cleanup().await;
+}

@@ -13,9 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use crate::common::{TestApp, config_for};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use base64::Engine as _;
-use crate::common::{TestApp, config_for};
 use countersign_core::user::Role;
 use countersign_store::testing::TestStore;
 use serde_json::{Value, json};

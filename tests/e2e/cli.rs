@@ -40,6 +40,13 @@ impl Workspace {
         run_in(self.dir.path(), args, Some(&self.config()), stdin, &[])
     }
 
+    /// Runs `countersign ARGS` with no input, asserting it succeeds; returns its output.
+    fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args, "");
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        out
+    }
+
     async fn store(&self) -> Store {
         Store::open(&self.store_url()).await.expect("store")
     }
@@ -375,6 +382,25 @@ async fn the_demo_serves_and_its_users_can_sign_in() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(up, "the demo answers on {base}");
+    // Nobody but its owner reads the demo's store, target, configuration or passwords.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let demo = dir.path().join("countersign-demo");
+        let mode =
+            |p: &std::path::Path| p.metadata().expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode(&demo), 0o700, "the demo directory");
+        let mut files = 0;
+        for entry in std::fs::read_dir(&demo).expect("read dir") {
+            let path = entry.expect("entry").path();
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+            files += 1;
+        }
+        assert!(
+            files >= 4,
+            "store, target, configuration, credentials: {files}"
+        );
+    }
     for (name, pw) in &passwords {
         let res = client
             .get(format!("{base}/login"))
@@ -588,4 +614,189 @@ fn check_reads_mysql_forms_the_parser_lacks() {
         );
         assert!(rules.contains(&rule.to_owned()), "{sql}: {rules:?}");
     }
+}
+
+/// Whether `b`'s session still opens the dashboard (a signed-out visitor is sent to /login).
+async fn still_signed_in(b: &crate::common::Browser) -> bool {
+    b.get("/").await.status() == reqwest::StatusCode::OK
+}
+
+#[tokio::test]
+async fn a_new_password_new_roles_or_disabling_end_the_users_sessions() {
+    use countersign_core::user::Role;
+    let ws = Workspace::new();
+    let app =
+        crate::common::TestApp::start(crate::common::config_for(&ws.store_url(), "", &[])).await;
+    app.add_user("eve", &[Role::Author], "eve's password").await;
+    app.add_user("bob", &[Role::Author], "bob's password").await;
+    let bob = app.sign_in("bob", "bob's password").await;
+
+    let eve = app.sign_in("eve", "eve's password").await;
+    assert!(still_signed_in(&eve).await);
+    let out = ws.run(
+        &["user", "passwd", "eve", "--password-stdin"],
+        "a new password\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!still_signed_in(&eve).await, "passwd ends eve's session");
+
+    let eve = app.sign_in("eve", "a new password").await;
+    let out = ws.run(&["user", "role", "eve", "--add", "reviewer"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("eve now has roles: author, reviewer"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        !still_signed_in(&eve).await,
+        "a role change ends eve's session"
+    );
+
+    let eve = app.sign_in("eve", "a new password").await;
+    ws.ok(&["user", "disable", "eve"]);
+    assert!(!still_signed_in(&eve).await, "disabling ends eve's session");
+
+    assert!(still_signed_in(&bob).await, "bob's session is not eve's");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn user_role_and_user_list_show_and_change_roles() {
+    let ws = Workspace::new();
+    ws.ok(&["user", "add", "dana", "--role", "author"]);
+    let out = ws.run(
+        &[
+            "user",
+            "role",
+            "dana",
+            "--add",
+            "reviewer,admin",
+            "--remove",
+            "author",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = ws.run(&["user", "role", "dana", "--remove", "admin"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    ws.ok(&["user", "disable", "dana"]);
+    ws.ok(&["user", "add", "erin", "--role", "admin"]);
+    let list = stdout(&ws.run(&["user", "list"], ""));
+    assert_eq!(
+        list.lines().collect::<Vec<_>>(),
+        ["dana\treviewer\tdisabled", "erin\tadmin\tactive"],
+        "{list}"
+    );
+    let nothing = ws.run(&["user", "role", "erin"], "");
+    assert!(!nothing.status.success());
+    assert!(
+        stderr(&nothing).contains("--add or --remove"),
+        "{}",
+        stderr(&nothing)
+    );
+    let missing = ws.run(&["user", "role", "nobody", "--add", "admin"], "");
+    assert!(
+        stderr(&missing).contains("not found"),
+        "{}",
+        stderr(&missing)
+    );
+    let store = ws.store().await;
+    let changes = store
+        .list_users()
+        .await
+        .expect("users")
+        .into_iter()
+        .find(|u| u.name == "dana")
+        .expect("dana");
+    assert_eq!(changes.roles, [countersign_core::user::Role::Reviewer]);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn tokens_can_expire_be_listed_with_their_last_use_and_be_revoked() {
+    let ws = Workspace::new();
+    ws.ok(&["user", "add", "ci", "--role", "author"]);
+    let out = ws.run(&["token", "create", "ci", "--expires", "90d"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("until 20"), "{}", stderr(&out));
+    let token = stdout(&out).lines().last().expect("token").to_owned();
+    let forever = stdout(&ws.run(&["token", "create", "ci"], ""))
+        .lines()
+        .last()
+        .expect("token")
+        .to_owned();
+    let bad = ws.run(&["token", "create", "ci", "--expires", "soon"], "");
+    assert!(!bad.status.success());
+
+    let store = ws.store().await;
+    assert!(token_works(&store, &token).await);
+    store.close().await;
+
+    let list = stdout(&ws.run(&["token", "list", "ci"], ""));
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines[0], "ID\tCREATED\tLAST USED\tEXPIRES\tSTATE", "{list}");
+    assert_eq!(lines.len(), 3, "{list}");
+    let newest: Vec<&str> = lines[1].split('\t').collect();
+    let oldest: Vec<&str> = lines[2].split('\t').collect();
+    assert_eq!(
+        (newest[2], newest[3], newest[4]),
+        ("never", "never", "active"),
+        "{list}"
+    );
+    assert!(oldest[2].starts_with("20"), "the use is noted: {list}");
+    assert!(oldest[3].starts_with("20"), "it expires: {list}");
+    assert!(
+        !list.contains(&token) && !list.contains(&forever),
+        "never the token itself"
+    );
+
+    let out = ws.run(&["token", "revoke", oldest[0]], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!("revoked token {} of ci", oldest[0])));
+    let again = ws.run(&["token", "revoke", oldest[0]], "");
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already revoked"),
+        "{}",
+        stderr(&again)
+    );
+    let store = ws.store().await;
+    assert!(!token_works(&store, &token).await);
+    assert!(token_works(&store, &forever).await);
+    store.close().await;
+    assert!(stdout(&ws.run(&["token", "list", "ci"], "")).contains("\trevoked"));
+}
+
+/// Whether `token` lets its user in, as the server would check it.
+async fn token_works(store: &Store, token: &str) -> bool {
+    store
+        .user_by_token_hash(&secret::hash(token))
+        .await
+        .expect("read")
+        .is_some()
+}
+
+#[test]
+fn user_add_and_token_create_need_no_target_secret_but_refuse_reserved_names() {
+    let ws = Workspace::new();
+    ws.write_config(
+        "[[target]]\nname = \"prod\"\ndriver = \"postgres\"\nurl_env = \"PROD_DB_URL_NOT_SET\"\n",
+    );
+    let out = ws.run(&["user", "add", "ci", "--role", "author"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = ws.run(&["token", "create", "ci"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    ws.ok(&["token", "list", "ci"]);
+    ws.ok(&["user", "list"]);
+    for name in ["system", "oidc", "countersign"] {
+        let out = ws.run(&["user", "add", name, "--role", "admin"], "");
+        assert!(!out.status.success(), "{name} was added");
+        assert!(stderr(&out).contains("reserved"), "{}", stderr(&out));
+    }
+    // The file must still be valid.
+    ws.write_config("[[target]]\nname = \"prod\"\ndriver = \"postgres\"\nbogus = 1\n");
+    let out = ws.run(&["user", "list"], "");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("bogus"), "{}", stderr(&out));
 }

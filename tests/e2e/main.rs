@@ -5,10 +5,13 @@
 
 mod common;
 
+mod anchor;
 mod audit;
 mod auth;
 mod browser;
 mod cli;
 mod execution;
+mod hygiene;
+mod leaks;
 mod pages;
 mod requests_api;

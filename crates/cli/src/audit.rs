@@ -10,6 +10,11 @@
 //! its end. A file cannot show that (its end is wherever it stops); the verdict prints its last
 //! event and hash to compare with the store's.
 //!
+//! With `--public-key`, verify also checks the signed checkpoints (see
+//! `countersign_server::anchor`): on the store, every checkpoint must carry a valid signature,
+//! the chain must have the signed hash at each checkpoint's event and must reach the last one;
+//! on a file, its last line must be the signed trailer of its last event. `keygen` makes a key.
+//!
 //! An export made with `--since` does not start at event #1, so it cannot be verified from the
 //! start of the chain: by default that is a failure, with a hint. `--excerpt` checks such a file
 //! from its first event instead (every hash and link within it), and says what it cannot check.
@@ -23,7 +28,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use countersign_core::audit::{AuditEvent, BreakReason, ChainBreak, ChainVerifier, GENESIS_HASH};
+use countersign_server::anchor::{AuditKey, Checkpoint, PublicKey, Trailer};
 use countersign_server::audit_export::{ExportFormat, ExportWriter, parse_time};
+use countersign_server::config::{self, Config};
 use countersign_store::audit::AuditFilter;
 use countersign_store::{Store, StoreError};
 use futures_util::{Stream, TryStreamExt};
@@ -54,7 +61,14 @@ pub enum AuditCommand {
         /// The file is an excerpt (exported with --since): check it from its first event
         #[arg(long, requires = "file")]
         excerpt: bool,
+        /// Also check the signed checkpoints (store) or the signed trailer (file) with this
+        /// public key (base64, from `audit keygen`)
+        #[arg(long, value_name = "KEY")]
+        public_key: Option<String>,
     },
+    /// Make a key pair for signing audit checkpoints: the private key goes into the environment
+    /// variable that audit.signing_key_env names, the public key to whoever verifies
+    Keygen,
 }
 
 /// The formats of `audit export`.
@@ -87,15 +101,42 @@ pub async fn run(config: &Option<PathBuf>, cmd: AuditCommand) -> anyhow::Result<
                 until,
                 ..Default::default()
             };
-            export(&store, format.into(), &filter, output.as_deref()).await?;
+            let key = Config::load_audit(config.as_deref(), &config::process_env)
+                .context("invalid configuration")?
+                .signing_key;
+            export(
+                &store,
+                format.into(),
+                &filter,
+                output.as_deref(),
+                key.as_ref(),
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Verify {
-            file: Some(path),
+            file,
             excerpt,
-        } => verify_file(&path, excerpt),
-        AuditCommand::Verify { file: None, .. } => {
-            verify_store(&super::open_store(config).await?).await
+            public_key,
+        } => {
+            let public_key = public_key
+                .map(|k| PublicKey::parse(&k).context("--public-key"))
+                .transpose()?;
+            match file {
+                Some(path) => verify_file(&path, excerpt, public_key.as_ref()),
+                None => verify_store(&super::open_store(config).await?, public_key.as_ref()).await,
+            }
+        }
+        AuditCommand::Keygen => {
+            let key = AuditKey::generate();
+            eprintln!(
+                "Put the private key in the environment variable that audit.signing_key_env \
+                 names, and keep it out of the store's reach; give the public key to whoever \
+                 verifies the trail (countersign audit verify --public-key KEY)."
+            );
+            println!("private: {}", key.private_base64());
+            println!("public: {}", key.public());
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -105,10 +146,12 @@ async fn export(
     format: ExportFormat,
     filter: &AuditFilter,
     output: Option<&Path>,
+    key: Option<&AuditKey>,
 ) -> anyhow::Result<()> {
     let events = store.audit_events(filter);
     let Some(path) = output else {
-        let (_, count) = write_export(format, events, BufWriter::new(io::stdout().lock())).await?;
+        let (_, count) =
+            write_export(format, events, BufWriter::new(io::stdout().lock()), key).await?;
         eprintln!("exported {count} events");
         return Ok(());
     };
@@ -118,7 +161,7 @@ async fn export(
     let file =
         File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
     let written = async {
-        let (out, count) = write_export(format, events, BufWriter::new(file)).await?;
+        let (out, count) = write_export(format, events, BufWriter::new(file), key).await?;
         out.into_inner()
             .map_err(io::IntoInnerError::into_error)?
             .sync_all()?;
@@ -140,16 +183,20 @@ async fn export(
     }
 }
 
-/// Writes every event of `events` to `out`; returns `out` and how many events it holds.
+/// Writes every event of `events` to `out`, then, with a `key`, the signed trailer of the last
+/// one; returns `out` and how many events it holds.
 ///
 /// The writes are blocking, into a buffer: this command does nothing else meanwhile.
 async fn write_export<W: Write>(
     format: ExportFormat,
     events: impl Stream<Item = Result<AuditEvent, StoreError>>,
     out: W,
+    key: Option<&AuditKey>,
 ) -> anyhow::Result<(W, u64)> {
     let mut events = pin!(events);
-    let mut writer = ExportWriter::new(format, out).context("cannot write the export")?;
+    let mut writer = ExportWriter::new(format, out)
+        .context("cannot write the export")?
+        .signed_by(key.cloned());
     while let Some(event) = events.try_next().await? {
         writer.write(&event).context("cannot write the export")?;
     }
@@ -179,6 +226,22 @@ enum Break {
          were removed from its end"
     )]
     Truncated { head: i64, last: i64 },
+    #[error("the checkpoint at event #{seq} is not signed by this key")]
+    BadSignature { seq: i64 },
+    #[error(
+        "event #{seq}'s hash is not the one its signed checkpoint records, so the chain was \
+         rewritten up to there"
+    )]
+    Rewritten { seq: i64 },
+    #[error(
+        "a signed checkpoint records event #{checkpoint} but the trail ends at event #{last}, so \
+         events were removed from its end"
+    )]
+    PastTheEnd { checkpoint: i64, last: i64 },
+    #[error("there is no signed checkpoint to check against: {0}")]
+    Unsigned(&'static str),
+    #[error("line {line} follows the signed trailer, which must be the export's last line")]
+    AfterTrailer { line: u64 },
 }
 
 fn after_event(seq: Option<i64>) -> String {
@@ -199,8 +262,13 @@ fn ending(last: Option<&(i64, String)>) -> String {
     }
 }
 
-/// Verifies a JSON Lines export, reading one line at a time.
-fn verify_file(path: &Path, excerpt: bool) -> anyhow::Result<ExitCode> {
+/// Verifies a JSON Lines export, reading one line at a time; with `public_key`, its last line
+/// must be the signed trailer of its last event.
+fn verify_file(
+    path: &Path,
+    excerpt: bool,
+    public_key: Option<&PublicKey>,
+) -> anyhow::Result<ExitCode> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut reader = BufReader::new(file);
     let mut verifier = if excerpt {
@@ -212,6 +280,7 @@ fn verify_file(path: &Path, excerpt: bool) -> anyhow::Result<ExitCode> {
     let mut last: Option<(i64, String)> = None;
     let mut line = Vec::new();
     let mut number = 0_u64;
+    let mut trailer: Option<Trailer> = None;
     loop {
         line.clear();
         let read = reader
@@ -222,6 +291,13 @@ fn verify_file(path: &Path, excerpt: bool) -> anyhow::Result<ExitCode> {
         }
         number += 1;
         if line.trim_ascii().is_empty() {
+            continue;
+        }
+        if trailer.is_some() {
+            return Ok(broken(&Break::AfterTrailer { line: number }));
+        }
+        if let Ok(t) = serde_json::from_slice::<Trailer>(&line) {
+            trailer = Some(t);
             continue;
         }
         let event: AuditEvent = match serde_json::from_slice(&line) {
@@ -249,6 +325,34 @@ fn verify_file(path: &Path, excerpt: bool) -> anyhow::Result<ExitCode> {
         first.get_or_insert(event.seq);
         last = Some((event.seq, event.hash));
     }
+    if let Some(key) = public_key {
+        let Some(Trailer { checkpoint }) = trailer else {
+            return Ok(broken(&Break::Unsigned(
+                "the export has no signed trailer, so it may have been cut short",
+            )));
+        };
+        if !key.signed(&checkpoint) {
+            return Ok(broken(&Break::BadSignature {
+                seq: checkpoint.seq,
+            }));
+        }
+        let last_seq = last.as_ref().map_or(0, |(seq, _)| *seq);
+        if checkpoint.seq > last_seq {
+            return Ok(broken(&Break::PastTheEnd {
+                checkpoint: checkpoint.seq,
+                last: last_seq,
+            }));
+        }
+        if last.as_ref() != Some(&(checkpoint.seq, checkpoint.hash.clone())) {
+            return Ok(broken(&Break::Rewritten {
+                seq: checkpoint.seq,
+            }));
+        }
+        println!(
+            "signed trailer valid: event #{} is the export's last",
+            checkpoint.seq
+        );
+    }
     let count = verifier.verified();
     match first.filter(|_| excerpt) {
         Some(start) => println!(
@@ -264,10 +368,31 @@ fn verify_file(path: &Path, excerpt: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Verifies the store's trail, streamed, and that it reaches the store's chain head.
-async fn verify_store(store: &Store) -> anyhow::Result<ExitCode> {
+/// Verifies the store's trail, streamed, and that it reaches the store's chain head; with
+/// `public_key`, also its signed checkpoints.
+async fn verify_store(store: &Store, public_key: Option<&PublicKey>) -> anyhow::Result<ExitCode> {
     // Read first: events appended while the check runs only extend the chain past it.
     let (head_seq, head_hash) = store.audit_head().await?;
+    let mut checkpoints = std::collections::BTreeMap::new();
+    if let Some(key) = public_key {
+        for c in store.checkpoints().await? {
+            let c = Checkpoint {
+                seq: c.seq,
+                hash: c.hash,
+                public_key: c.public_key,
+                signature: c.signature,
+            };
+            if !key.signed(&c) {
+                return Ok(broken(&Break::BadSignature { seq: c.seq }));
+            }
+            checkpoints.insert(c.seq, c.hash);
+        }
+        if checkpoints.is_empty() {
+            return Ok(broken(&Break::Unsigned(
+                "the store holds none (is audit.signing_key_env set on the server?)",
+            )));
+        }
+    }
     let mut verifier = ChainVerifier::new();
     let mut events = pin!(store.audit_events(&AuditFilter::default()));
     let mut last: Option<(i64, String)> = None;
@@ -278,9 +403,30 @@ async fn verify_store(store: &Store) -> anyhow::Result<ExitCode> {
         if event.seq == head_seq && event.hash != head_hash {
             return Ok(broken(&Break::HeadMismatch { seq: event.seq }));
         }
+        if checkpoints
+            .get(&event.seq)
+            .is_some_and(|h| *h != event.hash)
+        {
+            return Ok(broken(&Break::Rewritten { seq: event.seq }));
+        }
         last = Some((event.seq, event.hash));
     }
     let last_seq = last.as_ref().map_or(0, |(seq, _)| *seq);
+    if let Some((&checkpoint, _)) = checkpoints.last_key_value()
+        && checkpoint > last_seq
+    {
+        return Ok(broken(&Break::PastTheEnd {
+            checkpoint,
+            last: last_seq,
+        }));
+    }
+    if let Some((&checkpoint, _)) = checkpoints.last_key_value() {
+        println!(
+            "{} signed checkpoints valid, the last at event #{checkpoint}; events after it are \
+             covered by the hash chain only",
+            checkpoints.len()
+        );
+    }
     if last_seq < head_seq {
         return Ok(broken(&Break::Truncated {
             head: head_seq,

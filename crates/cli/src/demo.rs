@@ -1,6 +1,7 @@
 //! `countersign demo`: everything a newcomer needs in `./countersign-demo/` — a configuration
 //! file, a SQLite store, a SQLite target `demo-shop` with sample data, and demo users whose
-//! passwords are generated once and kept (mode 0600) beside the store — then serves it.
+//! passwords are generated once and kept beside the store — then serves it. The directory is
+//! mode 0700 and every file in it 0600 (SQLite gives its journal files the database's mode).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,16 +25,21 @@ const USERS: [(&str, &[Role]); 4] = [
 const CREDENTIALS_FILE: &str = "credentials.txt";
 const CONFIG_FILE: &str = "countersign.toml";
 const SHOP_FILE: &str = "demo-shop.db";
+const STORE_FILE: &str = "countersign.db";
 
 pub async fn run(config_path: Option<&Path>, listen: SocketAddr, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir = dir.canonicalize()?;
+    restrict(&dir, 0o700)?;
     let shop = dir.join(SHOP_FILE);
     let demo_config = dir.join(CONFIG_FILE);
     if !demo_config.exists() {
         std::fs::write(&demo_config, demo_config_text(&dir, listen))
             .with_context(|| format!("cannot write {}", demo_config.display()))?;
     }
+    restrict(&demo_config, 0o600)?;
+    // The store: created empty and private before SQLite opens it.
+    private_file(&dir.join(STORE_FILE))?;
     let mut config = Config::load(
         Some(config_path.unwrap_or(&demo_config)),
         &config::process_env,
@@ -61,7 +67,7 @@ pub async fn run(config_path: Option<&Path>, listen: SocketAddr, dir: &Path) -> 
 }
 
 fn demo_config_text(dir: &Path, listen: SocketAddr) -> String {
-    let store = dir.join("countersign.db");
+    let store = dir.join(STORE_FILE);
     let shop = dir.join(SHOP_FILE);
     format!(
         "# Written by `countersign demo`; serve it again with\n\
@@ -123,12 +129,36 @@ fn write_credentials(file: &Path, known: &BTreeMap<String, String>) -> anyhow::R
     for (name, pw) in known {
         text.push_str(&format!("{name} {pw}\n"));
     }
+    private_file(file)?;
     std::fs::write(file, text).with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(())
+}
+
+/// Creates `path` empty if it is missing, and makes it readable and writable by its owner only.
+fn private_file(path: &Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    restrict(path, 0o600)
+}
+
+/// Sets the permission bits of `path` (Unix only; elsewhere a no-op).
+fn restrict(path: &Path, mode: u32) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
     }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
     Ok(())
 }
 
@@ -137,6 +167,7 @@ fn write_credentials(file: &Path, known: &BTreeMap<String, String>) -> anyhow::R
 async fn create_shop(path: &Path) -> anyhow::Result<()> {
     let partial = path.with_extension("partial");
     let _ = std::fs::remove_file(&partial);
+    private_file(&partial)?;
     fill_shop(&partial)
         .await
         .context("cannot create the demo shop")?;

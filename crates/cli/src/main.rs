@@ -111,6 +111,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo { listen, dir } => demo::run(cli.config.as_deref(), listen, &dir).await?,
         Command::Serve => serve::run(load_config(&cli.config)?).await?,
         Command::Migrate => {
+            // The whole configuration is checked here: `migrate` is the deploy step that
+            // should catch a broken file before `serve` does.
             let config = load_config(&cli.config)?;
             let store = Store::connect(&config.store.url).await?;
             let count = store.migrate().await?;
@@ -127,9 +129,14 @@ fn load_config(path: &Option<PathBuf>) -> anyhow::Result<Config> {
     Config::load(path.as_deref(), &config::process_env).context("invalid configuration")
 }
 
+/// The store's configuration alone: commands that need only the store do not need every
+/// target's secret in the environment.
+fn load_store_config(path: &Option<PathBuf>) -> anyhow::Result<config::StoreConfig> {
+    Config::load_store(path.as_deref(), &config::process_env).context("invalid configuration")
+}
+
 async fn open_store(path: &Option<PathBuf>) -> anyhow::Result<Store> {
-    let config = load_config(path)?;
-    Ok(Store::open(&config.store.url).await?)
+    Ok(Store::open(&load_store_config(path)?.url).await?)
 }
 
 /// Logs go to standard error; `RUST_LOG` refines them.

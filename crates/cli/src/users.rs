@@ -4,6 +4,7 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
+use countersign_core::timestamp;
 use countersign_core::user::{Role, validate_user_name};
 use countersign_server::auth::{password, secret};
 use countersign_store::Store;
@@ -25,6 +26,18 @@ pub enum UserCommand {
     },
     /// Disable a user: they can no longer sign in, and their sessions and tokens stop working
     Disable { name: String },
+    /// Give or take away roles (every session of the user ends)
+    Role {
+        name: String,
+        /// A role to give: author, reviewer or admin (repeat, or separate with commas)
+        #[arg(long = "add", value_delimiter = ',')]
+        add: Vec<Role>,
+        /// A role to take away (repeat, or separate with commas)
+        #[arg(long = "remove", value_delimiter = ',')]
+        remove: Vec<Role>,
+    },
+    /// List the users, their roles and whether they are disabled
+    List,
     /// Set a user's password
     Passwd {
         name: String,
@@ -37,7 +50,16 @@ pub enum UserCommand {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create an API token for USER; it is printed once, on the last line
-    Create { user: String },
+    Create {
+        user: String,
+        /// How long the token works (e.g. 90d, 12h); without it, until revoked
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        expires: Option<std::time::Duration>,
+    },
+    /// List USER's tokens: id, created, last used, expiry and state (never the token)
+    List { user: String },
+    /// Revoke token ID (from `token list`): it stops working at once
+    Revoke { id: i64 },
 }
 
 pub async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
@@ -56,8 +78,7 @@ pub async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
             let user = store
                 .create_user(&name, &roles, hash.as_deref(), None)
                 .await?;
-            let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
-            println!("added user {} ({})", user.name, roles.join(", "));
+            println!("added user {} ({})", user.name, role_list(&user.roles));
             if hash.is_none() {
                 println!(
                     "{} has no password: they can use API tokens only",
@@ -68,6 +89,22 @@ pub async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
         UserCommand::Disable { name } => {
             store.disable_user(&name, None).await?;
             println!("disabled user {name}");
+        }
+        UserCommand::Role { name, add, remove } => {
+            if add.is_empty() && remove.is_empty() {
+                bail!("say which roles to --add or --remove");
+            }
+            if let Some(both) = add.iter().find(|r| remove.contains(r)) {
+                bail!("role {both} is both added and removed");
+            }
+            let user = store.change_roles(&name, &add, &remove, None).await?;
+            println!("{} now has roles: {}", user.name, role_list(&user.roles));
+        }
+        UserCommand::List => {
+            for user in store.list_users().await? {
+                let state = if user.disabled { "disabled" } else { "active" };
+                println!("{}\t{}\t{state}", user.name, role_list(&user.roles));
+            }
         }
         UserCommand::Passwd {
             name,
@@ -86,22 +123,71 @@ pub async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
 
 pub async fn token(store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
     match cmd {
-        TokenCommand::Create { user } => {
+        TokenCommand::Create { user, expires } => {
             let Some(found) = store.user_by_name(&user).await? else {
                 bail!("user {user:?} not found");
             };
             if found.disabled {
                 bail!("user {user:?} is disabled");
             }
+            let expires_at = expires
+                .map(|d| {
+                    time::Duration::try_from(d)
+                        .ok()
+                        .and_then(|d| timestamp::now().checked_add(d))
+                        .context("the expiry is too far away")
+                })
+                .transpose()?;
             let token = secret::new_token();
-            store
-                .create_token(&found, &secret::hash(&token), None)
+            let id = store
+                .create_expiring_token(&found, &secret::hash(&token), expires_at, None)
                 .await?;
-            eprintln!("Token for {user} (shown once; only its hash is stored):");
+            let until = expires_at.map_or("until revoked".to_owned(), |t| {
+                format!("until {}", timestamp::format(t))
+            });
+            eprintln!("Token {id} for {user}, {until} (shown once; only its hash is stored):");
             println!("{token}");
+        }
+        TokenCommand::List { user } => {
+            if store.user_by_name(&user).await?.is_none() {
+                bail!("user {user:?} not found");
+            }
+            let now = timestamp::now();
+            println!("ID\tCREATED\tLAST USED\tEXPIRES\tSTATE");
+            for t in store.list_tokens(Some(&user)).await? {
+                let show = |t: Option<time::OffsetDateTime>, none: &str| {
+                    t.map_or_else(|| none.to_owned(), timestamp::format)
+                };
+                let state = if t.revoked_at.is_some() {
+                    "revoked"
+                } else if t.is_live(now) {
+                    "active"
+                } else {
+                    "expired"
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{state}",
+                    t.id,
+                    timestamp::format(t.created_at),
+                    show(t.last_used_at, "never"),
+                    show(t.expires_at, "never"),
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let t = store.revoke_token(id, None).await?;
+            println!("revoked token {} of {}", t.id, t.user);
         }
     }
     Ok(())
+}
+
+fn role_list(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The password from standard input, or asked for twice without echo in a terminal, or `None`

@@ -9,6 +9,7 @@ mod names;
 pub mod permission;
 pub mod policy;
 pub mod request;
+pub mod throttle;
 pub mod timestamp;
 pub mod timestamp_serde;
 pub mod user;

@@ -63,15 +63,28 @@ pub enum InvalidUserName {
          and must start with a letter or digit"
     )]
     BadCharacter,
+    #[error(
+        "{0:?} is reserved: the audit trail and sign-in use it for something other than a person"
+    )]
+    Reserved(String),
 }
 
-/// Checks a user name: 1–64 characters of `[a-z0-9._-]`, starting with a letter or digit.
+/// Names no user may take: they stand for the system itself (events without an actor), the
+/// sign-in provider (contract §13), or nobody in particular.
+pub const RESERVED_USER_NAMES: [&str; 5] =
+    ["system", "countersign", "oidc", "anonymous", "unknown"];
+
+/// The longest user name, in characters.
+pub const MAX_USER_NAME_CHARS: usize = 64;
+
+/// Checks a user name: 1–64 characters of `[a-z0-9._-]`, starting with a letter or digit, and
+/// not one of the [`RESERVED_USER_NAMES`].
 /// User names appear in audit exports and URLs, so they are kept plain.
 pub fn validate_user_name(name: &str) -> Result<(), InvalidUserName> {
     if name.is_empty() {
         return Err(InvalidUserName::Empty);
     }
-    if name.len() > 64 {
+    if name.len() > MAX_USER_NAME_CHARS {
         return Err(InvalidUserName::TooLong);
     }
     let mut chars = name.chars();
@@ -81,11 +94,13 @@ pub fn validate_user_name(name: &str) -> Result<(), InvalidUserName> {
     let rest_ok = name
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
-    if first_ok && rest_ok {
-        Ok(())
-    } else {
-        Err(InvalidUserName::BadCharacter)
+    if !(first_ok && rest_ok) {
+        return Err(InvalidUserName::BadCharacter);
     }
+    if RESERVED_USER_NAMES.contains(&name) {
+        return Err(InvalidUserName::Reserved(name.to_owned()));
+    }
+    Ok(())
 }
 
 /// A user as the rest of the system sees it (never with a password hash).
@@ -141,6 +156,14 @@ mod tests {
             validate_user_name(&"a".repeat(65)),
             Err(InvalidUserName::TooLong)
         );
+        for name in ["system", "oidc", "countersign", "anonymous"] {
+            assert_eq!(
+                validate_user_name(name),
+                Err(InvalidUserName::Reserved(name.to_owned()))
+            );
+        }
+        assert_eq!(validate_user_name("admin"), Ok(()), "the demo's admin");
+        assert_eq!(validate_user_name("systems"), Ok(()));
     }
 
     #[test]

@@ -17,9 +17,18 @@ pub const MAX_SQL_BYTES: usize = 256 * 1024;
 /// The longest title accepted, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 
+/// The first character of `text` that no input may hold: NUL and every other control
+/// character (C0, DEL, C1), except tab, line feed and carriage return when `multiline`. Such
+/// characters forge log lines and terminal output, and PostgreSQL cannot store NUL at all.
+pub fn forbidden_char(text: &str, multiline: bool) -> Option<char> {
+    text.chars()
+        .find(|&c| c.is_control() && !(multiline && matches!(c, '\t' | '\n' | '\r')))
+}
+
 /// What an author submits: the body of `POST /api/v1/requests`, and the full content of a
-/// revision once an edit is applied.
+/// revision once an edit is applied. Unknown fields are refused, naming the field.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewRequest {
     pub title: String,
     pub intent: String,
@@ -61,6 +70,8 @@ pub enum FieldError {
     AuthorAsReviewer,
     #[error("the expected rows cannot be negative, and {value} is")]
     NegativeExpectedRows { value: i64 },
+    #[error("{field}: control characters are not allowed (found U+{:04X})", u32::from(*found))]
+    ControlCharacter { field: &'static str, found: char },
 }
 
 impl FieldError {
@@ -76,6 +87,7 @@ impl FieldError {
             | Self::DuplicateReviewer { .. }
             | Self::AuthorAsReviewer => "reviewers",
             Self::NegativeExpectedRows { .. } => "expected_rows",
+            Self::ControlCharacter { field, .. } => field,
         }
     }
 }
@@ -105,6 +117,19 @@ impl NewRequest {
     /// Checks the request as `author` submits or revises it, reporting every problem at once.
     pub fn validate(&self, author: &str) -> Result<(), InvalidRequest> {
         let mut errors = Vec::new();
+
+        // Titles keep line breaks: existing requests and exports have them, and they are shown
+        // escaped. Every other control character is refused.
+        for (field, text, multiline) in [
+            ("title", &self.title, true),
+            ("intent", &self.intent, true),
+            ("sql", &self.sql, true),
+            ("target", &self.target, false),
+        ] {
+            if let Some(found) = forbidden_char(text, multiline) {
+                errors.push(FieldError::ControlCharacter { field, found });
+            }
+        }
 
         if self.title.trim().is_empty() {
             errors.push(FieldError::TitleMissing);
@@ -171,8 +196,9 @@ fn reviewer_errors(reviewers: &[String], author: &str) -> Vec<FieldError> {
 
 /// An edit of a request: the body of `PUT /api/v1/requests/{id}`, where every field is
 /// optional. For `expected_rows`, an absent field keeps the current value and `null` clears
-/// it. The target cannot be changed.
+/// it. The target cannot be changed: a `target` field, like any unknown one, is refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RequestEdit {
     #[serde(default)]
     pub title: Option<String>,
@@ -241,6 +267,7 @@ where
 
 /// A reviewer's decision as posted: the body of `POST /api/v1/requests/{id}/reviews`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewReview {
     pub decision: ReviewDecision,
     #[serde(default)]
@@ -261,6 +288,9 @@ pub enum ReviewRefused {
     /// A rejection without a comment (HTTP 400).
     #[error("a rejection needs a comment: say what is wrong and what would make it right")]
     CommentRequired,
+    /// A comment holding NUL or another control character (HTTP 400).
+    #[error("comment: control characters are not allowed (found U+{:04X})", u32::from(*.0))]
+    ControlCharacter(char),
 }
 
 impl NewReview {
@@ -275,6 +305,9 @@ impl NewReview {
         if self.decision == ReviewDecision::Reject && self.comment.trim().is_empty() {
             return Err(ReviewRefused::CommentRequired);
         }
+        if let Some(c) = forbidden_char(&self.comment, true) {
+            return Err(ReviewRefused::ControlCharacter(c));
+        }
         Ok(())
     }
 }
@@ -284,6 +317,49 @@ mod tests {
     use super::*;
 
     const AUTHOR: &str = "alice";
+
+    #[test]
+    fn control_characters_are_refused_in_every_text_field_but_line_breaks_except_in_the_target() {
+        let mut r = valid();
+        r.title = "Fix\0it".into();
+        r.sql = "UPDATE t SET a = '\0' WHERE id = 1".into();
+        r.intent = "Why:\n\tbecause\r\n".into();
+        let errors = r.validate(AUTHOR).expect_err("refused").errors;
+        let fields: Vec<&str> = errors.iter().map(FieldError::field).collect();
+        assert_eq!(fields, ["title", "sql"]);
+        assert!(errors[0].to_string().contains("U+0000"), "{}", errors[0]);
+        let mut r = valid();
+        r.title = "Back\u{8}space".into();
+        r.target = "shop\u{1b}".into();
+        let fields: Vec<&str> = r
+            .validate(AUTHOR)
+            .expect_err("refused")
+            .errors
+            .iter()
+            .map(FieldError::field)
+            .collect();
+        assert_eq!(fields, ["title", "target"]);
+        let review = NewReview {
+            decision: ReviewDecision::Approve,
+            comment: "ok\u{7}".into(),
+            revision: 1,
+        };
+        assert_eq!(
+            review.validate(1),
+            Err(ReviewRefused::ControlCharacter('\u{7}'))
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        let e = serde_json::from_str::<RequestEdit>(r#"{"target": "other"}"#).expect_err("refused");
+        assert!(e.to_string().contains("unknown field `target`"), "{e}");
+        let e = serde_json::from_str::<NewReview>(
+            r#"{"decision": "approve", "revision": 1, "as": "bob"}"#,
+        )
+        .expect_err("refused");
+        assert!(e.to_string().contains("unknown field `as`"), "{e}");
+    }
 
     fn valid() -> NewRequest {
         NewRequest {

@@ -113,6 +113,9 @@ impl FromStr for ExportFormat {
 pub struct ExportWriter<W: Write> {
     sink: Sink<W>,
     events: u64,
+    /// With a key, a JSON Lines export ends with the signed trailer of its last event.
+    signer: Option<crate::anchor::AuditKey>,
+    last: Option<(i64, String)>,
 }
 
 enum Sink<W: Write> {
@@ -137,7 +140,19 @@ impl<W: Write> ExportWriter<W> {
                 Sink::Csv(Box::new(csv))
             }
         };
-        Ok(ExportWriter { sink, events: 0 })
+        Ok(ExportWriter {
+            sink,
+            events: 0,
+            signer: None,
+            last: None,
+        })
+    }
+
+    /// The same writer, ending a JSON Lines export with the trailer `{"checkpoint": …}` of its
+    /// last event, signed with `key` (see [`crate::anchor`]); other formats carry none.
+    pub fn signed_by(mut self, key: Option<crate::anchor::AuditKey>) -> ExportWriter<W> {
+        self.signer = key.filter(|_| matches!(self.sink, Sink::JsonLines(_)));
+        self
     }
 
     /// Writes the next event.
@@ -154,6 +169,9 @@ impl<W: Write> ExportWriter<W> {
                 out.write_all(b"\n")?;
             }
             Sink::Csv(csv) => write_csv_record(csv, event).map_err(csv_to_io)?,
+        }
+        if self.signer.is_some() {
+            self.last = Some((event.seq, event.hash.clone()));
         }
         self.events += 1;
         Ok(())
@@ -189,6 +207,13 @@ impl<W: Write> ExportWriter<W> {
                 Ok(out)
             }
             Sink::JsonLines(mut out) => {
+                if let (Some(key), Some((seq, hash))) = (&self.signer, &self.last) {
+                    let trailer = crate::anchor::Trailer {
+                        checkpoint: key.sign(*seq, hash),
+                    };
+                    serde_json::to_writer(&mut out, &trailer)?;
+                    out.write_all(b"\n")?;
+                }
                 out.flush()?;
                 Ok(out)
             }
@@ -242,6 +267,7 @@ const CHUNK_BYTES: usize = 64 * 1024;
 pub async fn body_chunks<S>(
     format: ExportFormat,
     events: S,
+    key: Option<crate::anchor::AuditKey>,
 ) -> Result<impl Stream<Item = Result<Vec<u8>, ExportError>> + Send + 'static, ExportError>
 where
     S: Stream<Item = Result<AuditEvent, StoreError>> + Send + 'static,
@@ -251,7 +277,7 @@ where
     let chunker = Chunker {
         events,
         pending,
-        writer: Some(ExportWriter::new(format, Spool::default())?),
+        writer: Some(ExportWriter::new(format, Spool::default())?.signed_by(key)),
     };
     let chunks = stream::try_unfold(chunker, Chunker::next_chunk);
     Ok(chunks.inspect(|chunk| {
@@ -547,7 +573,7 @@ mod tests {
         }
         let expected = export(ExportFormat::Csv, &many);
         let source = stream::iter(many.into_iter().map(Ok));
-        let chunks: Vec<Vec<u8>> = body_chunks(ExportFormat::Csv, source)
+        let chunks: Vec<Vec<u8>> = body_chunks(ExportFormat::Csv, source, None)
             .await
             .unwrap()
             .map(Result::unwrap)
@@ -561,18 +587,23 @@ mod tests {
     #[tokio::test]
     async fn a_store_error_before_the_first_event_is_returned() {
         let failing = stream::iter([Err(StoreError::Corrupt("x".into()))]);
-        assert!(body_chunks(ExportFormat::Json, failing).await.is_err());
+        assert!(
+            body_chunks(ExportFormat::Json, failing, None)
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
     async fn a_store_error_later_ends_the_stream_with_it() {
         let events = events();
         let source = stream::iter([Ok(events[0].clone()), Err(StoreError::Corrupt("x".into()))]);
-        let chunks: Vec<Result<Vec<u8>, ExportError>> = body_chunks(ExportFormat::Json, source)
-            .await
-            .unwrap()
-            .collect()
-            .await;
+        let chunks: Vec<Result<Vec<u8>, ExportError>> =
+            body_chunks(ExportFormat::Json, source, None)
+                .await
+                .unwrap()
+                .collect()
+                .await;
         assert!(matches!(chunks.last(), Some(Err(ExportError::Store(_)))));
     }
 

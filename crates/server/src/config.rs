@@ -6,6 +6,9 @@
 //! never appear in an error message.
 //!
 //! Environment overrides: `COUNTERSIGN_SERVER_LISTEN`, `COUNTERSIGN_SERVER_PUBLIC_URL`,
+//! `COUNTERSIGN_SERVER_RECONCILE_AFTER`, `COUNTERSIGN_SERVER_SESSION_IDLE`,
+//! `COUNTERSIGN_SERVER_SESSION_MAX`, `COUNTERSIGN_SERVER_MAX_CONNECTIONS`,
+//! `COUNTERSIGN_SERVER_HEADER_READ_TIMEOUT`, `COUNTERSIGN_AUDIT_SIGNING_KEY_ENV`,
 //! `COUNTERSIGN_STORE_URL`, and for a target named in the file, `COUNTERSIGN_TARGET_<NAME>_<KEY>`
 //! with `<NAME>` upper-cased and every character other than a letter or digit turned into `_`
 //! (`demo-shop` → `DEMO_SHOP`) and `<KEY>` one of `DRIVER`, `URL`, `URL_ENV`, `STATEMENT_TIMEOUT`,
@@ -26,6 +29,14 @@ pub const DEFAULT_CONFIG_FILE: &str = "countersign.toml";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_STORE_URL: &str = "sqlite://countersign.db";
 pub const DEFAULT_RECONCILE_AFTER: Duration = Duration::from_secs(5);
+/// The most connections served at once (`server.max_connections`); more wait to be accepted.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// A client must send a request's headers within this time (`server.header_read_timeout`).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A browser session unused for this long ends (`server.session_idle`).
+pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
+/// A browser session ends this long after sign-in, used or not (`server.session_max`).
+pub const DEFAULT_SESSION_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// A configuration that failed to load. Messages name the file, target and key at fault, and
 /// never carry a URL or the value of an environment variable.
@@ -165,6 +176,15 @@ pub struct ServerConfig {
     /// An execution whose heartbeat is older than this belongs to a server that died, and is
     /// reconciled (default 5 s; a live run beats every second).
     pub reconcile_after: Duration,
+    /// A session unused for this long ends (default 12 h).
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in however much it is used (default 7 days).
+    pub session_max: Duration,
+    /// Connections served at once; further ones wait to be accepted (default 512).
+    pub max_connections: usize,
+    /// A connection that has not sent a request's headers within this time is closed, and so
+    /// is an idle kept-alive one (default 10 s).
+    pub header_read_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,11 +192,24 @@ pub struct StoreConfig {
     pub url: String,
 }
 
+/// Events between two signed checkpoints of the audit trail (`audit.checkpoint_every`).
+pub const DEFAULT_CHECKPOINT_EVERY: i64 = 1000;
+
+/// `[audit]`: signing checkpoints of the trail (see [`crate::anchor`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// The key read from the environment variable `signing_key_env` names; `None`: no signing.
+    pub signing_key: Option<crate::anchor::AuditKey>,
+    /// A checkpoint is signed once this many events followed the last one (default 1000).
+    pub checkpoint_every: i64,
+}
+
 /// The whole, validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub server: ServerConfig,
     pub store: StoreConfig,
+    pub audit: AuditConfig,
     pub targets: Vec<TargetConfig>,
 }
 
@@ -187,15 +220,30 @@ impl Config {
         path: Option<&Path>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let (text, path) = match path {
-            Some(p) => (read(p)?, p.to_path_buf()),
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                let p = PathBuf::from(DEFAULT_CONFIG_FILE);
-                (read(&p)?, p)
-            }
-            None => (String::new(), PathBuf::from(DEFAULT_CONFIG_FILE)),
-        };
+        let (text, path) = read_config_text(path)?;
         Config::from_toml(&text, &path, env)
+    }
+
+    /// The store's configuration alone, for commands that touch nothing but the store (`user`,
+    /// `token`, `audit`, `migrate`): the file must still parse, but targets are not resolved,
+    /// so their secrets need not be in the environment.
+    pub fn load_store(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<StoreConfig, ConfigError> {
+        let (text, path) = read_config_text(path)?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| syntax_error(&text, &path, &e))?;
+        raw.store.resolve(env)
+    }
+
+    /// The `[audit]` configuration alone (for `audit export`), targets unresolved.
+    pub fn load_audit(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<AuditConfig, ConfigError> {
+        let (text, path) = read_config_text(path)?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| syntax_error(&text, &path, &e))?;
+        raw.audit.resolve(env)
     }
 
     /// Parses and validates configuration text; `path` is only used in messages.
@@ -224,6 +272,19 @@ impl Config {
 /// The process environment, for [`Config::load`].
 pub fn process_env(key: &str) -> Option<String> {
     std::env::var(key).ok()
+}
+
+/// The text of the file at `path`, or of `countersign.toml` if it exists, or nothing; and the
+/// path to name in messages.
+fn read_config_text(path: Option<&Path>) -> Result<(String, PathBuf), ConfigError> {
+    Ok(match path {
+        Some(p) => (read(p)?, p.to_path_buf()),
+        None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+            let p = PathBuf::from(DEFAULT_CONFIG_FILE);
+            (read(&p)?, p)
+        }
+        None => (String::new(), PathBuf::from(DEFAULT_CONFIG_FILE)),
+    })
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
@@ -256,7 +317,54 @@ struct RawConfig {
     #[serde(default)]
     store: RawStore,
     #[serde(default)]
+    audit: RawAudit,
+    #[serde(default)]
     target: Vec<RawTarget>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    signing_key_env: Option<String>,
+    checkpoint_every: Option<i64>,
+}
+
+impl RawAudit {
+    fn resolve(mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<AuditConfig, ConfigError> {
+        override_string(
+            env,
+            "COUNTERSIGN_AUDIT_SIGNING_KEY_ENV",
+            &mut self.signing_key_env,
+        );
+        let signing_key = match self.signing_key_env {
+            None => None,
+            Some(var) => {
+                let text = env(&var).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+                    ConfigError::Invalid {
+                        key: "audit.signing_key_env".into(),
+                        message: format!("the environment variable {var} is not set"),
+                    }
+                })?;
+                Some(
+                    crate::anchor::AuditKey::parse(&text).map_err(|e| ConfigError::Invalid {
+                        key: format!("audit.signing_key_env ({var})"),
+                        message: e.to_string(),
+                    })?,
+                )
+            }
+        };
+        let checkpoint_every = self.checkpoint_every.unwrap_or(DEFAULT_CHECKPOINT_EVERY);
+        if checkpoint_every < 1 {
+            return Err(ConfigError::Invalid {
+                key: "audit.checkpoint_every".into(),
+                message: "at least 1".into(),
+            });
+        }
+        Ok(AuditConfig {
+            signing_key,
+            checkpoint_every,
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -265,6 +373,10 @@ struct RawServer {
     listen: Option<String>,
     public_url: Option<String>,
     reconcile_after: Option<String>,
+    session_idle: Option<String>,
+    session_max: Option<String>,
+    max_connections: Option<usize>,
+    header_read_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -299,40 +411,77 @@ impl RawConfig {
             "COUNTERSIGN_SERVER_PUBLIC_URL",
             &mut self.server.public_url,
         );
-        override_string(env, "COUNTERSIGN_STORE_URL", &mut self.store.url);
         override_string(
             env,
             "COUNTERSIGN_SERVER_RECONCILE_AFTER",
             &mut self.server.reconcile_after,
         );
-        let reconcile_after = match self.server.reconcile_after {
-            Some(v) => {
-                humantime::parse_duration(v.trim()).map_err(|_| ConfigError::BadDuration {
-                    key: "server.reconcile_after".into(),
-                    value: v,
-                })?
+        override_string(
+            env,
+            "COUNTERSIGN_SERVER_SESSION_IDLE",
+            &mut self.server.session_idle,
+        );
+        override_string(
+            env,
+            "COUNTERSIGN_SERVER_SESSION_MAX",
+            &mut self.server.session_max,
+        );
+        let reconcile_after = server_duration(
+            "reconcile_after",
+            self.server.reconcile_after,
+            DEFAULT_RECONCILE_AFTER,
+        )?;
+        let session_idle = server_duration(
+            "session_idle",
+            self.server.session_idle,
+            DEFAULT_SESSION_IDLE,
+        )?;
+        let session_max =
+            server_duration("session_max", self.server.session_max, DEFAULT_SESSION_MAX)?;
+        override_string(
+            env,
+            "COUNTERSIGN_SERVER_HEADER_READ_TIMEOUT",
+            &mut self.server.header_read_timeout,
+        );
+        let header_read_timeout = server_duration(
+            "header_read_timeout",
+            self.server.header_read_timeout,
+            DEFAULT_HEADER_READ_TIMEOUT,
+        )?;
+        let max_connections = match env("COUNTERSIGN_SERVER_MAX_CONNECTIONS") {
+            Some(v) => Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
+                key: "COUNTERSIGN_SERVER_MAX_CONNECTIONS".into(),
+                message: format!("{v:?} is not a whole number"),
+            })?),
+            None => self.server.max_connections,
+        }
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        if max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                key: "server.max_connections".into(),
+                message: "at least one connection must be served".into(),
+            });
+        }
+        for (key, d) in [
+            ("session_idle", session_idle),
+            ("session_max", session_max),
+            ("header_read_timeout", header_read_timeout),
+        ] {
+            if d < Duration::from_secs(1) {
+                return Err(ConfigError::Invalid {
+                    key: format!("server.{key}"),
+                    message: "at least one second, please".into(),
+                });
             }
-            None => DEFAULT_RECONCILE_AFTER,
-        };
+        }
 
         let listen_text = self.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         let listen = listen_text.parse().map_err(|_| ConfigError::Invalid {
             key: "server.listen".into(),
             message: format!("{listen_text:?} is not an address such as 127.0.0.1:8080"),
         })?;
-        let store_url = self
-            .store
-            .url
-            .unwrap_or_else(|| DEFAULT_STORE_URL.to_owned());
-        if !["sqlite:", "postgres://", "postgresql://"]
-            .iter()
-            .any(|s| store_url.starts_with(s))
-        {
-            return Err(ConfigError::Invalid {
-                key: "store.url".into(),
-                message: "the store must be sqlite:… or postgres://…".into(),
-            });
-        }
+        let store = self.store.resolve(env)?;
+        let audit = self.audit.resolve(env)?;
 
         let mut seen = HashSet::new();
         let mut targets = Vec::with_capacity(self.target.len());
@@ -351,10 +500,32 @@ impl RawConfig {
                 listen,
                 public_url: self.server.public_url,
                 reconcile_after,
+                session_idle,
+                session_max,
+                max_connections,
+                header_read_timeout,
             },
-            store: StoreConfig { url: store_url },
+            store,
+            audit,
             targets,
         })
+    }
+}
+
+impl RawStore {
+    fn resolve(mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<StoreConfig, ConfigError> {
+        override_string(env, "COUNTERSIGN_STORE_URL", &mut self.url);
+        let url = self.url.unwrap_or_else(|| DEFAULT_STORE_URL.to_owned());
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|s| url.starts_with(s))
+        {
+            return Err(ConfigError::Invalid {
+                key: "store.url".into(),
+                message: "the store must be sqlite:… or postgres://…".into(),
+            });
+        }
+        Ok(StoreConfig { url })
     }
 }
 
@@ -477,6 +648,21 @@ impl RawTarget {
             url: SecretUrl(url),
             policy,
         })
+    }
+}
+
+/// The `[server]` duration `key`, or `default` when it is not given.
+fn server_duration(
+    key: &str,
+    value: Option<String>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match value {
+        Some(v) => humantime::parse_duration(v.trim()).map_err(|_| ConfigError::BadDuration {
+            key: format!("server.{key}"),
+            value: v,
+        }),
+        None => Ok(default),
     }
 }
 
@@ -714,5 +900,41 @@ url = "sqlite:///srv/shop.db?mode=rwc"
             error.to_string(),
             "target \"production\": blocked_rules: \"no-such-thing-at-all\" is not a rule id"
         );
+    }
+
+    #[test]
+    fn session_lifetimes_default_to_12_hours_idle_and_7_days_in_all() {
+        let c = load("", &[]).expect("defaults");
+        assert_eq!(c.server.session_idle, Duration::from_secs(12 * 3600));
+        assert_eq!(c.server.session_max, Duration::from_secs(7 * 24 * 3600));
+        let c = load(
+            "[server]\nsession_idle = \"30m\"\nsession_max = \"1d\"\n",
+            &[("COUNTERSIGN_SERVER_SESSION_MAX", "2d")],
+        )
+        .expect("set");
+        assert_eq!(c.server.session_idle, Duration::from_secs(1800));
+        assert_eq!(c.server.session_max, Duration::from_secs(2 * 24 * 3600));
+        let e = load("[server]\nsession_idle = \"soon\"\n", &[]).expect_err("bad");
+        assert!(e.to_string().contains("server.session_idle"), "{e}");
+        let e = load("[server]\nsession_max = \"0s\"\n", &[]).expect_err("zero");
+        assert!(e.to_string().contains("server.session_max"), "{e}");
+    }
+
+    #[test]
+    fn the_audit_signing_key_comes_from_the_environment_and_is_never_echoed() {
+        let key = crate::anchor::AuditKey::generate();
+        let text = "[audit]\nsigning_key_env = \"AUDIT_KEY\"\ncheckpoint_every = 10\n";
+        let c = load(text, &[("AUDIT_KEY", &key.private_base64())]).expect("config");
+        assert_eq!(
+            c.audit.signing_key.as_ref().map(|k| k.public()),
+            Some(key.public())
+        );
+        assert_eq!(c.audit.checkpoint_every, 10);
+        assert!(!format!("{c:?}").contains(&key.private_base64()));
+        let e = load(text, &[]).expect_err("unset");
+        assert!(e.to_string().contains("AUDIT_KEY"), "{e}");
+        let e = load(text, &[("AUDIT_KEY", "not-a-key-SECRET")]).expect_err("bad");
+        assert!(!e.to_string().contains("SECRET"), "{e}");
+        assert_eq!(load("", &[]).expect("default").audit.signing_key, None);
     }
 }

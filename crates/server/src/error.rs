@@ -18,6 +18,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds after which trying again may succeed: sent as `Retry-After` (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -26,6 +28,45 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Too many sign-ins at once: the password hashers are all busy (503, `Retry-After`).
+    pub fn busy(retry_after: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many sign-ins at once; try again in a moment",
+            )
+        }
+    }
+
+    /// Too many failed attempts, or too many of anything (429, `Retry-After`).
+    pub fn too_many(message: impl Into<String>, retry_after: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
+        }
+    }
+
+    /// A body over the server's limit (413).
+    pub fn payload_too_large() -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than the server accepts (1 MiB)",
+        )
+    }
+
+    /// A request body that could not be read: 413 when it is over the limit, 400 otherwise.
+    pub fn unreadable_body(status: StatusCode, message: String) -> ApiError {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large()
+        } else {
+            ApiError::bad_request(message)
         }
     }
 
@@ -67,7 +108,8 @@ impl ApiError {
 
     /// Logs `err` and returns an error that says only that something went wrong inside.
     pub fn internal(err: impl std::fmt::Display) -> ApiError {
-        tracing::error!(error = %err, "internal error");
+        // Debug-quoted: an error may quote what someone typed, which must not forge a log line.
+        tracing::error!(error = ?err.to_string(), "internal error");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -87,6 +129,8 @@ impl From<StoreError> for ApiError {
                     Conflict::ChangedMeanwhile(_) => "stale_revision",
                     Conflict::NotApproved(_) => "not_approved",
                     Conflict::NotExecuting(_) => "invalid_state",
+                    Conflict::AlreadyReviewed { .. } => "already_reviewed",
+                    Conflict::AlreadyRevoked(_) => "already_revoked",
                 };
                 ApiError::conflict(code, conflict.to_string())
             }
@@ -131,6 +175,7 @@ impl From<ReviewRefused> for ApiError {
             ReviewRefused::CommentRequired => {
                 ApiError::new(StatusCode::BAD_REQUEST, "comment_required", e.to_string())
             }
+            ReviewRefused::ControlCharacter(_) => ApiError::bad_request(e.to_string()),
         }
     }
 }
@@ -166,7 +211,9 @@ impl IntoResponse for ApiError {
                 message: &self.message,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut res = (self.status, axum::Json(body)).into_response();
+        add_retry_after(&mut res, &self);
+        res
     }
 }
 
@@ -187,8 +234,19 @@ impl IntoResponse for PageError {
             message: &self.0.message,
         };
         match askama::Template::render(&page) {
-            Ok(html) => (self.0.status, Html(html)).into_response(),
+            Ok(html) => {
+                let mut res = (self.0.status, Html(html)).into_response();
+                add_retry_after(&mut res, &self.0);
+                res
+            }
             Err(e) => ApiError::internal(e).into_response(),
         }
+    }
+}
+
+fn add_retry_after(res: &mut Response, err: &ApiError) {
+    if let Some(seconds) = err.retry_after {
+        res.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, seconds.into());
     }
 }

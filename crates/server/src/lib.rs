@@ -1,13 +1,16 @@
 //! Countersign's HTTP server (axum): the JSON API under `/api/v1`, the HTML pages, sign-in,
 //! sessions and CSRF. Handlers are thin: parse, call the domain and the store, render.
 
+pub mod anchor;
 pub mod api;
 pub mod audit_export;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod execution;
+pub mod hygiene;
 pub mod pages;
+pub mod text;
 pub mod views;
 pub mod workflow;
 
@@ -24,17 +27,16 @@ use tower_http::trace::TraceLayer;
 
 pub use config::Config;
 
-/// How long a browser session lasts after sign-in.
-pub const SESSION_LIFETIME: time::Duration = time::Duration::hours(12);
-
 /// The largest request body accepted (SQL itself is limited to 256 KiB by validation).
 const BODY_LIMIT: usize = 1024 * 1024;
 
-/// What every handler can reach: the store and the configuration.
+/// What every handler can reach: the store, the configuration and the password hashers.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
+    /// Bounds the argon2 computations running at once (one per core by default).
+    pub hashers: Arc<auth::password::HashLimiter>,
 }
 
 impl AppState {
@@ -42,16 +44,28 @@ impl AppState {
         AppState {
             store,
             config: Arc::new(config),
+            hashers: Arc::new(auth::password::HashLimiter::per_core()),
         }
+    }
+
+    /// The same state with another bound on password hashing (tests, benchmarks).
+    pub fn with_hashers(mut self, hashers: auth::password::HashLimiter) -> AppState {
+        self.hashers = Arc::new(hashers);
+        self
     }
 }
 
-/// The whole application: pages, API and static files, with security headers on every answer.
+/// The whole application: pages, API and static files, with security headers on every answer
+/// (and HSTS when `public_url` is https).
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let hsts = state.config.secure_cookies();
+    let app = Router::new()
         .merge(pages::routes())
         .nest("/api/v1", api::routes())
         .route("/healthz", axum::routing::get(api::healthz))
+        .layer(axum::middleware::from_fn(
+            hygiene::refuse_control_chars_in_query,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -68,22 +82,93 @@ pub fn router(state: AppState) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
+        .layer(axum::middleware::from_fn(hygiene::no_store_by_default))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    if hsts {
+        app.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            hygiene::HSTS,
+        ))
+    } else {
+        app
+    }
 }
 
 /// Serves until `shutdown` completes, then finishes the requests in flight.
+///
+/// At most `server.max_connections` connections are served at once; the next ones stay in the
+/// listen queue until one ends. A connection must send each request's headers within
+/// `server.header_read_timeout` (an idle kept-alive one too), so slow or silent clients cannot
+/// hold the slots (slowloris). Each request carries the client's address as
+/// `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let max_connections = state.config.server.max_connections;
+    let header_timeout = state.config.server.header_read_timeout;
     let reconciler = state.spawn_reconciler();
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let checkpointer = state.spawn_checkpointer();
+    let closing = state.clone();
+    let app = router(state);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(addr));
+                tower::Service::call(&mut app.clone(), req)
+            },
+        );
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tracing::info!("finishing the requests in flight");
+    graceful.shutdown().await;
     reconciler.abort();
-    served
+    if let Some(checkpointer) = checkpointer {
+        checkpointer.abort();
+        // The last word: the head as it is at shutdown, signed.
+        if let Err(e) = closing.checkpoint(1).await {
+            tracing::warn!(error = ?e.to_string(), "cannot checkpoint the audit trail at shutdown");
+        }
+    }
+    Ok(())
 }
 
 /// Completes on SIGTERM or Ctrl-C.

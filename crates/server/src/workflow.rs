@@ -120,7 +120,7 @@ impl AppState {
             .store
             .submit_request(author, new.title.trim(), &target.name, &checked.input(&new))
             .await?;
-        tracing::info!(request = id, author = %author.name, target = %target.name, "submitted");
+        tracing::info!(request = id, author = ?author.name, target = ?target.name, "submitted");
         Ok(id)
     }
 

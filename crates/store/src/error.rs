@@ -37,6 +37,16 @@ pub enum Conflict {
     /// A run's end found the request no longer executing (another instance settled it).
     #[error("request #{0} is not executing")]
     NotExecuting(i64),
+    /// A reviewer's second review of the same revision (it would count twice toward approval).
+    #[error("{reviewer} has already reviewed revision {revision} of request #{request}")]
+    AlreadyReviewed {
+        reviewer: String,
+        revision: i64,
+        request: i64,
+    },
+    /// A revoke of a token that is revoked already.
+    #[error("token {0} is already revoked")]
+    AlreadyRevoked(i64),
 }
 
 impl StoreError {

@@ -7,10 +7,12 @@
 //! (see [`countersign_core::timestamp`]).
 
 pub mod audit;
+mod checkpoints;
 mod error;
 mod executions;
 mod requests;
 mod sessions;
+mod throttle;
 mod tokens;
 mod users;
 
@@ -25,10 +27,13 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Transaction};
 
 pub use audit::NewEvent;
+pub use checkpoints::CheckpointRecord;
 pub use error::{Conflict, StoreError};
 pub use executions::{ExecutionRecord, ExecutionResult, OpenExecution};
 pub use requests::{RequestFilter, RequestRecord, RequestSummary, RevisionInput, RevisionRecord};
 pub use sessions::Session;
+pub use throttle::{FailureRecorded, ThrottleKey};
+pub use tokens::TokenRecord;
 pub use users::Credentials;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");

@@ -249,6 +249,23 @@ impl Store {
         if current_sha != sql_sha256 {
             return Err(changed_meanwhile(id));
         }
+        // One review per reviewer per revision: a second would count twice toward approval.
+        let already = sqlx::query(
+            "SELECT 1 AS one FROM reviews WHERE request_id = $1 AND revision = $2 \
+             AND reviewer_id = $3",
+        )
+        .bind(id)
+        .bind(revision)
+        .bind(reviewer.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if already.is_some() {
+            return Err(StoreError::Conflict(Conflict::AlreadyReviewed {
+                reviewer: reviewer.name.clone(),
+                revision,
+                request: id,
+            }));
+        }
         sqlx::query(
             "INSERT INTO reviews (request_id, revision, reviewer_id, decision, comment, sql_sha256, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",

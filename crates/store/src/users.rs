@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::audit::{NewEvent, append};
+use crate::sessions::end_sessions_of;
 use crate::{Store, StoreError};
 
 /// What sign-in needs: the user and the stored password hash, if the user has a password.
@@ -96,7 +97,7 @@ impl Store {
         Ok(users)
     }
 
-    /// Replaces the password hash of `name`.
+    /// Replaces the password hash of `name` and ends every session of theirs.
     pub async fn set_password_hash(
         &self,
         name: &str,
@@ -104,15 +105,14 @@ impl Store {
         actor: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2")
+        let row = sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2 RETURNING id")
             .bind(hash)
             .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("user {name:?}")));
-        }
-        let details = serde_json::json!({ "user": name });
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user {name:?}")))?;
+        let ended = end_sessions_of(&mut tx, row.try_get("id")?).await?;
+        let details = serde_json::json!({ "user": name, "sessions_ended": ended });
         append(
             &mut tx,
             NewEvent::new(actor, AuditAction::UserPasswordChanged, details),
@@ -133,12 +133,8 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("user {name:?}")))?;
-        let id: i64 = row.try_get("id")?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let details = serde_json::json!({ "user": name });
+        let ended = end_sessions_of(&mut tx, row.try_get("id")?).await?;
+        let details = serde_json::json!({ "user": name, "sessions_ended": ended });
         append(
             &mut tx,
             NewEvent::new(actor, AuditAction::UserDisabled, details),
@@ -146,6 +142,64 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// Gives `name` the roles in `add` and takes away those in `remove`, then ends every
+    /// session of theirs (a session must not outlive the rights it was opened with). Returns
+    /// the user as they now are.
+    pub async fn change_roles(
+        &self,
+        name: &str,
+        add: &[Role],
+        remove: &[Role],
+        actor: Option<&str>,
+    ) -> Result<User, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query("UPDATE users SET name = name WHERE name = $1 RETURNING id")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user {name:?}")))?;
+        let id: i64 = row.try_get("id")?;
+        for role in remove {
+            sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role = $2")
+                .bind(id)
+                .bind(role.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for role in add {
+            sqlx::query(
+                "INSERT INTO user_roles (user_id, role) VALUES ($1, $2) \
+                 ON CONFLICT (user_id, role) DO NOTHING",
+            )
+            .bind(id)
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let ended = end_sessions_of(&mut tx, id).await?;
+        let row = sqlx::query("SELECT id, name, disabled_at FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let user = user_from_row(&mut tx, &row).await?;
+        let details = serde_json::json!({
+            "user": name,
+            "added": add,
+            "removed": remove,
+            "roles": user.roles,
+            "sessions_ended": ended,
+        });
+        append(
+            &mut tx,
+            NewEvent::new(actor, AuditAction::UserRolesChanged, details),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(user)
     }
 }
 

@@ -6,6 +6,9 @@ use countersign_core::user::Role;
 use countersign_store::{Store, StoreError, store_tests};
 use time::Duration;
 
+/// How long a session may go unused in these tests.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 store_tests! {
     async fn migrating_twice_changes_nothing(store: Store) {
         let first = store.migrate().await.expect("migrate");
@@ -51,19 +54,19 @@ store_tests! {
         let later = timestamp::now() + Duration::hours(1);
         store.create_session("live", &alice, "csrf1", later).await.expect("session");
         store.create_session("old", &alice, "csrf2", timestamp::now() - Duration::seconds(1)).await.expect("session");
-        let s = store.session("live").await.expect("read").expect("live session");
+        let s = store.session("live", IDLE).await.expect("read").expect("live session");
         assert_eq!((s.user.name.as_str(), s.csrf_token.as_str()), ("alice", "csrf1"));
         assert_eq!(s.expires_at, later);
-        assert!(store.session("old").await.expect("read").is_none(), "expired session is refused");
+        assert!(store.session("old", IDLE).await.expect("read").is_none(), "expired session is refused");
         store.delete_session("live").await.expect("sign out");
-        assert!(store.session("live").await.expect("read").is_none());
+        assert!(store.session("live", IDLE).await.expect("read").is_none());
     }
 
     async fn disabling_a_user_ends_their_sessions(store: Store) {
         let alice = store.create_user("alice", &[Role::Author], None, None).await.expect("create");
         store.create_session("s", &alice, "c", timestamp::now() + Duration::hours(1)).await.expect("session");
         store.disable_user("alice", None).await.expect("disable");
-        assert!(store.session("s").await.expect("read").is_none());
+        assert!(store.session("s", IDLE).await.expect("read").is_none());
         assert!(matches!(store.disable_user("nobody", None).await, Err(StoreError::NotFound(_))));
     }
 }
@@ -81,7 +84,7 @@ async fn sessions_are_seen_by_a_second_handle_on_the_same_store() {
         .await
         .expect("session");
     let other = db.reopen().await.expect("reopen");
-    assert!(other.session("s").await.expect("read").is_some());
+    assert!(other.session("s", IDLE).await.expect("read").is_some());
     other.close().await;
     db.cleanup().await;
 }

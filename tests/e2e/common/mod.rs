@@ -32,13 +32,18 @@ pub fn config_for(store_url: &str, extra_toml: &str, env: &[(&str, &str)]) -> Co
 impl TestApp {
     /// Serves `config` on 127.0.0.1 (a free port) over a new handle on its store.
     pub async fn start(config: Config) -> TestApp {
+        TestApp::start_with(config, |state| state).await
+    }
+
+    /// [`TestApp::start`], with the state changed by `adjust` first (e.g. its hash limiter).
+    pub async fn start_with(config: Config, adjust: impl FnOnce(AppState) -> AppState) -> TestApp {
         let store = Store::open(&config.store.url).await.expect("store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr: SocketAddr = listener.local_addr().expect("addr");
         let (shutdown, rx) = oneshot::channel::<()>();
-        let state = AppState::new(store.clone(), config.clone());
+        let state = adjust(AppState::new(store.clone(), config.clone()));
         let handle = tokio::spawn(countersign_server::serve(listener, state, async {
             let _ = rx.await;
         }));

@@ -43,9 +43,13 @@ async fn export(
         Some(name) => name.parse()?,
     };
     let filter = query.filter.to_filter()?;
-    let chunks = audit_export::body_chunks(format, state.store.audit_events(&filter))
-        .await
-        .map_err(ApiError::internal)?;
+    let chunks = audit_export::body_chunks(
+        format,
+        state.store.audit_events(&filter),
+        state.config.audit.signing_key.clone(),
+    )
+    .await
+    .map_err(ApiError::internal)?;
     let mut response = Body::from_stream(chunks).into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -26,7 +26,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `axum::Json`, but a body that is not the JSON asked for is a 400 in the contract's shape,
-/// saying what is wrong with it.
+/// saying what is wrong with it (an unknown field is named), and one over the limit a 413.
 pub struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
@@ -39,7 +39,10 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+            Err(rejection) => Err(ApiError::unreadable_body(
+                rejection.status(),
+                rejection.body_text(),
+            )),
         }
     }
 }

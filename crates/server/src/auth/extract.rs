@@ -2,7 +2,9 @@
 //! the sign-in page), [`ApiUser`] for `/api/v1` (a bearer token, or a session plus its CSRF token on
 //! writes), and [`MaybeSession`] for pages that serve both the signed-in and the signed-out.
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -33,6 +35,24 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|c| c.value().to_owned())
 }
 
+/// The address of the client at the other end of the connection (`"unknown"` when the server
+/// was not given it), for throttling and the audit trail.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+impl<S: Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
+        ))
+    }
+}
+
 /// The session a request carries, if any is live.
 #[derive(Debug, Clone)]
 pub struct MaybeSession(pub Option<SignedIn>);
@@ -53,7 +73,10 @@ impl FromRequestParts<AppState> for MaybeSession {
             return Ok(MaybeSession(None));
         };
         let id_hash = secret::hash(&id);
-        let session = state.store.session(&id_hash).await?;
+        let session = state
+            .store
+            .session(&id_hash, state.config.server.session_idle)
+            .await?;
         Ok(MaybeSession(
             session.map(|session| SignedIn { session, id_hash }),
         ))

@@ -45,7 +45,7 @@ impl RawForm {
     async fn from_body(req: Request, state: &AppState) -> Result<Self, PageError> {
         let body = Bytes::from_request(req, state)
             .await
-            .map_err(|e| PageError(ApiError::bad_request(e.body_text())))?;
+            .map_err(|e| PageError(ApiError::unreadable_body(e.status(), e.body_text())))?;
         Ok(RawForm(
             form_urlencoded::parse(&body)
                 .map(|(n, v)| (n.into_owned(), v.into_owned()))
