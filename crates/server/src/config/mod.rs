@@ -15,14 +15,15 @@
 //! `LOCK_TIMEOUT`, `BLOCKED_RULES` (comma-separated), `APPROVALS_LOW`, `APPROVALS_MEDIUM`,
 //! `APPROVALS_HIGH`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use countersign_core::policy::{Approvals, Policy};
-use serde::Deserialize;
+use countersign_core::policy::Policy;
+
+mod raw;
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "countersign.toml";
@@ -87,29 +88,6 @@ pub enum ConfigError {
     },
 }
 
-/// Refuses a rule id the analyzer's catalogue does not have, naming the closest one: a
-/// misspelled id in `blocked_rules` would otherwise block nothing.
-fn check_rule_ids(target: &str, key: &'static str, ids: &[String]) -> Result<(), ConfigError> {
-    for id in ids {
-        if countersign_analyzer::rule(id).is_some() {
-            continue;
-        }
-        let closest = countersign_analyzer::rules()
-            .iter()
-            .map(|rule| (strsim::levenshtein(id, rule.id), rule.id))
-            .min()
-            .filter(|(distance, _)| *distance <= id.len().max(3) / 2)
-            .map(|(_, rule)| rule);
-        return Err(ConfigError::UnknownRule {
-            target: target.to_owned(),
-            key,
-            rule: id.clone(),
-            closest,
-        });
-    }
-    Ok(())
-}
-
 pub use countersign_core::driver::Driver;
 
 /// A connection URL that only the server may see. Its `Debug` and `Display` are redacted.
@@ -136,26 +114,6 @@ impl fmt::Debug for SecretUrl {
 impl fmt::Display for SecretUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[connection URL withheld]")
-    }
-}
-
-/// `approvals = { … }` as written: every level optional, defaulting to the contract's 1/1/2.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawApprovals {
-    low: Option<u32>,
-    medium: Option<u32>,
-    high: Option<u32>,
-}
-
-impl RawApprovals {
-    fn resolve(self) -> Approvals {
-        let d = Approvals::default();
-        Approvals {
-            low: self.low.unwrap_or(d.low),
-            medium: self.medium.unwrap_or(d.medium),
-            high: self.high.unwrap_or(d.high),
-        }
     }
 }
 
@@ -232,8 +190,7 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<StoreConfig, ConfigError> {
         let (text, path) = read_config_text(path)?;
-        let raw: RawConfig = toml::from_str(&text).map_err(|e| syntax_error(&text, &path, &e))?;
-        raw.store.resolve(env)
+        raw::parse(&text, &path)?.resolve_store(env)
     }
 
     /// The `[audit]` configuration alone (for `audit export`), targets unresolved.
@@ -242,8 +199,7 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<AuditConfig, ConfigError> {
         let (text, path) = read_config_text(path)?;
-        let raw: RawConfig = toml::from_str(&text).map_err(|e| syntax_error(&text, &path, &e))?;
-        raw.audit.resolve(env)
+        raw::parse(&text, &path)?.resolve_audit(env)
     }
 
     /// Parses and validates configuration text; `path` is only used in messages.
@@ -252,8 +208,7 @@ impl Config {
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
-        raw.resolve(env)
+        raw::parse(text, path)?.resolve(env)
     }
 
     /// Session cookies carry `Secure` when people reach the server over https.
@@ -294,384 +249,6 @@ fn read(path: &Path) -> Result<String, ConfigError> {
     })
 }
 
-/// toml's own rendering quotes the offending line, which may hold a URL; keep only its message
-/// and turn the byte offset into a line and column.
-fn syntax_error(text: &str, path: &Path, err: &toml::de::Error) -> ConfigError {
-    let offset = err.span().map(|s| s.start).unwrap_or(0).min(text.len());
-    let before = &text[..text.floor_char_boundary(offset)];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    ConfigError::Syntax {
-        path: path.to_path_buf(),
-        line,
-        column,
-        message: err.message().trim().to_owned(),
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    server: RawServer,
-    #[serde(default)]
-    store: RawStore,
-    #[serde(default)]
-    audit: RawAudit,
-    #[serde(default)]
-    target: Vec<RawTarget>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAudit {
-    signing_key_env: Option<String>,
-    checkpoint_every: Option<i64>,
-}
-
-impl RawAudit {
-    fn resolve(mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<AuditConfig, ConfigError> {
-        override_string(
-            env,
-            "COUNTERSIGN_AUDIT_SIGNING_KEY_ENV",
-            &mut self.signing_key_env,
-        );
-        let signing_key = match self.signing_key_env {
-            None => None,
-            Some(var) => {
-                let text = env(&var).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
-                    ConfigError::Invalid {
-                        key: "audit.signing_key_env".into(),
-                        message: format!("the environment variable {var} is not set"),
-                    }
-                })?;
-                Some(
-                    crate::anchor::AuditKey::parse(&text).map_err(|e| ConfigError::Invalid {
-                        key: format!("audit.signing_key_env ({var})"),
-                        message: e.to_string(),
-                    })?,
-                )
-            }
-        };
-        let checkpoint_every = self.checkpoint_every.unwrap_or(DEFAULT_CHECKPOINT_EVERY);
-        if checkpoint_every < 1 {
-            return Err(ConfigError::Invalid {
-                key: "audit.checkpoint_every".into(),
-                message: "at least 1".into(),
-            });
-        }
-        Ok(AuditConfig {
-            signing_key,
-            checkpoint_every,
-        })
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawServer {
-    listen: Option<String>,
-    public_url: Option<String>,
-    reconcile_after: Option<String>,
-    session_idle: Option<String>,
-    session_max: Option<String>,
-    max_connections: Option<usize>,
-    header_read_timeout: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStore {
-    url: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTarget {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    driver: String,
-    url: Option<String>,
-    url_env: Option<String>,
-    approvals: Option<RawApprovals>,
-    #[serde(default)]
-    blocked_rules: Vec<String>,
-    #[serde(default)]
-    allow_uncounted: bool,
-    statement_timeout: Option<String>,
-    lock_timeout: Option<String>,
-}
-
-impl RawConfig {
-    fn resolve(mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        override_string(env, "COUNTERSIGN_SERVER_LISTEN", &mut self.server.listen);
-        override_string(
-            env,
-            "COUNTERSIGN_SERVER_PUBLIC_URL",
-            &mut self.server.public_url,
-        );
-        override_string(
-            env,
-            "COUNTERSIGN_SERVER_RECONCILE_AFTER",
-            &mut self.server.reconcile_after,
-        );
-        override_string(
-            env,
-            "COUNTERSIGN_SERVER_SESSION_IDLE",
-            &mut self.server.session_idle,
-        );
-        override_string(
-            env,
-            "COUNTERSIGN_SERVER_SESSION_MAX",
-            &mut self.server.session_max,
-        );
-        let reconcile_after = server_duration(
-            "reconcile_after",
-            self.server.reconcile_after,
-            DEFAULT_RECONCILE_AFTER,
-        )?;
-        let session_idle = server_duration(
-            "session_idle",
-            self.server.session_idle,
-            DEFAULT_SESSION_IDLE,
-        )?;
-        let session_max =
-            server_duration("session_max", self.server.session_max, DEFAULT_SESSION_MAX)?;
-        override_string(
-            env,
-            "COUNTERSIGN_SERVER_HEADER_READ_TIMEOUT",
-            &mut self.server.header_read_timeout,
-        );
-        let header_read_timeout = server_duration(
-            "header_read_timeout",
-            self.server.header_read_timeout,
-            DEFAULT_HEADER_READ_TIMEOUT,
-        )?;
-        let max_connections = match env("COUNTERSIGN_SERVER_MAX_CONNECTIONS") {
-            Some(v) => Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
-                key: "COUNTERSIGN_SERVER_MAX_CONNECTIONS".into(),
-                message: format!("{v:?} is not a whole number"),
-            })?),
-            None => self.server.max_connections,
-        }
-        .unwrap_or(DEFAULT_MAX_CONNECTIONS);
-        if max_connections == 0 {
-            return Err(ConfigError::Invalid {
-                key: "server.max_connections".into(),
-                message: "at least one connection must be served".into(),
-            });
-        }
-        for (key, d) in [
-            ("session_idle", session_idle),
-            ("session_max", session_max),
-            ("header_read_timeout", header_read_timeout),
-        ] {
-            if d < Duration::from_secs(1) {
-                return Err(ConfigError::Invalid {
-                    key: format!("server.{key}"),
-                    message: "at least one second, please".into(),
-                });
-            }
-        }
-
-        let listen_text = self.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-        let listen = listen_text.parse().map_err(|_| ConfigError::Invalid {
-            key: "server.listen".into(),
-            message: format!("{listen_text:?} is not an address such as 127.0.0.1:8080"),
-        })?;
-        let store = self.store.resolve(env)?;
-        let audit = self.audit.resolve(env)?;
-
-        let mut seen = HashSet::new();
-        let mut targets = Vec::with_capacity(self.target.len());
-        for mut raw in self.target {
-            if raw.name.trim().is_empty() {
-                return Err(ConfigError::EmptyTargetName);
-            }
-            if !seen.insert(raw.name.clone()) {
-                return Err(ConfigError::DuplicateTarget(raw.name));
-            }
-            raw.apply_env(env)?;
-            targets.push(raw.resolve(env)?);
-        }
-        Ok(Config {
-            server: ServerConfig {
-                listen,
-                public_url: self.server.public_url,
-                reconcile_after,
-                session_idle,
-                session_max,
-                max_connections,
-                header_read_timeout,
-            },
-            store,
-            audit,
-            targets,
-        })
-    }
-}
-
-impl RawStore {
-    fn resolve(mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<StoreConfig, ConfigError> {
-        override_string(env, "COUNTERSIGN_STORE_URL", &mut self.url);
-        let url = self.url.unwrap_or_else(|| DEFAULT_STORE_URL.to_owned());
-        if !["sqlite:", "postgres://", "postgresql://"]
-            .iter()
-            .any(|s| url.starts_with(s))
-        {
-            return Err(ConfigError::Invalid {
-                key: "store.url".into(),
-                message: "the store must be sqlite:… or postgres://…".into(),
-            });
-        }
-        Ok(StoreConfig { url })
-    }
-}
-
-impl RawTarget {
-    fn env_prefix(&self) -> String {
-        let name: String = self
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("COUNTERSIGN_TARGET_{name}_")
-    }
-
-    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let p = self.env_prefix();
-        if let Some(v) = env(&format!("{p}DRIVER")) {
-            self.driver = v;
-        }
-        override_string(env, &format!("{p}URL"), &mut self.url);
-        override_string(env, &format!("{p}URL_ENV"), &mut self.url_env);
-        override_string(
-            env,
-            &format!("{p}STATEMENT_TIMEOUT"),
-            &mut self.statement_timeout,
-        );
-        override_string(env, &format!("{p}LOCK_TIMEOUT"), &mut self.lock_timeout);
-        if let Some(v) = env(&format!("{p}ALLOW_UNCOUNTED")) {
-            self.allow_uncounted = match v.trim() {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        key: format!("{p}ALLOW_UNCOUNTED"),
-                        message: format!("{v:?} is not true or false"),
-                    });
-                }
-            };
-        }
-        if let Some(v) = env(&format!("{p}BLOCKED_RULES")) {
-            self.blocked_rules = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
-        let mut approvals = self.approvals.unwrap_or_default();
-        for (key, slot) in [
-            ("LOW", &mut approvals.low),
-            ("MEDIUM", &mut approvals.medium),
-            ("HIGH", &mut approvals.high),
-        ] {
-            let var = format!("{p}APPROVALS_{key}");
-            if let Some(v) = env(&var) {
-                *slot = Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
-                    key: var.clone(),
-                    message: format!("{v:?} is not a whole number"),
-                })?);
-            }
-        }
-        self.approvals = Some(approvals);
-        Ok(())
-    }
-
-    fn resolve(self, env: &dyn Fn(&str) -> Option<String>) -> Result<TargetConfig, ConfigError> {
-        let target = self.name;
-        let driver: Driver = self
-            .driver
-            .parse()
-            .map_err(|_| ConfigError::UnknownDriver {
-                target: target.clone(),
-                driver: self.driver.clone(),
-            })?;
-        let url = match (self.url, self.url_env) {
-            (Some(_), Some(_)) => return Err(ConfigError::BothUrls { target }),
-            (None, None) => return Err(ConfigError::MissingUrl { target }),
-            (Some(url), None) => url,
-            (None, Some(var)) => match env(&var) {
-                Some(url) if !url.trim().is_empty() => url,
-                _ => return Err(ConfigError::MissingEnv { target, var }),
-            },
-        };
-        if !driver.accepts_url(&url) {
-            return Err(ConfigError::UrlDriverMismatch {
-                target,
-                expected: driver.url_schemes()[0],
-            });
-        }
-        let duration = |key: &str, value: Option<String>| -> Result<_, ConfigError> {
-            value
-                .map(|v| {
-                    humantime::parse_duration(v.trim()).map_err(|_| ConfigError::BadDuration {
-                        key: format!("target {target:?}: {key}"),
-                        value: v,
-                    })
-                })
-                .transpose()
-        };
-        check_rule_ids(&target, "blocked_rules", &self.blocked_rules)?;
-        let policy = Policy {
-            approvals: self.approvals.unwrap_or_default().resolve(),
-            blocked_rules: self.blocked_rules,
-            allow_uncounted: self.allow_uncounted,
-            statement_timeout: duration("statement_timeout", self.statement_timeout)?,
-            lock_timeout: duration("lock_timeout", self.lock_timeout)?,
-        };
-        policy.validate().map_err(|e| ConfigError::Invalid {
-            key: format!("target {target:?}"),
-            message: e.to_string(),
-        })?;
-        Ok(TargetConfig {
-            name: target,
-            driver,
-            url: SecretUrl(url),
-            policy,
-        })
-    }
-}
-
-/// The `[server]` duration `key`, or `default` when it is not given.
-fn server_duration(
-    key: &str,
-    value: Option<String>,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    match value {
-        Some(v) => humantime::parse_duration(v.trim()).map_err(|_| ConfigError::BadDuration {
-            key: format!("server.{key}"),
-            value: v,
-        }),
-        None => Ok(default),
-    }
-}
-
-fn override_string(env: &dyn Fn(&str) -> Option<String>, key: &str, slot: &mut Option<String>) {
-    if let Some(v) = env(key) {
-        *slot = Some(v);
-    }
-}
-
 /// A fixed environment for tests and for callers that build one (e.g. the demo).
 pub fn env_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     let map: BTreeMap<String, String> = pairs
@@ -684,6 +261,7 @@ pub fn env_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use
 #[cfg(test)]
 mod tests {
     use super::*;
+    use countersign_core::policy::Approvals;
 
     const SECRET: &str = "postgres://app:hunter2-SECRET@db.internal:5432/prod";
 
