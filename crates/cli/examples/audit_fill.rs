@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use countersign_core::audit::{AuditAction, AuditEntry, FIRST_SEQ, GENESIS_HASH};
 use countersign_core::request::sql_sha256;
-use countersign_server::audit_export::{ExportFormat, ExportWriter};
+use countersign_server::audit::{ExportFormat, ExportWriter};
 use serde_json::json;
 use time::macros::datetime;
 

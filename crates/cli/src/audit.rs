@@ -29,7 +29,7 @@ use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use countersign_core::audit::{AuditEvent, BreakReason, ChainBreak, ChainVerifier, GENESIS_HASH};
 use countersign_server::anchor::{AuditKey, Checkpoint, PublicKey, Trailer};
-use countersign_server::audit_export::{ExportFormat, ExportWriter, parse_time};
+use countersign_server::audit::{ExportFormat, ExportWriter, parse_time};
 use countersign_server::config::{self, Config};
 use countersign_store::audit::AuditFilter;
 use countersign_store::{Store, StoreError};

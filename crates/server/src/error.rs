@@ -10,7 +10,7 @@ use countersign_core::validation::{InvalidRequest, ReviewRefused};
 use countersign_store::{Conflict, StoreError};
 use serde::Serialize;
 
-use crate::audit_export::{InvalidFilter, UnknownFormat};
+use crate::audit::{InvalidFilter, UnknownFormat};
 
 /// An error a handler returns. Internal details are logged, never sent.
 #[derive(Debug, Clone, PartialEq, Eq)]

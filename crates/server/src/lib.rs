@@ -3,7 +3,7 @@
 
 pub mod anchor;
 pub mod api;
-pub mod audit_export;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;

@@ -1,6 +1,6 @@
 //! `GET /api/v1/audit?since=&until=&actor=&request=&action=&format=json|jsonl|csv`: the audit
 //! trail for any signed-in user, oldest first, streamed in constant memory in the formats of
-//! [`crate::audit_export`].
+//! [`crate::audit`].
 //!
 //! A filter or format that cannot be read is a 400 before anything is sent. Once the body has
 //! started, a failure can only cut it off: it is logged and the response ends without its final
@@ -16,7 +16,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::audit_export::{self, ExportFormat, FilterQuery};
+use crate::audit::{self, ExportFormat, FilterQuery};
 use crate::auth::ApiUser;
 use crate::error::ApiError;
 
@@ -43,7 +43,7 @@ async fn export(
         Some(name) => name.parse()?,
     };
     let filter = query.filter.to_filter()?;
-    let chunks = audit_export::body_chunks(
+    let chunks = audit::body_chunks(
         format,
         state.store.audit_events(&filter),
         state.config.audit.signing_key.clone(),

@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use super::render;
 use crate::AppState;
-use crate::audit_export::{ExportFormat, FilterQuery};
+use crate::audit::{ExportFormat, FilterQuery};
 use crate::auth::PageUser;
 use crate::error::{ApiError, PageError};
 
