@@ -393,17 +393,6 @@ impl Store {
             })
             .collect()
     }
-
-    /// The users with these names that exist (in no particular order).
-    pub async fn users_by_names(&self, names: &[String]) -> Result<Vec<User>, StoreError> {
-        let mut users = Vec::with_capacity(names.len());
-        for name in names {
-            if let Some(user) = self.user_by_name(name).await? {
-                users.push(user);
-            }
-        }
-        Ok(users)
-    }
 }
 
 /// The list query: every filter is optional (`CAST($n AS …) IS NULL` lets one statement serve

@@ -68,6 +68,17 @@ impl Store {
         Ok(self.credentials(name).await?.map(|c| c.user))
     }
 
+    /// The users with these names that exist (in no particular order).
+    pub async fn users_by_names(&self, names: &[String]) -> Result<Vec<User>, StoreError> {
+        let mut users = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(user) = self.user_by_name(name).await? {
+                users.push(user);
+            }
+        }
+        Ok(users)
+    }
+
     /// The user called `name` with the stored password hash, for sign-in.
     pub async fn credentials(&self, name: &str) -> Result<Option<Credentials>, StoreError> {
         let mut conn = self.pool.acquire().await?;
