@@ -3,20 +3,17 @@
 //! `countersign audit export` and `countersign audit verify` as a user runs them, on intact and
 //! tampered exports.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::{TestApp, error_code, hidden_csrf, sqlite_app};
+use crate::common::{PW, TestApp, World, error_code, hidden_csrf};
 use countersign_core::audit::AuditEvent;
-use countersign_core::user::Role;
 use countersign_store::NewEvent;
 use countersign_store::testing::TestStore;
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_countersign");
-const PW: &str = "a long password";
 
 const TARGETS: &str = r#"
 [[target]]
@@ -31,57 +28,34 @@ const AWKWARD: &str = "Refund, then \"close\" it;\nsecond line <script>alert('x'
 const SQL: &str =
     "UPDATE orders\nSET note = 'paid, \"late\"'\nWHERE id = 42 -- <script>alert(1)</script>";
 
-/// A server with alice (author), bob and carol (reviewers) and root (admin), a token for each,
-/// and a configuration file for the `countersign` binary over the same store.
-struct World {
-    app: TestApp,
-    db: TestStore,
-    tokens: HashMap<&'static str, String>,
+/// The cast of [`World`] and a configuration file for the `countersign` binary over the same
+/// store.
+struct AuditWorld {
+    world: World,
     dir: tempfile::TempDir,
 }
 
-impl World {
-    async fn new() -> World {
-        let (app, db) = sqlite_app(TARGETS, &[]).await;
-        World::with(app, db).await
+impl std::ops::Deref for AuditWorld {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
+    }
+}
+
+impl AuditWorld {
+    async fn new() -> AuditWorld {
+        AuditWorld::with(World::new(TARGETS).await)
     }
 
-    async fn with(app: TestApp, db: TestStore) -> World {
-        let mut tokens = HashMap::new();
-        for (name, roles) in [
-            ("alice", &[Role::Author][..]),
-            ("bob", &[Role::Reviewer]),
-            ("carol", &[Role::Reviewer]),
-            ("root", &[Role::Admin]),
-        ] {
-            let user = app.add_user(name, roles, PW).await;
-            tokens.insert(name, app.token_for(&user).await);
-        }
+    fn with(world: World) -> AuditWorld {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = format!("[store]\nurl = \"{}\"\n{TARGETS}", db.url);
+        let config = format!("[store]\nurl = \"{}\"\n{TARGETS}", world.store_url());
         std::fs::write(dir.path().join("countersign.toml"), config).expect("config");
-        World {
-            app,
-            db,
-            tokens,
-            dir,
-        }
+        AuditWorld { world, dir }
     }
 
-    async fn send(
-        &self,
-        who: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        let mut req = TestApp::client()
-            .request(method, self.app.url(path))
-            .bearer_auth(&self.tokens[who]);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req.send().await.expect("request")
+    async fn done(self) {
+        self.world.done().await;
     }
 
     /// Submits as alice; returns the request's id.
@@ -100,24 +74,6 @@ impl World {
         assert_eq!(res.status(), StatusCode::CREATED);
         let r: Value = res.json().await.expect("json");
         r["id"].as_i64().expect("id")
-    }
-
-    async fn review(
-        &self,
-        who: &str,
-        id: i64,
-        decision: &str,
-        comment: &str,
-        revision: i64,
-    ) -> reqwest::Response {
-        let body = json!({"decision": decision, "comment": comment, "revision": revision});
-        self.send(
-            who,
-            Method::POST,
-            &format!("/api/v1/requests/{id}/reviews"),
-            Some(body),
-        )
-        .await
     }
 
     async fn revise(&self, id: i64, sql: &str) -> reqwest::Response {
@@ -168,11 +124,6 @@ impl World {
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
-
-    async fn done(self) {
-        self.app.stop().await;
-        self.db.cleanup().await;
-    }
 }
 
 fn parse_lines(text: &str) -> Vec<AuditEvent> {
@@ -190,7 +141,7 @@ fn stderr(o: &Output) -> String {
 }
 
 /// The events appended since `seen` of them were read; moves `seen` on.
-async fn new_events(w: &World, seen: &mut usize) -> Vec<AuditEvent> {
+async fn new_events(w: &AuditWorld, seen: &mut usize) -> Vec<AuditEvent> {
     let all = w.events().await;
     let fresh = all[*seen..].to_vec();
     *seen = all.len();
@@ -222,7 +173,7 @@ fn assert_one(
 
 #[tokio::test]
 async fn every_action_appends_exactly_one_event_by_its_actor() {
-    let w = World::new().await;
+    let w = AuditWorld::new().await;
     let mut seen = w.events().await.len();
 
     w.app.sign_in("alice", PW).await;
@@ -335,7 +286,7 @@ async fn every_action_appends_exactly_one_event_by_its_actor() {
 
 #[tokio::test]
 async fn a_refused_action_appends_no_event() {
-    let w = World::new().await;
+    let w = AuditWorld::new().await;
     let id = w.submit("Refund order 42", &["bob"]).await;
     let before = w.app.store.audit_head().await.expect("head");
 
@@ -372,7 +323,7 @@ async fn a_refused_action_appends_no_event() {
 
 #[tokio::test]
 async fn the_api_streams_three_formats_to_signed_in_users_only() {
-    let w = World::new().await;
+    let w = AuditWorld::new().await;
     let id = w.submit("Refund order 42", &["bob"]).await;
     assert_eq!(
         w.review("bob", id, "approve", "ok", 1).await.status(),
@@ -477,7 +428,7 @@ async fn the_api_streams_three_formats_to_signed_in_users_only() {
 
 #[tokio::test]
 async fn csv_round_trips_commas_quotes_newlines_and_markup() {
-    let w = World::new().await;
+    let w = AuditWorld::new().await;
     let title = format!("Order 42: {AWKWARD}");
     let id = w.submit(&title, &["bob"]).await;
     assert_eq!(
@@ -550,7 +501,7 @@ async fn csv_round_trips_commas_quotes_newlines_and_markup() {
 
 /// Makes a trail with a request, a rejection and a revision; exports it with the CLI to
 /// `export.jsonl` and returns its lines.
-async fn exported_trail(w: &World) -> Vec<String> {
+async fn exported_trail(w: &AuditWorld) -> Vec<String> {
     let id = w.submit("Refund order 42", &["bob"]).await;
     assert_eq!(
         w.review("bob", id, "reject", AWKWARD, 1).await.status(),
@@ -590,7 +541,7 @@ fn write_lines(path: &Path, lines: &[String]) {
 }
 
 /// Runs `audit verify --file` on `lines`; asserts it fails naming `event`, and returns its words.
-fn assert_breaks_at(w: &World, lines: &[String], event: i64) -> String {
+fn assert_breaks_at(w: &AuditWorld, lines: &[String], event: i64) -> String {
     let file = w.path("tampered.jsonl");
     write_lines(&file, lines);
     let out = w.countersign(&[
@@ -611,7 +562,7 @@ fn assert_breaks_at(w: &World, lines: &[String], event: i64) -> String {
 
 #[tokio::test]
 async fn verify_passes_on_an_intact_export_and_names_the_event_where_it_breaks() {
-    let w = World::new().await;
+    let w = AuditWorld::new().await;
     let lines = exported_trail(&w).await;
     let n = lines.len();
     assert!(n >= 10, "a trail of some length: {n}");
@@ -664,7 +615,7 @@ async fn verify_passes_on_an_intact_export_and_names_the_event_where_it_breaks()
 
 #[tokio::test]
 async fn an_export_from_a_start_time_is_an_excerpt_and_says_so() {
-    let w = World::new().await;
+    let w = AuditWorld::new().await;
     let lines = exported_trail(&w).await;
     let events = parse_lines(&lines.join("\n"));
     let since = countersign_core::timestamp::format(events[5].at);
@@ -719,7 +670,7 @@ async fn an_export_from_a_start_time_is_an_excerpt_and_says_so() {
 
 #[tokio::test]
 async fn export_refuses_bad_arguments_and_verify_a_missing_file() {
-    let w = World::new().await;
+    let w = AuditWorld::new().await;
     let out = w.countersign(&["audit", "export", "--format", "xml"]);
     assert_eq!(out.status.code(), Some(2), "a usage error");
     let out = w.countersign(&["audit", "export", "--format", "csv", "--since", "last week"]);
@@ -736,8 +687,7 @@ async fn the_live_store_verifies_on_postgresql_too() {
     let Some(db) = TestStore::postgres().await else {
         return;
     };
-    let app = TestApp::start(crate::common::config_for(&db.url, TARGETS, &[])).await;
-    let w = World::with(app, db).await;
+    let w = AuditWorld::with(World::on(db, TARGETS).await);
     let id = w.submit("Refund order 42", &["bob"]).await;
     assert_eq!(
         w.review("bob", id, "approve", AWKWARD, 1).await.status(),
@@ -763,7 +713,7 @@ fn links(html: &str) -> String {
 
 #[tokio::test]
 async fn the_audit_page_lists_filters_pages_and_links_the_exports() {
-    let w = World::new().await;
+    let w = AuditWorld::new().await;
     let id = w.submit(&format!("Order 42: {AWKWARD}"), &["bob"]).await;
     assert_eq!(
         w.review("bob", id, "approve", "fine", 1).await.status(),

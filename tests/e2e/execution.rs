@@ -8,15 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::common::{TestApp, config_for};
-use countersign_core::user::Role;
+use crate::common::{TestApp, World, config_for};
 use countersign_store::Store;
 use countersign_store::testing::TestStore;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, AssertSqlSafe, Connection, Row};
-
-const PW: &str = "a long password";
 
 /// A target database for a test, with a fresh table of its own.
 #[derive(Clone)]
@@ -149,104 +146,6 @@ impl Backend {
         if self.driver != "sqlite" {
             self.exec(format!("DROP TABLE IF EXISTS {}", self.table))
                 .await;
-        }
-    }
-}
-
-/// A running server with alice (author), bob and carol (reviewers) and their tokens.
-struct World {
-    app: TestApp,
-    /// The store, when the world made it (and so removes it when done).
-    db: Option<TestStore>,
-    tokens: std::collections::HashMap<&'static str, String>,
-}
-
-impl World {
-    async fn new(targets: &str) -> World {
-        let db = TestStore::sqlite().await;
-        World::on(db, targets).await
-    }
-
-    async fn on(db: TestStore, targets: &str) -> World {
-        let app = TestApp::start(config_for(&db.url, targets, &[])).await;
-        let mut w = World::with_app(app).await;
-        w.db = Some(db);
-        w
-    }
-
-    async fn with_app(app: TestApp) -> World {
-        let mut tokens = std::collections::HashMap::new();
-        for (name, role) in [
-            ("alice", Role::Author),
-            ("bob", Role::Reviewer),
-            ("carol", Role::Reviewer),
-            ("root", Role::Admin),
-        ] {
-            let user = app.add_user(name, &[role], PW).await;
-            tokens.insert(name, app.token_for(&user).await);
-        }
-        World {
-            app,
-            db: None,
-            tokens,
-        }
-    }
-
-    fn store_url(&self) -> &str {
-        &self.app.config.store.url
-    }
-
-    async fn post(&self, who: &str, path: &str, body: Value) -> reqwest::Response {
-        TestApp::client()
-            .post(self.app.url(path))
-            .bearer_auth(&self.tokens[who])
-            .json(&body)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    /// Submits `sql` to `target` and has bob and carol approve it; returns its id.
-    async fn approved(&self, target: &str, sql: &str, expected_rows: Option<i64>) -> i64 {
-        let body = json!({"title": "t", "intent": "a test edit", "sql": sql, "target": target, "reviewers": ["bob", "carol"], "expected_rows": expected_rows});
-        let res = self.post("alice", "/api/v1/requests", body).await;
-        assert_eq!(
-            res.status(),
-            StatusCode::CREATED,
-            "{}",
-            res.text().await.unwrap_or_default()
-        );
-        let id = res.json::<Value>().await.expect("json")["id"]
-            .as_i64()
-            .expect("id");
-        for who in ["bob", "carol"] {
-            let res = self
-                .post(
-                    who,
-                    &format!("/api/v1/requests/{id}/reviews"),
-                    json!({"decision": "approve", "comment": "", "revision": 1}),
-                )
-                .await;
-            if res.status() == StatusCode::CONFLICT {
-                break; // already approved by the first (low risk needs one)
-            }
-            assert_eq!(res.status(), StatusCode::OK);
-        }
-        id
-    }
-
-    async fn execute(&self, who: &str, id: i64) -> (StatusCode, Value) {
-        let res = self
-            .post(who, &format!("/api/v1/requests/{id}/execute"), json!({}))
-            .await;
-        let status = res.status();
-        (status, res.json().await.expect("json"))
-    }
-
-    async fn done(self) {
-        self.app.stop().await;
-        if let Some(db) = self.db {
-            db.cleanup().await;
         }
     }
 }
@@ -706,7 +605,7 @@ async fn two_server_processes_on_one_postgres_store_run_it_exactly_once() {
     let calls = (0..32).map(|i| {
         let req = client
             .post(format!("{}/api/v1/requests/{id}/execute", bases[i % 2]))
-            .bearer_auth(&w.tokens["alice"])
+            .bearer_auth(w.token("alice"))
             .send();
         async move { req.await.expect("execute").status() }
     });
@@ -780,7 +679,7 @@ async fn kill_mid_run_and_restart(b: &Backend, sql: &str, point: KillPoint) -> S
     // Prepare users and an approved request through an in-process server, then stop it.
     let w = World::with_app(TestApp::start(config_for(&store_url, &targets, &[])).await).await;
     let id = w.approved(b.name, sql, None).await;
-    let token = w.tokens["alice"].clone();
+    let token = w.token("alice").to_owned();
     w.done().await;
 
     let fast = [("COUNTERSIGN_SERVER_RECONCILE_AFTER", "1s")];

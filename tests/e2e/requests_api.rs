@@ -1,7 +1,7 @@
 //! The edit-request workflow through the JSON API of a real server: who may do what, in which
 //! state, with which input — every refusal with its status and the contract's error shape.
 
-use crate::common::{TestApp, error_code, sqlite_app};
+use crate::common::{TestApp, World, error_code};
 use countersign_core::user::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -31,86 +31,12 @@ driver = "mysql"
 url = "mysql://nobody@127.0.0.1:1/none"
 "#;
 
-/// A server with users alice (author), bob, carol and dave (reviewers), erin (author only) and
-/// root (admin), and a token for each.
-struct World {
-    app: TestApp,
-    db: countersign_store::testing::TestStore,
-    tokens: std::collections::HashMap<&'static str, String>,
-}
-
-impl World {
-    async fn new() -> World {
-        let (app, db) = sqlite_app(TARGETS, &[]).await;
-        let mut tokens = std::collections::HashMap::new();
-        for (name, roles) in [
-            ("alice", &[Role::Author][..]),
-            ("bob", &[Role::Reviewer]),
-            ("carol", &[Role::Reviewer]),
-            ("dave", &[Role::Reviewer]),
-            ("erin", &[Role::Author]),
-            ("root", &[Role::Admin]),
-        ] {
-            let user = app.add_user(name, roles, "a long password").await;
-            tokens.insert(name, app.token_for(&user).await);
-        }
-        World { app, db, tokens }
-    }
-
-    async fn send(
-        &self,
-        who: &str,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        let mut req = TestApp::client()
-            .request(method, self.app.url(path))
-            .bearer_auth(&self.tokens[who]);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req.send().await.expect("request")
-    }
-
-    async fn post(&self, who: &str, path: &str, body: Value) -> reqwest::Response {
-        self.send(who, reqwest::Method::POST, path, Some(body))
-            .await
-    }
-
-    async fn get(&self, who: &str, path: &str) -> Value {
-        let res = self.send(who, reqwest::Method::GET, path, None).await;
-        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
-        res.json().await.expect("json")
-    }
-
-    /// Submits as alice and returns the request.
-    async fn submit(&self, body: Value) -> Value {
-        let res = self.post("alice", "/api/v1/requests", body).await;
-        assert_eq!(res.status(), StatusCode::CREATED);
-        res.json().await.expect("json")
-    }
-
-    async fn review(
-        &self,
-        who: &str,
-        id: i64,
-        decision: &str,
-        comment: &str,
-        revision: i64,
-    ) -> reqwest::Response {
-        self.post(
-            who,
-            &format!("/api/v1/requests/{id}/reviews"),
-            json!({"decision": decision, "comment": comment, "revision": revision}),
-        )
-        .await
-    }
-
-    async fn done(self) {
-        self.app.stop().await;
-        self.db.cleanup().await;
-    }
+/// A world with dave (reviewer) and erin (author only) besides the cast.
+async fn world() -> World {
+    let mut w = World::new(TARGETS).await;
+    w.add("dave", &[Role::Reviewer]).await;
+    w.add("erin", &[Role::Author]).await;
+    w
 }
 
 fn request(sql: &str, reviewers: &[&str]) -> Value {
@@ -128,7 +54,7 @@ const SAFE_SQL: &str = "UPDATE orders SET status = 'paid' WHERE id = 42";
 
 #[tokio::test]
 async fn a_submitted_request_has_the_contract_shape_and_its_analysis() {
-    let w = World::new().await;
+    let w = world().await;
     let r = w.submit(request(SAFE_SQL, &["bob"])).await;
     for key in [
         "id",
@@ -168,7 +94,7 @@ async fn a_submitted_request_has_the_contract_shape_and_its_analysis() {
 
 #[tokio::test]
 async fn only_a_named_reviewer_who_is_not_the_author_may_review() {
-    let w = World::new().await;
+    let w = world().await;
     let r = w.submit(request(SAFE_SQL, &["bob"])).await;
     let id = r["id"].as_i64().expect("id");
     for who in ["alice", "carol", "root", "erin"] {
@@ -189,7 +115,7 @@ async fn only_a_named_reviewer_who_is_not_the_author_may_review() {
 
 #[tokio::test]
 async fn the_author_cannot_approve_even_as_an_admin_named_as_reviewer() {
-    let w = World::new().await;
+    let w = world().await;
     // root (an admin who is also a reviewer) authors; naming themselves is refused up front.
     let bad = w.post("root", "/api/v1/requests", json!({"title": "t", "intent": "why", "sql": SAFE_SQL, "target": "shop", "reviewers": ["root"]})).await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
@@ -198,7 +124,7 @@ async fn the_author_cannot_approve_even_as_an_admin_named_as_reviewer() {
 
 #[tokio::test]
 async fn a_rejection_needs_a_comment_and_rejects() {
-    let w = World::new().await;
+    let w = world().await;
     let id = w.submit(request(SAFE_SQL, &["bob", "carol"])).await["id"]
         .as_i64()
         .expect("id");
@@ -221,7 +147,7 @@ async fn a_rejection_needs_a_comment_and_rejects() {
 
 #[tokio::test]
 async fn revising_makes_a_new_revision_reanalyzes_and_voids_every_review() {
-    let w = World::new().await;
+    let w = world().await;
     let id = w.submit(request(SAFE_SQL, &["bob", "carol"])).await["id"]
         .as_i64()
         .expect("id");
@@ -329,7 +255,7 @@ async fn revising_makes_a_new_revision_reanalyzes_and_voids_every_review() {
 
 #[tokio::test]
 async fn a_high_risk_request_needs_the_policy_number_of_approvals() {
-    let w = World::new().await;
+    let w = world().await;
     let mut body = request(
         "UPDATE orders SET status = 'paid'",
         &["bob", "carol", "dave"],
@@ -357,7 +283,7 @@ async fn a_high_risk_request_needs_the_policy_number_of_approvals() {
 
 #[tokio::test]
 async fn concurrent_approvals_all_count() {
-    let w = World::new().await;
+    let w = world().await;
     let mut body = request(
         "UPDATE orders SET status = 'paid'",
         &["bob", "carol", "dave"],
@@ -386,7 +312,7 @@ async fn concurrent_approvals_all_count() {
 /// the hostile cases of a review of the product, on the dialect they were found on.
 #[tokio::test]
 async fn scripts_the_server_would_read_otherwise_are_refused_at_submission() {
-    let w = World::new().await;
+    let w = world().await;
     for (target, sql, rule) in [
         (
             "maria",
@@ -425,7 +351,7 @@ async fn scripts_the_server_would_read_otherwise_are_refused_at_submission() {
 /// a danger of its own.
 #[tokio::test]
 async fn hidden_writes_show_as_what_they_do_and_executable_comments_as_danger() {
-    let w = World::new().await;
+    let w = world().await;
     for (target, sql, rule, kind) in [
         (
             "strict",
@@ -469,7 +395,7 @@ async fn hidden_writes_show_as_what_they_do_and_executable_comments_as_danger() 
 /// a DROP TABLE are refused, unless the target allows it; without expected rows, no promise.
 #[tokio::test]
 async fn expected_rows_on_an_uncounted_statement_are_refused() {
-    let w = World::new().await;
+    let w = world().await;
     let sql = "UPDATE orders SET status = 'x' WHERE id = 1;\nDROP TABLE old_orders";
     let on = |target: &str, expected: Option<i64>| {
         let mut body = request(sql, &["bob"]);
@@ -504,7 +430,7 @@ async fn expected_rows_on_an_uncounted_statement_are_refused() {
 
 #[tokio::test]
 async fn a_blocked_rule_or_an_error_finding_is_refused_with_422_naming_it() {
-    let w = World::new().await;
+    let w = world().await;
     let res = w
         .post(
             "alice",
@@ -554,7 +480,7 @@ async fn a_blocked_rule_or_an_error_finding_is_refused_with_422_naming_it() {
 
 #[tokio::test]
 async fn every_validation_is_a_clear_400_or_404() {
-    let w = World::new().await;
+    let w = world().await;
     let cases: Vec<(&str, Value, StatusCode, &str)> = vec![
         (
             "no title",
@@ -626,7 +552,7 @@ async fn every_validation_is_a_clear_400_or_404() {
     // Malformed JSON: 400 with the parser's reason.
     let res = TestApp::client()
         .post(w.app.url("/api/v1/requests"))
-        .bearer_auth(&w.tokens["alice"])
+        .bearer_auth(w.token("alice"))
         .header("content-type", "application/json")
         .body("{\"title\": ")
         .send()
@@ -647,7 +573,7 @@ async fn every_validation_is_a_clear_400_or_404() {
 
 #[tokio::test]
 async fn withdrawing_is_for_the_author_or_an_admin_and_is_final() {
-    let w = World::new().await;
+    let w = world().await;
     let a = w.submit(request(SAFE_SQL, &["bob"])).await["id"]
         .as_i64()
         .expect("id");
@@ -695,7 +621,7 @@ async fn withdrawing_is_for_the_author_or_an_admin_and_is_final() {
 
 #[tokio::test]
 async fn lists_paginate_with_a_cursor_and_filter() {
-    let w = World::new().await;
+    let w = world().await;
     let mut ids = Vec::new();
     for reviewers in [["bob"], ["carol"], ["bob"], ["carol"], ["bob"]] {
         ids.push(
@@ -776,7 +702,7 @@ async fn lists_paginate_with_a_cursor_and_filter() {
 
 #[tokio::test]
 async fn analyze_answers_for_a_dialect_or_a_target() {
-    let w = World::new().await;
+    let w = world().await;
     let res = w
         .post(
             "alice",
@@ -811,7 +737,7 @@ async fn analyze_answers_for_a_dialect_or_a_target() {
 
 #[tokio::test]
 async fn api_writes_with_a_session_cookie_need_the_csrf_header() {
-    let w = World::new().await;
+    let w = world().await;
     let b = w.app.sign_in("alice", "a long password").await;
     let cookie = format!(
         "countersign_session={}",
