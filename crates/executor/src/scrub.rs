@@ -387,35 +387,17 @@ fn percent_decode(text: &str) -> Cow<'_, str> {
     if !text.contains(['%', '+']) {
         return Cow::Borrowed(text);
     }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => match bytes.get(i + 1..i + 3).and_then(hex_byte) {
-                Some(byte) => {
-                    out.push(byte);
-                    i += 3;
-                    continue;
-                }
-                None => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    let spaced = text.replace('+', " ");
+    Cow::Owned(
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
 }
 
 /// Lower-case hex of the bytes of `text` (what `encode(…::bytea, 'hex')` and `hex()` print).
 fn hex(text: &str) -> String {
     text.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hex_byte(pair: &[u8]) -> Option<u8> {
-    let digits = std::str::from_utf8(pair).ok()?;
-    u8::from_str_radix(digits, 16).ok()
 }
 
 #[cfg(test)]
