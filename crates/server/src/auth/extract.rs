@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use cookie::Cookie;
+use axum_extra::extract::cookie::CookieJar;
 use countersign_core::user::User;
 use countersign_store::Session;
 
@@ -25,13 +25,8 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The value of cookie `name` in a request's headers.
 pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
+    CookieJar::from_headers(headers)
+        .get(name)
         .map(|c| c.value().to_owned())
 }
 

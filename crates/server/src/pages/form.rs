@@ -1,17 +1,22 @@
-//! Browser forms: the body as name/value pairs (a name may repeat, as checkboxes do), taken
-//! only through [`SignedForm`], which checks the CSRF token before a handler runs — so a page
-//! handler cannot forget the check.
+//! Browser forms, taken only through [`SignedForm`], which checks the CSRF token before a
+//! handler runs — so a page handler cannot forget the check. The body is read by
+//! `serde_html_form` (what axum-extra's `Form` reads with): into a page's own typed form, or
+//! into [`RawForm`]'s name/value pairs.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::AppState;
 use crate::auth::PageUser;
 use crate::error::{ApiError, PageError};
 
-/// An `application/x-www-form-urlencoded` body.
-#[derive(Debug, Default)]
+/// An `application/x-www-form-urlencoded` body as name/value pairs (a name may repeat, as
+/// checkboxes do), for forms with no fields of their own to type.
+#[derive(Debug, Default, Deserialize)]
+#[serde(transparent)]
 pub struct RawForm(pub Vec<(String, String)>);
 
 impl RawForm {
@@ -36,41 +41,38 @@ impl RawForm {
             .map(|(_, v)| v.trim().to_owned())
             .collect()
     }
+}
 
-    /// Refuses the form unless it carries `user`'s session CSRF token.
-    fn check_csrf(&self, user: &PageUser) -> Result<(), PageError> {
-        user.check_csrf(self.get("csrf_token")).map_err(PageError)
-    }
-
-    async fn from_body(req: Request, state: &AppState) -> Result<Self, PageError> {
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| PageError(ApiError::unreadable_body(e.status(), e.body_text())))?;
-        Ok(RawForm(
-            form_urlencoded::parse(&body)
-                .map(|(n, v)| (n.into_owned(), v.into_owned()))
-                .collect(),
-        ))
-    }
+/// The field every signed form carries besides its own.
+#[derive(Deserialize)]
+struct Csrf {
+    csrf_token: Option<String>,
 }
 
 /// A form posted by the signed-in user, whose CSRF token matched their session: the only way
-/// a page handler gets a form body.
-pub struct SignedForm {
+/// a page handler gets a form body. `T` is the form's fields (unknown ones, such as the token
+/// itself, are ignored); a body that does not read as `T` is a 400 naming the field.
+pub struct SignedForm<T = RawForm> {
     pub me: PageUser,
-    pub form: RawForm,
+    pub form: T,
 }
 
-impl FromRequest<AppState> for SignedForm {
+impl<T: DeserializeOwned> FromRequest<AppState> for SignedForm<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
         let (mut parts, body) = req.into_parts();
         let me = PageUser::from_request_parts(&mut parts, state).await?;
-        let form = RawForm::from_body(Request::from_parts(parts, body), state)
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
+            .map_err(|e| PageError(ApiError::unreadable_body(e.status(), e.body_text())))
             .map_err(IntoResponse::into_response)?;
-        form.check_csrf(&me).map_err(IntoResponse::into_response)?;
+        let refuse = |e: ApiError| PageError(e).into_response();
+        let csrf: Csrf = serde_html_form::from_bytes(&body)
+            .map_err(|e| refuse(ApiError::bad_request(format!("unreadable form: {e}"))))?;
+        me.check_csrf(csrf.csrf_token.as_deref()).map_err(refuse)?;
+        let form = serde_html_form::from_bytes(&body)
+            .map_err(|e| refuse(ApiError::bad_request(format!("unreadable form: {e}"))))?;
         Ok(SignedForm { me, form })
     }
 }

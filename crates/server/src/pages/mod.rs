@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use cookie::{Cookie, SameSite};
+use axum_extra::extract::cookie::{Cookie, SameSite};
 use countersign_core::throttle;
 use countersign_core::user::MAX_USER_NAME_CHARS;
 use countersign_store::ThrottleKey;
@@ -208,7 +208,7 @@ async fn login(
     tracing::info!(user = ?user.name, "signed in");
     let mut session = cookie(&state, SESSION_COOKIE, id);
     session.set_same_site(SameSite::Lax);
-    session.set_max_age(cookie::time::Duration::seconds(
+    session.set_max_age(time::Duration::seconds(
         i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
     ));
     let mut spent = cookie(&state, LOGIN_CSRF_COOKIE, String::new());

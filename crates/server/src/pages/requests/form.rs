@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::auth::PageUser;
 use crate::error::{ApiError, PageError};
-use crate::pages::form::{RawForm, SignedForm};
+use crate::pages::form::SignedForm;
 use crate::pages::render;
 
 /// A reviewer the form offers, and whether it is ticked.
@@ -37,8 +37,9 @@ struct RequestForm<'a> {
 }
 
 /// What the form holds, kept as typed so a refused form loses nothing.
-#[derive(Debug, Default, Clone)]
-struct FormValues {
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub(super) struct FormValues {
     title: String,
     intent: String,
     sql: String,
@@ -48,15 +49,18 @@ struct FormValues {
 }
 
 impl FormValues {
-    fn from_form(form: &RawForm) -> FormValues {
-        FormValues {
-            title: form.text("title"),
-            intent: form.text("intent"),
-            sql: form.text("sql"),
-            target: form.text("target"),
-            reviewers: form.all("reviewers"),
-            expected_rows: form.text("expected_rows").trim().to_owned(),
-        }
+    /// The form as posted, with blank reviewer fields dropped and names and the row count
+    /// trimmed.
+    fn tidied(mut self) -> FormValues {
+        self.reviewers = self
+            .reviewers
+            .iter()
+            .map(|r| r.trim())
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect();
+        self.expected_rows = self.expected_rows.trim().to_owned();
+        self
     }
 
     fn from_request(new: &NewRequest) -> FormValues {
@@ -205,9 +209,9 @@ pub(super) async fn new_form(
 /// `POST /requests`
 pub(super) async fn submit(
     State(state): State<AppState>,
-    SignedForm { me, form }: SignedForm,
+    SignedForm { me, form }: SignedForm<FormValues>,
 ) -> Result<Response, PageError> {
-    let values = FormValues::from_form(&form);
+    let values = form.tidied();
     let result = async {
         let new = NewRequest {
             title: values.title.clone(),
@@ -239,9 +243,9 @@ pub(super) async fn edit_form(
 pub(super) async fn edit(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    SignedForm { me, form }: SignedForm,
+    SignedForm { me, form }: SignedForm<FormValues>,
 ) -> Result<Response, PageError> {
-    let values = FormValues::from_form(&form);
+    let values = form.tidied();
     let result = async {
         let edit = RequestEdit {
             title: Some(values.title.clone()),

@@ -13,6 +13,7 @@ use countersign_core::request::{RequestStatus, ReviewDecision};
 use countersign_core::timestamp;
 use countersign_core::user::User;
 use countersign_core::validation::NewReview;
+use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::PageUser;
@@ -155,20 +156,31 @@ pub(super) async fn show(
     request_page(&state, &me, id, None, String::new(), StatusCode::OK).await
 }
 
+/// The review form: a comment and the button pressed, for the revision shown.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct ReviewForm {
+    comment: String,
+    decision: String,
+    revision: String,
+}
+
 /// `POST /requests/{id}/review`: the "Approve" and "Reject" buttons.
 pub(super) async fn review(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    SignedForm { me, form }: SignedForm,
+    SignedForm { me, form }: SignedForm<ReviewForm>,
 ) -> Result<Response, PageError> {
-    let comment = form.text("comment");
+    let ReviewForm {
+        comment,
+        decision,
+        revision,
+    } = form;
     let attempt = async {
-        let decision: ReviewDecision = form
-            .text("decision")
+        let decision: ReviewDecision = decision
             .parse()
             .map_err(|e: countersign_core::UnknownName| ApiError::bad_request(e.to_string()))?;
-        let revision = form
-            .text("revision")
+        let revision = revision
             .parse()
             .map_err(|_| ApiError::bad_request("the form lost its revision; reload the page"))?;
         state
