@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use countersign_core::policy::Policy;
+use secrecy::{ExposeSecret, SecretString};
 
 mod raw;
 
@@ -90,20 +91,29 @@ pub enum ConfigError {
 
 pub use countersign_core::driver::Driver;
 
-/// A connection URL that only the server may see. Its `Debug` and `Display` are redacted.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretUrl(String);
+/// A connection URL that only the server may see: held by `secrecy` (zeroed when dropped, never
+/// printed by accident); its `Debug` and `Display` are redacted.
+#[derive(Clone)]
+pub struct SecretUrl(SecretString);
 
 impl SecretUrl {
     pub fn new(url: impl Into<String>) -> SecretUrl {
-        SecretUrl(url.into())
+        SecretUrl(SecretString::from(url.into()))
     }
 
     /// The URL itself, for the code that connects and for nothing else.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
+
+impl PartialEq for SecretUrl {
+    fn eq(&self, other: &SecretUrl) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for SecretUrl {}
 
 impl fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
