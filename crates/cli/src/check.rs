@@ -339,4 +339,197 @@ mod tests {
         );
         assert!(Format::from_str("yaml", false).is_err());
     }
+
+    /// One script a rule fires on, for each rule of the catalogue: its `countersign check`
+    /// report is a snapshot (`src/snapshots/`), so a change to any rule's words, place or
+    /// severity shows up in review.
+    const RULE_EXAMPLES: &[(&str, Dialect, &str)] = &[
+        (
+            "alter-table",
+            Dialect::Postgres,
+            "ALTER TABLE orders ADD COLUMN note text;\n",
+        ),
+        (
+            "calls-unknown-function",
+            Dialect::Postgres,
+            "SELECT refresh_totals(42);\n",
+        ),
+        (
+            "copy-or-load",
+            Dialect::Postgres,
+            "COPY orders FROM '/tmp/orders.csv';\n",
+        ),
+        (
+            "create-index-blocking",
+            Dialect::Postgres,
+            "CREATE INDEX orders_status ON orders (status);\n",
+        ),
+        (
+            "create-object",
+            Dialect::Postgres,
+            "CREATE TABLE refunds (id int PRIMARY KEY);\n",
+        ),
+        (
+            "dangerous-function",
+            Dialect::Postgres,
+            "SELECT pg_terminate_backend(4242);\n",
+        ),
+        (
+            "ddl-implicit-commit",
+            Dialect::Mysql,
+            "ALTER TABLE orders ADD COLUMN note text;\n",
+        ),
+        (
+            "delete-without-where",
+            Dialect::Postgres,
+            "DELETE FROM orders;\n",
+        ),
+        (
+            "drop-column",
+            Dialect::Postgres,
+            "ALTER TABLE orders DROP COLUMN note;\n",
+        ),
+        ("drop-database", Dialect::Postgres, "DROP DATABASE shop;\n"),
+        (
+            "drop-other",
+            Dialect::Postgres,
+            "DROP INDEX orders_status;\n",
+        ),
+        ("drop-schema", Dialect::Postgres, "DROP SCHEMA archive;\n"),
+        ("drop-table", Dialect::Postgres, "DROP TABLE orders;\n"),
+        ("empty-script", Dialect::Postgres, "-- nothing to run\n"),
+        (
+            "executable-comment",
+            Dialect::Mysql,
+            "UPDATE orders SET status = 'z' WHERE /*M! id > 0 OR */ id = 1;\n",
+        ),
+        (
+            "grant-revoke",
+            Dialect::Postgres,
+            "GRANT SELECT ON orders TO reporting;\n",
+        ),
+        (
+            "implicit-commit-mixed",
+            Dialect::Mysql,
+            "UPDATE orders SET status = 'x' WHERE id IN (12, 13);\nCREATE TABLE t_tmp (a int);\n",
+        ),
+        (
+            "insert-from-select",
+            Dialect::Postgres,
+            "INSERT INTO archive (id) SELECT id FROM orders WHERE id < 10;\n",
+        ),
+        (
+            "insert-without-columns",
+            Dialect::Postgres,
+            "INSERT INTO orders VALUES (1, 'paid');\n",
+        ),
+        (
+            "lexing-setting",
+            Dialect::Mysql,
+            "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES';\n",
+        ),
+        (
+            "limit-without-order-by",
+            Dialect::Mysql,
+            "DELETE FROM orders WHERE status = 'stale' LIMIT 10;\n",
+        ),
+        ("lock-table", Dialect::Postgres, "LOCK TABLE orders;\n"),
+        (
+            "multiple-statements",
+            Dialect::Postgres,
+            "UPDATE orders SET status = 'paid' WHERE id = 1;\nUPDATE orders SET status = 'paid' WHERE id = 2;\n",
+        ),
+        ("non-transactional", Dialect::Postgres, "VACUUM orders;\n"),
+        (
+            "parse-error",
+            Dialect::Postgres,
+            "UPDATE orders SET WHERE;\n",
+        ),
+        (
+            "procedural-code",
+            Dialect::Postgres,
+            "DO $$ BEGIN PERFORM 1; END $$;\n",
+        ),
+        (
+            "rename",
+            Dialect::Postgres,
+            "ALTER TABLE orders RENAME TO old_orders;\n",
+        ),
+        (
+            "role-management",
+            Dialect::Postgres,
+            "CREATE ROLE auditor;\n",
+        ),
+        (
+            "select-in-script",
+            Dialect::Postgres,
+            "SELECT * FROM orders WHERE id = 1;\n",
+        ),
+        (
+            "session-setting",
+            Dialect::Postgres,
+            "SET search_path = archive;\n",
+        ),
+        (
+            "transaction-control",
+            Dialect::Postgres,
+            "BEGIN;\nUPDATE orders SET status = 'x' WHERE id = 1;\nCOMMIT;\n",
+        ),
+        ("truncate", Dialect::Postgres, "TRUNCATE orders;\n"),
+        (
+            "update-with-join",
+            Dialect::Postgres,
+            "UPDATE orders o SET status = 'held' FROM customers c WHERE c.id = o.customer_id AND c.blocked;\n",
+        ),
+        (
+            "update-without-where",
+            Dialect::Postgres,
+            "UPDATE orders SET status = 'x';\n",
+        ),
+        (
+            "where-always-true",
+            Dialect::Postgres,
+            "UPDATE orders SET status = 'x' WHERE 1 = 1;\n",
+        ),
+        (
+            "where-nearly-always-true",
+            Dialect::Postgres,
+            "UPDATE orders SET status = 'x' WHERE id IS NOT NULL;\n",
+        ),
+    ];
+
+    #[test]
+    fn every_rule_has_an_example_whose_report_is_its_snapshot() {
+        let mut covered: Vec<&str> = RULE_EXAMPLES.iter().map(|(id, _, _)| *id).collect();
+        covered.sort_unstable();
+        let mut catalogue: Vec<&str> = countersign_analyzer::rules().iter().map(|r| r.id).collect();
+        catalogue.sort_unstable();
+        assert_eq!(
+            covered, catalogue,
+            "every rule of the catalogue needs an example here"
+        );
+
+        for (rule, dialect, sql) in RULE_EXAMPLES {
+            let analysis = analyze(sql, *dialect);
+            assert!(
+                analysis.findings.iter().any(|f| f.rule == *rule),
+                "{rule} does not fire on its example: {:?}",
+                analysis.findings
+            );
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            run_with_stdin(
+                &[],
+                *dialect,
+                Format::Text,
+                &mut out,
+                &mut err,
+                &mut sql.as_bytes(),
+            );
+            let report = format!(
+                "-- {dialect}\n{sql}-- countersign check\n{}",
+                String::from_utf8(out).expect("utf-8")
+            );
+            insta::assert_snapshot!(*rule, report);
+        }
+    }
 }
