@@ -1,23 +1,25 @@
 //! The whole journey of an edit request in a real browser: Debian's Chromium, driven through
-//! chromedriver over W3C WebDriver, against a real server with a SQLite target. Pages are used as
-//! a person uses them: fields found by their labels, buttons and links by their words.
+//! chromedriver over W3C WebDriver (by fantoccini), against a real server with a SQLite target.
+//! Pages are used as a person uses them: fields found by their labels, buttons and links by
+//! their words.
 //!
 //! Skipped, saying so, when `chromium` or `chromedriver` is not installed — unless
 //! `COUNTERSIGN_TEST_BROWSER` is set (CI sets it), which makes a missing browser a failure.
 //! With `COUNTERSIGN_SCREENSHOTS=1` the test also writes `docs/screenshots/*.png`.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::common::{TestApp, config_for};
-use anyhow::{Context, Result, anyhow, bail, ensure};
-use base64::Engine as _;
+use anyhow::{Context, Result, bail, ensure};
 use countersign_core::user::Role;
 use countersign_store::testing::TestStore;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use sqlx::{Connection, SqliteConnection};
 
@@ -73,7 +75,7 @@ async fn a_request_goes_from_sign_in_to_execution_in_chromium() {
     if let Err(err) = journey(&browser, &app, &shots).await {
         browser.fail(err).await;
     }
-    drop(browser);
+    browser.quit().await;
 
     assert_eq!(
         shop.statuses().await,
@@ -144,7 +146,7 @@ async fn journey(b: &Browser, app: &TestApp, shots: &Screenshots) -> Result<()> 
     shots.take(b, "request", DESKTOP).await?;
 
     b.step("see the request page fit a phone's width");
-    b.set_window(PHONE, WINDOW_HEIGHT).await?;
+    b.client.set_window_size(PHONE, WINDOW_HEIGHT).await?;
     let overflow = b
         .script("return document.documentElement.scrollWidth - window.innerWidth;")
         .await?;
@@ -403,26 +405,18 @@ impl Drop for Chromedriver {
     }
 }
 
-/// One Chromium session. Dropping it quits Chromium, then stops chromedriver.
+/// One Chromium session, driven by fantoccini. [`Browser::quit`] ends it, which quits
+/// Chromium; chromedriver stops when the browser is dropped.
 struct Browser {
-    http: reqwest::Client,
-    /// `http://127.0.0.1:PORT/session/ID`
-    session_url: String,
-    session_id: String,
+    client: Client,
     /// The step under way, named in failures.
     step: Mutex<String>,
-    driver: Chromedriver,
+    _driver: Chromedriver,
     _profile: tempfile::TempDir,
 }
 
-/// A reference to an element of the current page.
-struct Element<'a> {
-    browser: &'a Browser,
-    id: String,
-}
-
-/// The W3C WebDriver element reference key.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// An element of the current page.
+struct Element(fantoccini::elements::Element);
 
 impl Browser {
     async fn launch(tools: &Tools) -> Result<Browser> {
@@ -431,32 +425,31 @@ impl Browser {
         let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
         args.push(format!("--window-size={DESKTOP},{WINDOW_HEIGHT}"));
         args.push(format!("--user-data-dir={}", profile.path().display()));
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": tools.chromium, "args": args},
-        }}});
-        let http = reqwest::Client::new();
-        let base = format!("http://{}", driver.addr);
-        let created = answer(
-            http.post(format!("{base}/session"))
-                .json(&capabilities)
-                .send()
-                .await,
-        )
-        .await
-        .context("new WebDriver session")?;
-        let session_id = created["sessionId"]
-            .as_str()
-            .ok_or_else(|| anyhow!("no sessionId in {created}"))?
-            .to_owned();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": tools.chromium, "args": args}),
+        );
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://{}", driver.addr))
+            .await
+            .context("new WebDriver session")?;
         Ok(Browser {
-            http,
-            session_url: format!("{base}/session/{session_id}"),
-            session_id,
+            client,
             step: Mutex::new(String::new()),
-            driver,
+            _driver: driver,
             _profile: profile,
         })
+    }
+
+    /// Ends the WebDriver session, which quits Chromium (stopping chromedriver alone would
+    /// leave it running).
+    async fn quit(self) {
+        if let Err(e) = self.client.clone().close().await {
+            eprintln!("browser: could not end the WebDriver session: {e}");
+        }
     }
 
     /// Names the step under way (and logs it, for the test's output).
@@ -466,8 +459,9 @@ impl Browser {
         *self.step.lock().expect("step") = name;
     }
 
-    /// Fails the test naming the step, with the page it was on and that page's text.
-    async fn fail(&self, err: anyhow::Error) -> ! {
+    /// Fails the test naming the step, with the page it was on and that page's text; the
+    /// session is ended first.
+    async fn fail(self, err: anyhow::Error) -> ! {
         let step = self.step.lock().expect("step").clone();
         let url = self
             .url()
@@ -477,38 +471,22 @@ impl Browser {
             .page_text()
             .await
             .unwrap_or_else(|e| format!("(no text: {e:#})"));
+        self.quit().await;
         panic!(
             "browser step {step:?} failed: {err:#}\n--- page {url} ---\n{text}\n--- end of page ---"
         );
     }
 
-    async fn get(&self, path: &str) -> Result<Value> {
-        answer(
-            self.http
-                .get(format!("{}{path}", self.session_url))
-                .send()
-                .await,
-        )
-        .await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Result<Value> {
-        let url = format!("{}{path}", self.session_url);
-        answer(self.http.post(url).json(&body).send().await).await
-    }
-
     async fn goto(&self, url: &str) -> Result<()> {
-        self.post("/url", json!({ "url": url })).await?;
-        Ok(())
+        Ok(self.client.goto(url).await?)
     }
 
     async fn url(&self) -> Result<String> {
-        string(self.get("/url").await?)
+        Ok(self.client.current_url().await?.to_string())
     }
 
     async fn script(&self, body: &str) -> Result<Value> {
-        self.post("/execute/sync", json!({ "script": body, "args": [] }))
-            .await
+        Ok(self.client.execute(body, Vec::new()).await?)
     }
 
     async fn page_text(&self) -> Result<String> {
@@ -519,22 +497,13 @@ impl Browser {
     }
 
     /// The first element matching `xpath` now, if any.
-    async fn try_find(&self, xpath: &str) -> Result<Option<Element<'_>>> {
-        let found = self
-            .post("/elements", json!({ "using": "xpath", "value": xpath }))
-            .await?;
-        let first = found.as_array().and_then(|all| all.first());
-        Ok(match first {
-            Some(reference) => Some(Element {
-                browser: self,
-                id: string(reference[ELEMENT_KEY].clone())?,
-            }),
-            None => None,
-        })
+    async fn try_find(&self, xpath: &str) -> Result<Option<Element>> {
+        let found = self.client.find_all(Locator::XPath(xpath)).await?;
+        Ok(found.into_iter().next().map(Element))
     }
 
     /// The first element matching `xpath`, waiting for it to appear.
-    async fn find(&self, xpath: &str) -> Result<Element<'_>> {
+    async fn find(&self, xpath: &str) -> Result<Element> {
         self.wait_for(&format!("an element matching {xpath}"), async || {
             self.try_find(xpath).await
         })
@@ -542,7 +511,7 @@ impl Browser {
     }
 
     /// The form control labelled `label`: by `<label for>` or inside its `<label>`.
-    async fn field(&self, label: &str) -> Result<Element<'_>> {
+    async fn field(&self, label: &str) -> Result<Element> {
         let l = lit(label);
         self.find(&format!(
             "//*[@id = //label[normalize-space() = {l}]/@for] \
@@ -551,12 +520,12 @@ impl Browser {
         .await
     }
 
-    async fn button(&self, words: &str) -> Result<Element<'_>> {
+    async fn button(&self, words: &str) -> Result<Element> {
         self.find(&format!("//button[normalize-space() = {}]", lit(words)))
             .await
     }
 
-    async fn link(&self, words: &str) -> Result<Element<'_>> {
+    async fn link(&self, words: &str) -> Result<Element> {
         self.find(&format!("//a[normalize-space() = {}]", lit(words)))
             .await
     }
@@ -564,18 +533,15 @@ impl Browser {
     /// Picks the option `words` of the select labelled `label`.
     async fn choose(&self, label: &str, words: &str) -> Result<()> {
         let select = self.field(label).await?;
+        let xpath = format!(".//option[normalize-space() = {}]", lit(words));
         let option = select
-            .post(
-                "/elements",
-                json!({
-                    "using": "xpath",
-                    "value": format!(".//option[normalize-space() = {}]", lit(words)),
-                }),
-            )
-            .await?;
-        let id = string(option[0][ELEMENT_KEY].clone())
+            .0
+            .find_all(Locator::XPath(&xpath))
+            .await?
+            .into_iter()
+            .next()
+            .map(Element)
             .with_context(|| format!("{label} offers no {words:?}"))?;
-        let option = Element { browser: self, id };
         option.click().await?;
         ensure!(
             option.is_selected().await?,
@@ -636,16 +602,10 @@ impl Browser {
         }
     }
 
-    async fn set_window(&self, width: u32, height: u32) -> Result<()> {
-        self.post("/window/rect", json!({ "width": width, "height": height }))
-            .await?;
-        Ok(())
-    }
-
     /// A PNG of the whole page at `width` CSS pixels: the window grows to the page's height for
     /// the picture, then returns to the desktop size.
     async fn full_page_screenshot(&self, width: u32) -> Result<Vec<u8>> {
-        self.set_window(width, WINDOW_HEIGHT).await?;
+        self.client.set_window_size(width, WINDOW_HEIGHT).await?;
         let sizes = self
             .script(
                 "return [window.outerHeight - window.innerHeight, \
@@ -655,95 +615,30 @@ impl Browser {
         let frame = sizes[0].as_u64().context("window frame height")?;
         let page = sizes[1].as_u64().context("page height")?;
         let height = u32::try_from(frame + page)?.clamp(WINDOW_HEIGHT, 8000);
-        self.set_window(width, height).await?;
-        let png = string(self.get("/screenshot").await?)?;
-        self.set_window(DESKTOP, WINDOW_HEIGHT).await?;
-        Ok(base64::engine::general_purpose::STANDARD.decode(png)?)
+        self.client.set_window_size(width, height).await?;
+        let png = self.client.screenshot().await?;
+        self.client.set_window_size(DESKTOP, WINDOW_HEIGHT).await?;
+        Ok(png)
     }
 }
 
-impl Drop for Browser {
-    /// Ends the session, which quits Chromium (stopping chromedriver alone would leave it
-    /// running). Blocking, as `drop` must be: a raw HTTP request, answered once Chromium is gone.
-    fn drop(&mut self) {
-        let quit = || -> std::io::Result<()> {
-            let addr = self.driver.addr;
-            let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-            conn.set_read_timeout(Some(WAIT))?;
-            write!(
-                conn,
-                "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\
-                 Connection: close\r\n\r\n",
-                self.session_id
-            )?;
-            // chromedriver keeps the connection open: its status line is the answer.
-            let mut status = String::new();
-            BufReader::new(conn).read_line(&mut status)?;
-            if status.split(' ').nth(1) == Some("200") {
-                Ok(())
-            } else {
-                Err(std::io::Error::other(format!(
-                    "chromedriver answered {status:?}"
-                )))
-            }
-        };
-        if let Err(e) = quit() {
-            eprintln!("browser: could not end the WebDriver session: {e}");
-        }
-    }
-}
-
-impl Element<'_> {
-    async fn post(&self, path: &str, body: Value) -> Result<Value> {
-        self.browser
-            .post(&format!("/element/{}{path}", self.id), body)
-            .await
-    }
-
+impl Element {
     async fn click(&self) -> Result<()> {
-        self.post("/click", json!({})).await?;
-        Ok(())
+        Ok(self.0.click().await?)
     }
 
     /// Types `text` as keystrokes; a `\n` in a textarea starts a new line.
     async fn type_text(&self, text: &str) -> Result<()> {
-        self.post("/value", json!({ "text": text })).await?;
-        Ok(())
+        Ok(self.0.send_keys(text).await?)
     }
 
     async fn text(&self) -> Result<String> {
-        string(
-            self.browser
-                .get(&format!("/element/{}/text", self.id))
-                .await?,
-        )
+        Ok(self.0.text().await?)
     }
 
     async fn is_selected(&self) -> Result<bool> {
-        let selected = self
-            .browser
-            .get(&format!("/element/{}/selected", self.id))
-            .await?;
-        selected.as_bool().context("selected: not a boolean")
+        Ok(self.0.is_selected().await?)
     }
-}
-
-/// The `value` of a WebDriver answer, or its error.
-async fn answer(sent: reqwest::Result<reqwest::Response>) -> Result<Value> {
-    let res = sent.context("WebDriver unreachable")?;
-    let status = res.status();
-    let mut body: Value = res.json().await.context("WebDriver answer")?;
-    let value = body["value"].take();
-    if status.is_success() {
-        return Ok(value);
-    }
-    // The message's first line says it; the rest is chromedriver's stack.
-    let message = value["message"].as_str().unwrap_or_default();
-    bail!(
-        "WebDriver {status}: {}: {}",
-        value["error"].as_str().unwrap_or("unknown error"),
-        message.lines().next().unwrap_or_default()
-    )
 }
 
 fn string(value: Value) -> Result<String> {
