@@ -4,7 +4,7 @@ use countersign_core::audit::AuditAction;
 use countersign_core::timestamp;
 use countersign_core::user::{Role, User};
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use crate::audit::{NewEvent, append};
 use crate::sessions::end_sessions_of;
@@ -122,15 +122,14 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("user {name:?}")))?;
-        let ended = end_sessions_of(&mut tx, row.try_get("id")?).await?;
-        let details = serde_json::json!({ "user": name, "sessions_ended": ended });
-        append(
-            &mut tx,
-            NewEvent::new(actor, AuditAction::UserPasswordChanged, details),
+        ended_sessions(
+            tx,
+            row.try_get("id")?,
+            name,
+            actor,
+            AuditAction::UserPasswordChanged,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 
     /// Disables `name` and ends every session of theirs; their tokens stop working too.
@@ -144,15 +143,14 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("user {name:?}")))?;
-        let ended = end_sessions_of(&mut tx, row.try_get("id")?).await?;
-        let details = serde_json::json!({ "user": name, "sessions_ended": ended });
-        append(
-            &mut tx,
-            NewEvent::new(actor, AuditAction::UserDisabled, details),
+        ended_sessions(
+            tx,
+            row.try_get("id")?,
+            name,
+            actor,
+            AuditAction::UserDisabled,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 }
 
@@ -240,4 +238,20 @@ pub(crate) async fn user_from_row(
         roles,
         disabled: disabled_at.is_some(),
     })
+}
+
+/// Ends every session of user `id` (named `name`), records `action` by `actor` with how many
+/// ended, and commits: how a change to a user's password or standing finishes.
+async fn ended_sessions(
+    mut tx: Transaction<'static, Any>,
+    id: i64,
+    name: &str,
+    actor: Option<&str>,
+    action: AuditAction,
+) -> Result<(), StoreError> {
+    let ended = end_sessions_of(&mut tx, id).await?;
+    let details = serde_json::json!({ "user": name, "sessions_ended": ended });
+    append(&mut tx, NewEvent::new(actor, action, details)).await?;
+    tx.commit().await?;
+    Ok(())
 }
