@@ -12,7 +12,8 @@ use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use crate::audit::{NewEvent, append};
-use crate::requests::{only_source, parse_time, time_col};
+use crate::columns::{parse_time, time_col};
+use crate::transition::only_source;
 use crate::{Conflict, Store, StoreError};
 
 /// A request's one execution: claimed, then finished (or reconciled after a crash).

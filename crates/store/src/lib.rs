@@ -8,12 +8,14 @@
 
 pub mod audit;
 mod checkpoints;
+mod columns;
 mod error;
 mod executions;
 mod requests;
 mod sessions;
 mod throttle;
 mod tokens;
+mod transition;
 mod users;
 
 #[cfg(feature = "testing")]

@@ -4,8 +4,6 @@
 //! (`… WHERE status = $expected`), made in one transaction with its audit event, so two racing
 //! actions cannot both succeed and no action lands without its event.
 
-use std::str::FromStr;
-
 use countersign_core::audit::AuditAction;
 use countersign_core::lifecycle::ActionKind;
 use countersign_core::policy::RiskLevel;
@@ -13,12 +11,13 @@ use countersign_core::request::{RequestStatus, Review, ReviewDecision, sql_sha25
 use countersign_core::timestamp;
 use countersign_core::user::User;
 use serde_json::{Value, json};
-use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use crate::audit::{NewEvent, append};
+use crate::columns::{parse, time_col};
 use crate::executions::ExecutionRecord;
+use crate::transition::only_source;
 use crate::{Conflict, Store, StoreError};
 
 /// What a revision holds, as submitted (the store computes the SQL's hash).
@@ -527,53 +526,10 @@ async fn reviews_of(
         .collect()
 }
 
-/// The one status `kind` may start from (`core::lifecycle`), as a compare-and-set binds it:
-/// the store never writes its own copy of the state machine.
-pub(crate) fn only_source(kind: ActionKind) -> &'static str {
-    match kind.allowed_from() {
-        [status] => status.as_str(),
-        // An action with several sources is bound to the status its caller saw instead; an
-        // empty string matches no row, so a mistake here refuses rather than allows.
-        _ => "",
-    }
-}
-
 fn names(users: &[User]) -> Vec<&str> {
     users.iter().map(|u| u.name.as_str()).collect()
 }
 
 fn changed_meanwhile(id: i64) -> StoreError {
     StoreError::Conflict(Conflict::ChangedMeanwhile(id))
-}
-
-fn parse<T: FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError> {
-    let text: String = row.try_get(column)?;
-    text.parse()
-        .map_err(|_| StoreError::Corrupt(format!("{column} {text:?}")))
-}
-
-pub(crate) fn parse_time(text: &str) -> Result<OffsetDateTime, StoreError> {
-    timestamp::parse(text).map_err(|_| StoreError::Corrupt(format!("time {text:?}")))
-}
-
-pub(crate) fn time_col(row: &AnyRow, column: &str) -> Result<OffsetDateTime, StoreError> {
-    let text: String = row.try_get(column)?;
-    parse_time(&text)
-}
-
-#[cfg(test)]
-mod only_source_tests {
-    use super::*;
-
-    #[test]
-    fn single_source_actions_bind_their_one_status() {
-        assert_eq!(only_source(ActionKind::Review), "pending_review");
-        assert_eq!(only_source(ActionKind::ClaimExecution), "approved");
-        assert_eq!(only_source(ActionKind::FinishExecution), "executing");
-        assert_eq!(
-            only_source(ActionKind::Withdraw),
-            "",
-            "several sources: none bound"
-        );
-    }
 }
