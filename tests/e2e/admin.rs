@@ -321,6 +321,11 @@ async fn a_user_form_without_or_with_a_wrong_csrf_token_is_refused_and_changes_n
 async fn bad_input_shows_the_page_again_with_the_reason_and_what_was_typed_but_the_password() {
     let (app, db, admin, csrf) = with_admin().await;
     app.add_user("alice", &[Role::Author], PW).await;
+    app.add_user("carol", &[Role::Author], PW).await;
+    app.store
+        .disable_user("carol", None)
+        .await
+        .expect("disable");
     let alice = app.sign_in("alice", PW).await;
     let before = audit_events(&app).await.len();
     let add = |name: &'static str, roles: &'static [&'static str], pw: &'static str| {
@@ -417,6 +422,12 @@ async fn bad_input_shows_the_page_again_with_the_reason_and_what_was_typed_but_t
             vec![("csrf_token", csrf.as_str()), ("role", "reviewer")],
             StatusCode::BAD_REQUEST,
             "cannot take away your own admin role",
+        ),
+        (
+            "/admin/users/carol/disable",
+            vec![("csrf_token", csrf.as_str())],
+            StatusCode::CONFLICT,
+            "is already disabled",
         ),
         (
             "/admin/users/nobody/disable",

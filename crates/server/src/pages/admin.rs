@@ -240,25 +240,24 @@ async fn admin_page(
     let status = retry
         .as_ref()
         .map_or(StatusCode::OK, |r| r.refused.status());
-    let (mut add, mut line_retry) = (
-        AddForm {
-            name: String::new(),
-            role_boxes: role_boxes(&[Role::Author]),
-            error: None,
-        },
-        None,
-    );
-    match retry {
-        Some(r @ Retry { user: Some(_), .. }) => line_retry = Some(r),
-        Some(r) => {
-            add = AddForm {
+    let (add, line_retry) = match retry {
+        Some(r) if r.user.is_none() => (
+            AddForm {
                 name: r.name,
                 role_boxes: role_boxes(&r.roles),
                 error: Some(r.refused.to_string()),
-            };
-        }
-        None => {}
-    }
+            },
+            None,
+        ),
+        other => (
+            AddForm {
+                name: String::new(),
+                role_boxes: role_boxes(&[Role::Author]),
+                error: None,
+            },
+            other,
+        ),
+    };
     let users_error = line_retry
         .as_ref()
         .filter(|r| {
