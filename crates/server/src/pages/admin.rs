@@ -333,6 +333,25 @@ async fn target_user(
     Ok(state.store.user_by_name(name).await?)
 }
 
+/// Checks the add-user form: a role value that is no role, the name, at least one role, the
+/// password — the first problem found.
+fn check_new_user(
+    name: &str,
+    roles: &[Role],
+    unknown: Option<UnknownRole>,
+    password: &str,
+) -> Result<(), Refused> {
+    if let Some(e) = unknown {
+        return Err(e.into());
+    }
+    user::validate_user_name(name)?;
+    if roles.is_empty() {
+        return Err(Refused::NoRole);
+    }
+    user::validate_password(password)?;
+    Ok(())
+}
+
 /// `POST /admin/users`: adds a user with roles and an initial password.
 async fn add_user(
     State(state): State<AppState>,
@@ -347,27 +366,19 @@ async fn add_user(
         roles: roles.clone(),
         refused,
     };
-    let checked = async {
-        if let Some(e) = unknown {
-            return Ok(Err(Refused::from(e)));
-        }
-        if let Err(e) = user::validate_user_name(&name) {
-            return Ok(Err(e.into()));
-        }
-        if roles.is_empty() {
-            return Ok(Err(Refused::NoRole));
-        }
-        let password = form.text("password");
-        if let Err(e) = user::validate_password(&password) {
-            return Ok(Err(e.into()));
-        }
+    let password = form.text("password");
+    let refused = match check_new_user(&name, &roles, unknown, &password) {
+        Err(refused) => Some(refused),
         // Not a guarantee (the store's unique name is), but spares a hash.
-        if state.store.user_by_name(&name).await?.is_some() {
-            return Ok(Err(Refused::Exists(name.clone())));
+        Ok(()) if state.store.user_by_name(&name).await?.is_some() => {
+            Some(Refused::Exists(name.clone()))
         }
-        hash_password(&state, password).await
+        Ok(()) => None,
     };
-    let hash = match checked.await? {
+    if let Some(refused) = refused {
+        return admin_page(&state, &me, Some(retry(refused))).await;
+    }
+    let hash = match hash_password(&state, password).await? {
         Ok(hash) => hash,
         Err(refused) => return admin_page(&state, &me, Some(retry(refused))).await,
     };
