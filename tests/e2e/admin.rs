@@ -461,3 +461,58 @@ async fn bad_input_shows_the_page_again_with_the_reason_and_what_was_typed_but_t
     app.stop().await;
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn passwords_set_on_the_admin_page_wait_for_the_bounded_hashers_and_get_503_when_busy() {
+    let db = countersign_store::testing::TestStore::sqlite().await;
+    // One hasher and no patience: concurrent additions cannot all get a turn.
+    let config = crate::common::config_for(&db.url, "", &[]);
+    let app = TestApp::start_with(config, |state| {
+        state.with_hashers(countersign_server::auth::password::HashLimiter::new(
+            1,
+            std::time::Duration::ZERO,
+        ))
+    })
+    .await;
+    app.add_user("root", &[Role::Admin], PW).await;
+    let mut admin = app.sign_in("root", PW).await;
+    let csrf = hidden_csrf(&admin.page("/admin").await).expect("csrf");
+    let names: Vec<String> = (0..8).map(|n| format!("user{n}")).collect();
+    let posts = names.iter().map(|name| {
+        let form = [
+            ("csrf_token", csrf.as_str()),
+            ("name", name.as_str()),
+            ("role", "author"),
+            ("password", PW),
+        ];
+        let admin = &admin;
+        async move { post(admin, "/admin/users", &form).await }
+    });
+    let answers = futures_util::future::join_all(posts).await;
+    let mut busy = 0;
+    for ((status, _, body), name) in answers.iter().zip(&names) {
+        match *status {
+            StatusCode::SEE_OTHER => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                busy += 1;
+                assert!(body.contains("every password hasher is busy"), "{body}");
+                assert!(
+                    body.contains(&format!("name=\"name\" value=\"{name}\"")),
+                    "what was typed is kept: {body}"
+                );
+                assert!(
+                    app.store.user_by_name(name).await.expect("read").is_none(),
+                    "{name} was not added"
+                );
+            }
+            other => panic!("adding {name} answered {other}: {body}"),
+        }
+    }
+    assert!(
+        busy > 0,
+        "8 additions at once on one hasher: some must wait"
+    );
+    assert!(busy < names.len(), "one got the hasher");
+    app.stop().await;
+    db.cleanup().await;
+}
