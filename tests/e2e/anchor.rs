@@ -348,3 +348,152 @@ async fn the_api_export_ends_with_the_same_signed_trailer() {
     assert!(ok.status.success(), "{}", text(&ok));
     assert!(text(&ok).contains("signed trailer valid"), "{}", text(&ok));
 }
+
+impl Trail {
+    /// [`Trail::fill`] with `audit.checkpoint_sink = sink`; returns the stored checkpoints.
+    async fn fill_with_sink(
+        &self,
+        sink: &str,
+        users: usize,
+    ) -> Vec<countersign_store::CheckpointRecord> {
+        let extra = format!("{AUDIT}checkpoint_sink = \"{sink}\"\n");
+        let config = config_for(&self.url(), &extra, &[(KEY_ENV, &self.private)]);
+        assert!(config.audit.checkpoint_sink.is_some());
+        let app = TestApp::start(config).await;
+        let before = app.store.list_users().await.expect("users").len();
+        for n in before..before + users {
+            app.add_user(&format!("user{n}"), &[Role::Author], "a long password")
+                .await;
+        }
+        for _ in 0..50 {
+            if app.store.last_checkpoint_seq().await.expect("read") > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        // The server keeps serving whatever becomes of the sink.
+        let health = TestApp::client()
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(health.status(), reqwest::StatusCode::OK);
+        let (head, _) = app.store.audit_head().await.expect("head");
+        app.stop().await;
+        let store = countersign_store::Store::open(&self.url())
+            .await
+            .expect("store");
+        let stored = store.checkpoints().await.expect("checkpoints");
+        store.close().await;
+        assert_eq!(
+            stored.last().map(|c| c.seq),
+            Some(head),
+            "the head at shutdown is checkpointed"
+        );
+        stored
+    }
+}
+
+/// Checks that `sent` are the stored checkpoints, in order, each verifying with `public`.
+fn assert_sent_verify(
+    sent: &[countersign_server::checkpoint_sink::SentCheckpoint],
+    stored: &[countersign_store::CheckpointRecord],
+    public: &str,
+) {
+    use countersign_server::anchor::PublicKey;
+    let key = PublicKey::parse(public).expect("public key");
+    assert_eq!(
+        sent.iter().map(|s| (s.seq, &s.hash)).collect::<Vec<_>>(),
+        stored.iter().map(|c| (c.seq, &c.hash)).collect::<Vec<_>>(),
+        "every stored checkpoint is sent, once, in order"
+    );
+    for s in sent {
+        assert!(key.signed(&s.checkpoint()), "{s:?} verifies");
+        assert_eq!(s.public_key, public);
+        countersign_core::timestamp::parse(&s.signed_at).expect("signed_at is a time");
+        let forged = countersign_server::anchor::Checkpoint {
+            seq: s.seq + 1,
+            ..s.checkpoint()
+        };
+        assert!(!key.signed(&forged), "a line with another seq does not");
+    }
+    let other = PublicKey::parse(&Trail::new().public).expect("other key");
+    assert!(sent.iter().all(|s| !other.signed(&s.checkpoint())));
+}
+
+#[tokio::test]
+async fn checkpoints_are_appended_to_the_file_sink_as_json_lines_that_verify_with_the_public_key() {
+    let trail = Trail::new();
+    let file = trail.dir.path().join("sink").join("checkpoints.jsonl");
+    std::fs::create_dir(file.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&file, "").expect("an existing file is appended to");
+    let stored = trail
+        .fill_with_sink(&format!("file:{}", file.display()), 7)
+        .await;
+    let text = std::fs::read_to_string(&file).expect("the sink file");
+    let sent: Vec<countersign_server::checkpoint_sink::SentCheckpoint> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON checkpoint a line"))
+        .collect();
+    assert!(text.ends_with('\n'), "{text}");
+    assert_sent_verify(&sent, &stored, &trail.public);
+
+    // A second server appends to the same file.
+    let more = trail
+        .fill_with_sink(&format!("file:{}", file.display()), 0)
+        .await;
+    assert_eq!(more.len(), stored.len(), "nothing new: nothing sent");
+    let again = std::fs::read_to_string(&file).expect("the sink file");
+    assert_eq!(again, text);
+}
+
+#[tokio::test]
+async fn checkpoints_are_sent_to_the_syslog_socket_as_rfc_3164_messages_that_verify() {
+    use std::os::unix::net::UnixDatagram;
+    let trail = Trail::new();
+    let path = trail.dir.path().join("log.sock");
+    let socket = UnixDatagram::bind(&path).expect("bind the syslog socket");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .expect("timeout");
+    let stored = trail
+        .fill_with_sink(&format!("syslog:{}", path.display()), 7)
+        .await;
+    let mut sent = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n) = socket.recv(&mut buf) {
+        let message = std::str::from_utf8(&buf[..n]).expect("utf-8").to_owned();
+        assert!(
+            message.starts_with("<37>"),
+            "facility auth, notice: {message}"
+        );
+        let (head, line) = message.split_once(": ").expect("tag: message");
+        let tag = format!(" countersign[{}]", std::process::id());
+        assert!(head.ends_with(&tag), "{head}");
+        assert_eq!(
+            head.len(),
+            "<37>Dec  5 06:30:01".len() + tag.len(),
+            "{head}"
+        );
+        assert!(!line.contains('\n'));
+        sent.push(serde_json::from_str(line).expect("a JSON checkpoint"));
+    }
+    assert_sent_verify(&sent, &stored, &trail.public);
+}
+
+#[tokio::test]
+async fn a_sink_that_cannot_be_reached_keeps_neither_checkpoints_nor_the_server_from_working() {
+    let trail = Trail::new();
+    let gone = trail.dir.path().join("no-such-dir");
+    // A file in a directory that does not exist, and a socket nobody listens on.
+    for sink in [
+        format!("file:{}", gone.join("checkpoints.jsonl").display()),
+        format!("syslog:{}", gone.join("log.sock").display()),
+    ] {
+        let stored = trail.fill_with_sink(&sink, 4).await;
+        assert!(!stored.is_empty(), "{sink}: checkpoints are stored");
+    }
+    let ok = trail.run(&["audit", "verify", "--public-key", &trail.public]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(!gone.exists());
+}

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod admin;
 mod anchor;
 mod audit;
 mod auth;

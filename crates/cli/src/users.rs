@@ -5,12 +5,9 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use countersign_core::timestamp;
-use countersign_core::user::{Role, validate_user_name};
+use countersign_core::user::{Role, validate_password, validate_user_name};
 use countersign_server::auth::{password, secret};
 use countersign_store::Store;
-
-/// Passwords shorter than this are refused.
-const MIN_PASSWORD_CHARS: usize = 8;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -210,8 +207,6 @@ fn read_password(from_stdin: bool) -> anyhow::Result<Option<String>> {
     } else {
         return Ok(None);
     };
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        bail!("a password needs at least {MIN_PASSWORD_CHARS} characters");
-    }
+    validate_password(&password)?;
     Ok(Some(password))
 }

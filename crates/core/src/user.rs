@@ -103,6 +103,87 @@ pub fn validate_user_name(name: &str) -> Result<(), InvalidUserName> {
     Ok(())
 }
 
+/// The fewest characters a password may have (the command line and the admin page alike).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Why a password was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidPassword {
+    #[error("a password needs at least {MIN_PASSWORD_CHARS} characters")]
+    TooShort,
+}
+
+/// Checks a new password: at least [`MIN_PASSWORD_CHARS`] characters.
+pub fn validate_password(password: &str) -> Result<(), InvalidPassword> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(InvalidPassword::TooShort);
+    }
+    Ok(())
+}
+
+/// The roles to give and to take away to turn `current` into `wanted`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleChange {
+    pub add: Vec<Role>,
+    pub remove: Vec<Role>,
+}
+
+impl RoleChange {
+    pub fn between(current: &[Role], wanted: &[Role]) -> RoleChange {
+        RoleChange {
+            add: Role::ALL
+                .into_iter()
+                .filter(|r| wanted.contains(r) && !current.contains(r))
+                .collect(),
+            remove: Role::ALL
+                .into_iter()
+                .filter(|r| current.contains(r) && !wanted.contains(r))
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// Why an admin may not make a change to an account (from the admin page).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountChangeRefused {
+    /// An admin who disabled themselves, or took away their own admin role, could lock
+    /// everyone out of the admin page; another admin (or the command line) must do it.
+    #[error("you cannot disable your own account here; ask another admin")]
+    DisableSelf,
+    #[error("you cannot take away your own admin role here; ask another admin")]
+    DropOwnAdmin,
+    #[error("{0:?} already has exactly these roles")]
+    NoChange(String),
+}
+
+/// Whether `admin` may disable the user called `target`.
+pub fn may_disable(admin: &User, target: &str) -> Result<(), AccountChangeRefused> {
+    if admin.name == target {
+        return Err(AccountChangeRefused::DisableSelf);
+    }
+    Ok(())
+}
+
+/// The change that gives `target` exactly the roles `wanted`, if `admin` may make it.
+pub fn plan_role_change(
+    admin: &User,
+    target: &User,
+    wanted: &[Role],
+) -> Result<RoleChange, AccountChangeRefused> {
+    let change = RoleChange::between(&target.roles, wanted);
+    if change.is_empty() {
+        return Err(AccountChangeRefused::NoChange(target.name.clone()));
+    }
+    if admin.name == target.name && change.remove.contains(&Role::Admin) {
+        return Err(AccountChangeRefused::DropOwnAdmin);
+    }
+    Ok(change)
+}
+
 /// A user as the rest of the system sees it (never with a password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct User {
@@ -164,6 +245,51 @@ mod tests {
         }
         assert_eq!(validate_user_name("admin"), Ok(()), "the demo's admin");
         assert_eq!(validate_user_name("systems"), Ok(()));
+    }
+
+    #[test]
+    fn passwords_need_eight_characters_counted_as_characters() {
+        assert_eq!(validate_password("1234567"), Err(InvalidPassword::TooShort));
+        assert_eq!(validate_password(""), Err(InvalidPassword::TooShort));
+        assert_eq!(validate_password("12345678"), Ok(()));
+        assert_eq!(validate_password("ééééééé"), Err(InvalidPassword::TooShort));
+        assert_eq!(validate_password("éééééééé"), Ok(()));
+    }
+
+    fn user(name: &str, roles: &[Role]) -> User {
+        User {
+            id: 1,
+            name: name.into(),
+            roles: roles.to_vec(),
+            disabled: false,
+        }
+    }
+
+    #[test]
+    fn a_role_change_names_what_to_add_and_remove_and_spares_the_admin_themselves() {
+        let root = user("root", &[Role::Admin]);
+        let dana = user("dana", &[Role::Author, Role::Reviewer]);
+        assert_eq!(
+            plan_role_change(&root, &dana, &[Role::Reviewer, Role::Admin]),
+            Ok(RoleChange {
+                add: vec![Role::Admin],
+                remove: vec![Role::Author],
+            })
+        );
+        assert_eq!(
+            plan_role_change(&root, &dana, &[Role::Reviewer, Role::Author]),
+            Err(AccountChangeRefused::NoChange("dana".into()))
+        );
+        assert_eq!(
+            plan_role_change(&root, &root, &[Role::Reviewer]),
+            Err(AccountChangeRefused::DropOwnAdmin)
+        );
+        assert!(plan_role_change(&root, &root, &[Role::Admin, Role::Reviewer]).is_ok());
+        assert_eq!(
+            may_disable(&root, "root"),
+            Err(AccountChangeRefused::DisableSelf)
+        );
+        assert_eq!(may_disable(&root, "dana"), Ok(()));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! whoever can write to the store can. A checkpoint is the chain's `seq` and `hash` at one
 //! moment, signed with a key the store never holds (`audit.signing_key_env`): a chain rewritten
 //! before a checkpoint no longer has the signed hash, and a chain cut short before it no longer
-//! reaches its `seq`. The server signs one every `audit.checkpoint_every` events and at shutdown;
+//! reaches its `seq`. The server signs one every `audit.checkpoint_every` events and at shutdown,
+//! and sends each to `audit.checkpoint_sink` if one is configured ([`crate::checkpoint_sink`]);
 //! exports made with the key end with a signed trailer, so a truncated export fails to verify.
 //!
 //! Keys travel as base64 (standard alphabet, padded) of their 32 bytes: the private key is the
@@ -155,31 +156,70 @@ impl crate::AppState {
             return Ok(None);
         }
         let c = key.sign(seq, &hash);
-        self.store
-            .record_checkpoint(&countersign_store::CheckpointRecord {
-                seq: c.seq,
-                hash: c.hash,
-                public_key: c.public_key,
-                signature: c.signature,
-            })
+        let signed_at = countersign_core::timestamp::now();
+        let kept = self
+            .store
+            .record_checkpoint(
+                &countersign_store::CheckpointRecord {
+                    seq: c.seq,
+                    hash: c.hash.clone(),
+                    public_key: c.public_key.clone(),
+                    signature: c.signature.clone(),
+                },
+                signed_at,
+            )
             .await?;
+        // Sent on only by the instance whose copy was kept; a failure to send is logged.
+        if let (true, Some(sink)) = (kept, &self.config.audit.checkpoint_sink) {
+            sink.deliver(&c, signed_at).await;
+        }
         Ok(Some(seq))
     }
 
     /// Checkpoints the chain every `audit.checkpoint_every` events, looking once a second.
-    pub fn spawn_checkpointer(&self) -> Option<tokio::task::JoinHandle<()>> {
+    pub fn spawn_checkpointer(&self) -> Option<Checkpointer> {
         self.config.audit.signing_key.as_ref()?;
         let state = self.clone();
-        Some(tokio::spawn(async move {
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
             loop {
                 if let Err(e) = state.checkpoint(state.config.audit.checkpoint_every).await {
                     tracing::warn!(error = ?e.to_string(), "cannot checkpoint the audit trail");
                 }
-                tokio::time::sleep(CHECKPOINT_POLL).await;
+                tokio::select! {
+                    () = tokio::time::sleep(CHECKPOINT_POLL) => {}
+                    () = stopped.notified() => break,
+                }
             }
-        }))
+        });
+        Some(Checkpointer { stop, task })
     }
 }
+
+/// The running checkpointer of [`crate::AppState::spawn_checkpointer`].
+pub struct Checkpointer {
+    stop: std::sync::Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Checkpointer {
+    /// Stops it between two checkpoints, so one being stored is also sent to the sink; gives up
+    /// on it after [`CHECKPOINTER_STOP_WAIT`].
+    pub async fn stop(self) {
+        self.stop.notify_one();
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(CHECKPOINTER_STOP_WAIT, self.task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+}
+
+/// How long shutdown waits for a checkpoint in progress.
+const CHECKPOINTER_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

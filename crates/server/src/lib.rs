@@ -5,6 +5,7 @@ pub mod anchor;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod checkpoint_sink;
 pub mod config;
 pub mod error;
 pub mod execution;
@@ -162,7 +163,7 @@ pub async fn serve(
     graceful.shutdown().await;
     reconciler.abort();
     if let Some(checkpointer) = checkpointer {
-        checkpointer.abort();
+        checkpointer.stop().await;
         // The last word: the head as it is at shutdown, signed.
         if let Err(e) = closing.checkpoint(1).await {
             tracing::warn!(error = ?e.to_string(), "cannot checkpoint the audit trail at shutdown");

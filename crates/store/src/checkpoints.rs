@@ -16,20 +16,25 @@ pub struct CheckpointRecord {
 }
 
 impl Store {
-    /// Keeps a checkpoint; one for a `seq` already checkpointed is ignored.
-    pub async fn record_checkpoint(&self, c: &CheckpointRecord) -> Result<(), StoreError> {
-        sqlx::query(
+    /// Keeps a checkpoint signed at `at`; one for a `seq` already checkpointed is ignored.
+    /// Returns whether this one was kept (so that only one instance sends it on).
+    pub async fn record_checkpoint(
+        &self,
+        c: &CheckpointRecord,
+        at: time::OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
             "INSERT INTO audit_checkpoints (seq, hash, at, public_key, signature) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING",
         )
         .bind(c.seq)
         .bind(&c.hash)
-        .bind(timestamp::format(timestamp::now()))
+        .bind(timestamp::format(at))
         .bind(&c.public_key)
         .bind(&c.signature)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     /// Every checkpoint, by `seq`.

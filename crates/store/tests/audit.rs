@@ -1,9 +1,9 @@
 //! Reading the audit trail back: the oldest-first stream (filters, order, paging), the
-//! newest-first pages and the chain's head, on SQLite and PostgreSQL.
+//! newest-first pages, the chain's head and its signed checkpoints, on SQLite and PostgreSQL.
 
 use countersign_core::audit::{AuditAction, AuditEvent, GENESIS_HASH, verify_chain};
 use countersign_store::audit::AuditFilter;
-use countersign_store::{NewEvent, Store, StoreError, store_tests};
+use countersign_store::{CheckpointRecord, NewEvent, Store, StoreError, store_tests};
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
 
@@ -119,5 +119,20 @@ store_tests! {
         assert_eq!(second[0].prev_hash, first[0].hash);
         let head: Result<(i64, String), StoreError> = store.audit_head().await;
         assert_eq!(head.expect("head"), (2, second[0].hash.clone()));
+    }
+
+    async fn a_checkpoint_is_kept_once_per_seq_and_says_whether_it_was(store: Store) {
+        let c = CheckpointRecord {
+            seq: 3,
+            hash: "ab".repeat(32),
+            public_key: "public".into(),
+            signature: "signature".into(),
+        };
+        let at = countersign_core::timestamp::now();
+        assert!(store.record_checkpoint(&c, at).await.expect("record"), "kept");
+        let other = CheckpointRecord { signature: "another instance's".into(), ..c.clone() };
+        assert!(!store.record_checkpoint(&other, at).await.expect("record"), "a seq is kept once");
+        assert_eq!(store.checkpoints().await.expect("read"), vec![c]);
+        assert_eq!(store.last_checkpoint_seq().await.expect("seq"), 3);
     }
 }

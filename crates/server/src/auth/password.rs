@@ -7,7 +7,7 @@
 //! limiter also keeps one argon2 work area per turn and reuses it: left to the allocator, every
 //! blocking thread would keep its own freed 19 MiB, and a flood would leave hundreds behind.
 
-use argon2::password_hash::phc::{Output, PasswordHash};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::{Arc, Mutex};
@@ -65,6 +65,31 @@ fn verify_in(password: &str, hash: &str, memory: &mut Vec<Block>) -> bool {
         && Output::new(&out).is_ok_and(|computed| &computed == expected)
 }
 
+/// [`hash`], computing in `memory` (grown as the default parameters need, then kept).
+fn hash_in(password: &str, memory: &mut Vec<Block>) -> Result<String, HashError> {
+    let failed = |e: &dyn std::fmt::Display| HashError(e.to_string());
+    let params = Params::default();
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
+    rand::fill(&mut salt);
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let (algorithm, version) = (Algorithm::Argon2id, Version::V0x13);
+    Argon2::new(algorithm, version, params.clone())
+        .hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, &mut memory[..blocks])
+        .map_err(|e| failed(&e))?;
+    let phc = PasswordHash {
+        algorithm: algorithm.ident(),
+        version: Some(version.into()),
+        params: ParamsString::try_from(&params).map_err(|e| failed(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+    };
+    Ok(phc.to_string())
+}
+
 /// A fixed hash to verify against when the user does not exist, so that a wrong user name takes
 /// as long as a wrong password and the two cannot be told apart by timing.
 pub fn decoy_hash() -> &'static str {
@@ -87,7 +112,8 @@ pub const DEFAULT_HASH_WAIT: Duration = Duration::from_millis(1500);
 #[error("every password hasher is busy")]
 pub struct Busy;
 
-/// Bounds how many password verifications run at once; the rest wait a little, then give up.
+/// Bounds how many password computations (verifications and hashes) run at once; the rest
+/// wait a little, then give up.
 #[derive(Debug)]
 pub struct HashLimiter {
     permits: Arc<Semaphore>,
@@ -116,6 +142,28 @@ impl HashLimiter {
     /// The turn is held by the computation itself, so a caller that goes away early does
     /// not free it before the work is done.
     pub async fn verify(&self, password: String, hash: String) -> Result<bool, Busy> {
+        Ok(self
+            .in_turn(move |memory| verify_in(&password, &hash, memory))
+            .await?
+            .unwrap_or(false))
+    }
+
+    /// [`hash`] (the same parameters, a fresh salt) on a blocking thread once a hasher is
+    /// free, or [`Busy`] after the wait: an admin setting passwords counts against the same
+    /// bound as sign-ins.
+    pub async fn hash(&self, password: String) -> Result<Result<String, HashError>, Busy> {
+        Ok(self
+            .in_turn(move |memory| hash_in(&password, memory))
+            .await?
+            .unwrap_or_else(|| Err(HashError("the hashing thread failed".into()))))
+    }
+
+    /// Runs `work` on a blocking thread with a turn and a reused work area; `None` if the
+    /// thread panicked.
+    async fn in_turn<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> Result<Option<T>, Busy> {
         let permit = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| Busy)?
@@ -128,14 +176,14 @@ impl HashLimiter {
                 .ok()
                 .and_then(|mut free| free.pop())
                 .unwrap_or_default();
-            let ok = verify_in(&password, &hash, &mut memory);
+            let out = work(&mut memory);
             if let Ok(mut free) = pool.lock() {
                 free.push(memory);
             }
-            ok
+            out
         })
         .await
-        .unwrap_or(false))
+        .ok())
     }
 
     /// How many computations could start right now.
@@ -227,6 +275,30 @@ mod tests {
             .to_string();
         assert!(verify_in("pw", &small, &mut memory));
         assert!(!verify_in("pw2", &small, &mut memory));
+    }
+
+    #[tokio::test]
+    async fn the_limiter_hashes_with_the_default_parameters_in_its_turns() {
+        let limiter = HashLimiter::new(1, Duration::from_millis(50));
+        let h = limiter
+            .hash("correct horse".into())
+            .await
+            .expect("a turn")
+            .expect("hash");
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify("correct horse", &h));
+        assert!(!verify("correct horse ", &h));
+        let again = limiter.hash("correct horse".into()).await.expect("turn");
+        assert_ne!(again.expect("hash"), h, "a fresh salt each time");
+        let held = limiter
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("permit");
+        assert!(matches!(limiter.hash("pw".into()).await, Err(Busy)));
+        drop(held);
+        assert_eq!(limiter.available(), 1);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! `COUNTERSIGN_SERVER_RECONCILE_AFTER`, `COUNTERSIGN_SERVER_SESSION_IDLE`,
 //! `COUNTERSIGN_SERVER_SESSION_MAX`, `COUNTERSIGN_SERVER_MAX_CONNECTIONS`,
 //! `COUNTERSIGN_SERVER_HEADER_READ_TIMEOUT`, `COUNTERSIGN_AUDIT_SIGNING_KEY_ENV`,
-//! `COUNTERSIGN_STORE_URL`, and for a target named in the file, `COUNTERSIGN_TARGET_<NAME>_<KEY>`
+//! `COUNTERSIGN_AUDIT_CHECKPOINT_SINK`, `COUNTERSIGN_STORE_URL`, and for a target named in the file, `COUNTERSIGN_TARGET_<NAME>_<KEY>`
 //! with `<NAME>` upper-cased and every character other than a letter or digit turned into `_`
 //! (`demo-shop` → `DEMO_SHOP`) and `<KEY>` one of `DRIVER`, `URL`, `URL_ENV`, `STATEMENT_TIMEOUT`,
 //! `LOCK_TIMEOUT`, `BLOCKED_RULES` (comma-separated), `APPROVALS_LOW`, `APPROVALS_MEDIUM`,
@@ -170,6 +170,8 @@ pub struct AuditConfig {
     pub signing_key: Option<crate::anchor::AuditKey>,
     /// A checkpoint is signed once this many events followed the last one (default 1000).
     pub checkpoint_every: i64,
+    /// Where each checkpoint is also sent (`audit.checkpoint_sink`); `None`: only stored.
+    pub checkpoint_sink: Option<crate::checkpoint_sink::CheckpointSink>,
 }
 
 /// The whole, validated configuration.
@@ -524,5 +526,63 @@ url = "sqlite:///srv/shop.db?mode=rwc"
         let e = load(text, &[("AUDIT_KEY", "not-a-key-SECRET")]).expect_err("bad");
         assert!(!e.to_string().contains("SECRET"), "{e}");
         assert_eq!(load("", &[]).expect("default").audit.signing_key, None);
+    }
+
+    #[test]
+    fn the_checkpoint_sink_is_a_file_or_syslog_and_anything_else_names_the_key() {
+        use crate::checkpoint_sink::CheckpointSink;
+        let key = crate::anchor::AuditKey::generate();
+        let key = key.private_base64();
+        let with = |sink: &str| {
+            format!("[audit]\nsigning_key_env = \"AUDIT_KEY\"\ncheckpoint_sink = \"{sink}\"\n")
+        };
+        let sink = |text: &str, env: &[(&str, &str)]| {
+            let mut env = env.to_vec();
+            env.push(("AUDIT_KEY", &key));
+            load(text, &env).map(|c| c.audit.checkpoint_sink)
+        };
+        assert_eq!(
+            sink(&with("file:/var/log/cs/checkpoints.jsonl"), &[]).expect("file"),
+            Some(CheckpointSink::File("/var/log/cs/checkpoints.jsonl".into()))
+        );
+        assert_eq!(
+            sink(&with("syslog"), &[]).expect("syslog"),
+            Some(CheckpointSink::Syslog("/dev/log".into()))
+        );
+        assert_eq!(
+            sink(&with("syslog:/run/cs.sock"), &[]).expect("socket"),
+            Some(CheckpointSink::Syslog("/run/cs.sock".into()))
+        );
+        assert_eq!(
+            sink(
+                &with("syslog"),
+                &[("COUNTERSIGN_AUDIT_CHECKPOINT_SINK", "file:/tmp/c.jsonl")]
+            )
+            .expect("the environment wins"),
+            Some(CheckpointSink::File("/tmp/c.jsonl".into()))
+        );
+        let plain = "[audit]\nsigning_key_env = \"AUDIT_KEY\"\n";
+        assert_eq!(sink(plain, &[]).expect("none"), None);
+        for bad in ["", "file:", "syslog:", "/var/log/c.jsonl", "udp://logs:514"] {
+            let e = sink(&with(bad), &[]).expect_err(bad);
+            assert!(
+                e.to_string()
+                    .starts_with("audit.checkpoint_sink: expected file:/path"),
+                "{bad:?}: {e}"
+            );
+        }
+        let e = sink(
+            plain,
+            &[("COUNTERSIGN_AUDIT_CHECKPOINT_SINK", "kafka:SECRET-topic")],
+        )
+        .expect_err("bad from the environment");
+        assert!(e.to_string().starts_with("audit.checkpoint_sink:"), "{e}");
+        assert!(!e.to_string().contains("SECRET"), "never the value: {e}");
+        let e = load("[audit]\ncheckpoint_sink = \"syslog\"\n", &[]).expect_err("no key");
+        assert!(
+            e.to_string()
+                .starts_with("audit.checkpoint_sink: needs audit.signing_key_env"),
+            "{e}"
+        );
     }
 }

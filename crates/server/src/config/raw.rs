@@ -92,6 +92,7 @@ pub(super) struct RawConfig {
 struct RawAudit {
     signing_key_env: Option<String>,
     checkpoint_every: Option<i64>,
+    checkpoint_sink: Option<String>,
 }
 
 impl RawAudit {
@@ -125,9 +126,33 @@ impl RawAudit {
                 message: "at least 1".into(),
             });
         }
+        override_string(
+            env,
+            "COUNTERSIGN_AUDIT_CHECKPOINT_SINK",
+            &mut self.checkpoint_sink,
+        );
+        let checkpoint_sink = self
+            .checkpoint_sink
+            .map(|text| {
+                crate::checkpoint_sink::CheckpointSink::parse(&text).map_err(|e| {
+                    ConfigError::Invalid {
+                        key: "audit.checkpoint_sink".into(),
+                        message: e.to_string(),
+                    }
+                })
+            })
+            .transpose()?;
+        if checkpoint_sink.is_some() && signing_key.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "audit.checkpoint_sink".into(),
+                message: "needs audit.signing_key_env: without a key no checkpoints are made"
+                    .into(),
+            });
+        }
         Ok(AuditConfig {
             signing_key,
             checkpoint_every,
+            checkpoint_sink,
         })
     }
 }

@@ -1,7 +1,6 @@
 //! Browser forms, taken only through [`SignedForm`], which checks the CSRF token before a
 //! handler runs — so a page handler cannot forget the check. The body is read by
-//! `serde_html_form` (what axum-extra's `Form` reads with): into a page's own typed form, or
-//! into [`RawForm`]'s name/value pairs.
+//! `serde_html_form` (what axum-extra's `Form` reads with) into the page's own typed form.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -13,35 +12,9 @@ use crate::AppState;
 use crate::auth::PageUser;
 use crate::error::{ApiError, PageError};
 
-/// An `application/x-www-form-urlencoded` body as name/value pairs (a name may repeat, as
-/// checkboxes do), for forms with no fields of their own to type.
+/// A form with no fields of its own (a button): only its CSRF token is read.
 #[derive(Debug, Default, Deserialize)]
-#[serde(transparent)]
-pub struct RawForm(pub Vec<(String, String)>);
-
-impl RawForm {
-    /// The first value of `name`, if present.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The first value of `name`, or "".
-    pub fn text(&self, name: &str) -> String {
-        self.get(name).unwrap_or_default().to_owned()
-    }
-
-    /// Every non-blank value of `name`, in order.
-    pub fn all(&self, name: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(n, v)| n == name && !v.trim().is_empty())
-            .map(|(_, v)| v.trim().to_owned())
-            .collect()
-    }
-}
+pub struct NoFields {}
 
 /// The field every signed form carries besides its own.
 #[derive(Deserialize)]
@@ -52,7 +25,7 @@ struct Csrf {
 /// A form posted by the signed-in user, whose CSRF token matched their session: the only way
 /// a page handler gets a form body. `T` is the form's fields (unknown ones, such as the token
 /// itself, are ignored); a body that does not read as `T` is a 400 naming the field.
-pub struct SignedForm<T = RawForm> {
+pub struct SignedForm<T = NoFields> {
     pub me: PageUser,
     pub form: T,
 }
