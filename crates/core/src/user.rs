@@ -70,7 +70,7 @@ pub enum InvalidUserName {
 }
 
 /// Names no user may take: they stand for the system itself (events without an actor), the
-/// sign-in provider (contract §13), or nobody in particular.
+/// company's sign-in provider (planned single sign-on), or nobody in particular.
 pub const RESERVED_USER_NAMES: [&str; 5] =
     ["system", "countersign", "oidc", "anonymous", "unknown"];
 
