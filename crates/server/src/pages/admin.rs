@@ -424,6 +424,12 @@ async fn refuse_for(
     admin_page(state, me, Some(retry)).await
 }
 
+/// The answer to a change to a user who does not exist (any more).
+async fn no_such_user(state: &AppState, me: &PageUser, name: &str) -> Result<Response, PageError> {
+    let refused = Refused::NoSuchUser(name.to_owned());
+    refuse_for(state, me, name, vec![], refused).await
+}
+
 /// `POST /admin/users/{name}/disable`: disables a user; their sessions end, their tokens stop.
 async fn disable_user(
     State(state): State<AppState>,
@@ -431,14 +437,7 @@ async fn disable_user(
     SignedForm { me, .. }: SignedForm,
 ) -> Result<Response, PageError> {
     let Some(target) = target_user(&state, &me, &name).await? else {
-        return refuse_for(
-            &state,
-            &me,
-            &name,
-            vec![],
-            Refused::NoSuchUser(name.clone()),
-        )
-        .await;
+        return no_such_user(&state, &me, &name).await;
     };
     let refused = if target.disabled {
         Some(Refused::AlreadyDisabled(name.clone()))
@@ -450,14 +449,7 @@ async fn disable_user(
     }
     match state.store.disable_user(&name, Some(&me.user.name)).await {
         Err(StoreError::NotFound(_)) => {
-            return refuse_for(
-                &state,
-                &me,
-                &name,
-                vec![],
-                Refused::NoSuchUser(name.clone()),
-            )
-            .await;
+            return no_such_user(&state, &me, &name).await;
         }
         other => other?,
     }
@@ -472,14 +464,7 @@ async fn set_password(
     SignedForm { me, form }: SignedForm<UserForm>,
 ) -> Result<Response, PageError> {
     let Some(target) = target_user(&state, &me, &name).await? else {
-        return refuse_for(
-            &state,
-            &me,
-            &name,
-            vec![],
-            Refused::NoSuchUser(name.clone()),
-        )
-        .await;
+        return no_such_user(&state, &me, &name).await;
     };
     let password = form.password;
     let hash = match user::validate_password(&password) {
@@ -496,14 +481,7 @@ async fn set_password(
         .await
     {
         Err(StoreError::NotFound(_)) => {
-            return refuse_for(
-                &state,
-                &me,
-                &name,
-                vec![],
-                Refused::NoSuchUser(name.clone()),
-            )
-            .await;
+            return no_such_user(&state, &me, &name).await;
         }
         other => other?,
     }
@@ -519,14 +497,7 @@ async fn change_roles(
     SignedForm { me, form }: SignedForm<UserForm>,
 ) -> Result<Response, PageError> {
     let Some(target) = target_user(&state, &me, &name).await? else {
-        return refuse_for(
-            &state,
-            &me,
-            &name,
-            vec![],
-            Refused::NoSuchUser(name.clone()),
-        )
-        .await;
+        return no_such_user(&state, &me, &name).await;
     };
     let (roles, unknown) = checked_roles(&form);
     let change = match unknown {
