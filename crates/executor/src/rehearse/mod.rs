@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use countersign_analyzer::{Analysis, analyze};
 use countersign_core::mask::Masks;
+pub use countersign_core::request::RehearsalStatus;
 use countersign_core::timestamp;
 use futures_util::FutureExt;
 use time::OffsetDateTime;
@@ -94,28 +95,6 @@ impl RehearsalOptions<'_> {
         Limits {
             statement_timeout: cut(self.limits.statement_timeout),
             lock_timeout: cut(self.limits.lock_timeout),
-        }
-    }
-}
-
-/// How a rehearsal ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RehearsalStatus {
-    /// Every statement up to the end (or up to one it skipped) ran; all rolled back.
-    Done,
-    /// It could not run (an unreachable target, a statement the database refused, …).
-    Error,
-    /// A statement or lock timeout, or the rehearsal's own timeout, ended it.
-    Timeout,
-}
-
-impl RehearsalStatus {
-    /// The contract's word: `done`, `error`, `timeout`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Done => "done",
-            Self::Error => "error",
-            Self::Timeout => "timeout",
         }
     }
 }
@@ -195,6 +174,7 @@ pub struct StatementRehearsal {
 /// Everything a rehearsal found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rehearsal {
+    /// `done`, `error` or `timeout` (never `running` or `skipped`).
     pub status: RehearsalStatus,
     /// Every row the transaction changed, as the database counts them — or the statements'
     /// own counts where those are higher (as a run's guard counts).
