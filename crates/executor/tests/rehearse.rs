@@ -34,6 +34,12 @@ mod sqlite {
     }
 
     #[tokio::test]
+    async fn the_targets_statement_timeout_bounds_each_statement() {
+        let mut db = Db::sqlite().await;
+        rehearsals::the_targets_statement_timeout_bounds_each_statement(&mut db, ENDLESS).await;
+    }
+
+    #[tokio::test]
     async fn a_missing_file_is_an_error_and_is_not_created() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let path = dir.path().join("missing.db");
@@ -97,6 +103,19 @@ mod postgres {
     }
 
     #[tokio::test]
+    async fn the_targets_statement_timeout_bounds_each_statement() {
+        let Some(mut db) = Db::postgres().await else {
+            return;
+        };
+        rehearsals::the_targets_statement_timeout_bounds_each_statement(
+            &mut db,
+            "SELECT COUNT(*) FROM generate_series(1, 2000000000)",
+        )
+        .await;
+        db.clean_up().await;
+    }
+
+    #[tokio::test]
     async fn a_wrong_port_is_an_error_without_the_url() {
         if std::env::var(common::POSTGRES_ENV).is_err() {
             println!("skipped: {} is not set", common::POSTGRES_ENV);
@@ -139,6 +158,20 @@ mod mysql {
             return;
         };
         rehearsals::a_rehearsal_past_its_timeout_leaves_no_lock(
+            &mut db,
+            "SELECT COUNT(*) FROM information_schema.COLUMNS a, information_schema.COLUMNS b, \
+             information_schema.COLUMNS c",
+        )
+        .await;
+        db.clean_up().await;
+    }
+
+    #[tokio::test]
+    async fn the_targets_statement_timeout_bounds_each_statement() {
+        let Some(mut db) = Db::mysql().await else {
+            return;
+        };
+        rehearsals::the_targets_statement_timeout_bounds_each_statement(
             &mut db,
             "SELECT COUNT(*) FROM information_schema.COLUMNS a, information_schema.COLUMNS b, \
              information_schema.COLUMNS c",

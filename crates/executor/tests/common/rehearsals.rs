@@ -268,6 +268,13 @@ pub async fn a_rehearsal_past_its_timeout_leaves_no_lock(db: &mut Db, slow: &str
     )
     .await;
     assert_eq!(rehearsal.status, RehearsalStatus::Timeout, "{rehearsal:#?}");
+    // Without a statement timeout of the target's, the database's limit (the rehearsal's
+    // timeout, from the statement's start) comes after the rehearsal's own deadline: the
+    // connection was dropped and the session ended from outside.
+    assert!(
+        matches!(rehearsal.error, Some(RehearsalError::TimedOut { .. })),
+        "{rehearsal:#?}"
+    );
     assert!(
         clock.elapsed() < Duration::from_secs(8),
         "{:?}",
@@ -294,6 +301,33 @@ pub async fn a_rehearsal_past_its_timeout_leaves_no_lock(db: &mut Db, slow: &str
     assert!(clock.elapsed() < Duration::from_secs(2));
     let _ = writer.close().await;
     assert_eq!(db.balance(1).await, 2);
+}
+
+/// The target's statement timeout (shorter than the rehearsal's) is the database's to
+/// enforce: `timeout`, rolled back on its own connection, naming the statement.
+pub async fn the_targets_statement_timeout_bounds_each_statement(db: &mut Db, slow: &str) {
+    let limited = RehearsalOptions::new(Limits {
+        statement_timeout: Some(Duration::from_millis(300)),
+        lock_timeout: None,
+    });
+    let rehearsal = rehearse_unchanged(
+        db,
+        &["UPDATE {t} SET balance = 1 WHERE id = 1", slow],
+        limited,
+    )
+    .await;
+    assert_eq!(rehearsal.status, RehearsalStatus::Timeout, "{rehearsal:#?}");
+    assert_eq!(
+        failed_at(&rehearsal),
+        Some(Step::Statement(1)),
+        "{rehearsal:#?}"
+    );
+    assert!(
+        rehearsal.duration < Duration::from_secs(3),
+        "{:?}",
+        rehearsal.duration
+    );
+    assert_eq!(rehearsal.statements.len(), 1);
 }
 
 /// An unreachable target: `error`, and the message holds nothing of the URL.
