@@ -57,7 +57,7 @@ impl Dialect {
     }
 
     /// The `sqlparser` grammar used for this dialect.
-    pub(crate) fn parser_dialect(self) -> &'static dyn sp::Dialect {
+    pub fn parser_dialect(self) -> &'static dyn sp::Dialect {
         static POSTGRES: sp::PostgreSqlDialect = sp::PostgreSqlDialect {};
         static MYSQL: sp::MySqlDialect = sp::MySqlDialect {};
         static SQLITE: sp::SQLiteDialect = sp::SQLiteDialect {};

@@ -53,6 +53,8 @@ named_enum! {
         ExecutionStarted = "execution.started",
         ExecutionFinished = "execution.finished",
         ExecutionReconciled = "execution.reconciled",
+        RehearsalStarted = "rehearsal.started",
+        RehearsalFinished = "rehearsal.finished",
     }
 }
 
@@ -418,6 +420,8 @@ mod tests {
                 "execution.started",
                 "execution.finished",
                 "execution.reconciled",
+                "rehearsal.started",
+                "rehearsal.finished",
             ]
         );
         assert_eq!(

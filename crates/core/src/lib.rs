@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod driver;
 pub mod lifecycle;
+pub mod mask;
 mod names;
 pub mod permission;
 pub mod policy;

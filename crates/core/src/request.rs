@@ -100,6 +100,30 @@ impl ExecutionOutcome {
 }
 
 named_enum! {
+    /// Where a rehearsal is, or how it ended (design §10).
+    pub enum RehearsalStatus ("rehearsal status") {
+        /// Started, not yet finished.
+        Running = "running",
+        /// Every statement ran (up to one it had to skip); all rolled back.
+        Done = "done",
+        /// It could not run to its end (unreachable target, a statement refused, a server
+        /// that stopped meanwhile); rolled back.
+        Error = "error",
+        /// A statement or lock timeout, or the rehearsal's own timeout, ended it; rolled back.
+        Timeout = "timeout",
+        /// Not run at all (the target is not rehearsed).
+        Skipped = "skipped",
+    }
+}
+
+impl RehearsalStatus {
+    /// Whether the rehearsal has ended.
+    pub const fn is_finished(self) -> bool {
+        !matches!(self, Self::Running)
+    }
+}
+
+named_enum! {
     /// What the row-count guard of an execution compared against (docs/api.md): the
     /// request's expected rows, or (planned) the count its rehearsal showed the reviewers.
     pub enum GuardSource ("guard source") {

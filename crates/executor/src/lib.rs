@@ -51,16 +51,22 @@ mod error;
 mod mysql;
 mod postgres;
 mod reconcile;
+mod rehearse;
 mod report;
 mod run;
 mod scrub;
 mod session;
 mod sqlite;
 mod target;
+mod text;
 
 pub use countersign_core::request::ExecutionOutcome;
 pub use error::{Failure, ReconcileError, Step};
 pub use reconcile::{Settlement, reconcile};
+pub use rehearse::{
+    MAX_VALUE_CHARS, Rehearsal, RehearsalError, RehearsalOptions, RehearsalStatus, Sample,
+    SkipReason, Skipped, StatementRehearsal, rehearse,
+};
 pub use report::{Plan, Report, RunIdentity, StatementResult, TableChanges};
 pub use run::execute;
 pub use scrub::scrub;

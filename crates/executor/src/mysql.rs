@@ -38,13 +38,14 @@ use std::time::Duration;
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use sqlx::error::DatabaseError;
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlQueryResult};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
 use crate::counting::Counters;
 use crate::report::RunIdentity;
 use crate::session::{Integrity, MARKER_TABLE};
 use crate::target::Limits;
+use crate::text::{self, Fetched};
 
 /// `ER_UNKNOWN_SYSTEM_VARIABLE`: the server does not have the variable (MySQL vs MariaDB).
 const UNKNOWN_VARIABLE: u16 = 1193;
@@ -98,26 +99,46 @@ impl Session {
         limits: &Limits,
         implicit_commits: bool,
     ) -> Result<RunIdentity, sqlx::Error> {
+        self.begin_with(limits, implicit_commits, true).await
+    }
+
+    /// As [`Self::begin`] for a rehearsal: an XA transaction (which refuses whatever would
+    /// commit implicitly), without a marker (nothing of a rehearsal may stay, not even the
+    /// marker table).
+    pub(crate) async fn begin_rehearsal(
+        &mut self,
+        limits: &Limits,
+    ) -> Result<RunIdentity, sqlx::Error> {
+        self.begin_with(limits, false, false).await
+    }
+
+    async fn begin_with(
+        &mut self,
+        limits: &Limits,
+        implicit_commits: bool,
+        mark: bool,
+    ) -> Result<RunIdentity, sqlx::Error> {
         self.apply(limits).await?;
         self.pin_sql_mode().await?;
-        let marked = match sqlx::raw_sql(AssertSqlSafe(format!(
-            "CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (\
+        let marked = mark
+            && match sqlx::raw_sql(AssertSqlSafe(format!(
+                "CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (\
              run_id CHAR(36) NOT NULL PRIMARY KEY, \
              ran_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB"
-        )))
-        .execute(&mut self.conn)
-        .await
-        {
-            Ok(_) => true,
-            Err(error) if error.as_database_error().is_some() => {
-                tracing::warn!(
-                    code = ?error.as_database_error().and_then(code),
-                    "cannot create the run marker table; a crash will leave this run's outcome unknown"
-                );
-                false
-            }
-            Err(error) => return Err(error),
-        };
+            )))
+            .execute(&mut self.conn)
+            .await
+            {
+                Ok(_) => true,
+                Err(error) if error.as_database_error().is_some() => {
+                    tracing::warn!(
+                        code = ?error.as_database_error().and_then(code),
+                        "cannot create the run marker table; a crash will leave this run's outcome unknown"
+                    );
+                    false
+                }
+                Err(error) => return Err(error),
+            };
         let connection: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
             .fetch_one(&mut self.conn)
             .await?;
@@ -297,6 +318,37 @@ impl Session {
 
     pub(crate) async fn close(self) -> Result<(), sqlx::Error> {
         self.conn.close().await
+    }
+
+    /// Runs `sql` and reads what it returns as text (see [`crate::text`]).
+    pub(crate) async fn fetch(&mut self, sql: &str, keep: usize) -> Result<Fetched, sqlx::Error> {
+        text::fetch(&mut self.conn, sql, keep, MySqlQueryResult::rows_affected).await
+    }
+
+    /// The primary key's columns of `table` (in `schema`, or the session's database), in
+    /// key order; empty without one.
+    pub(crate) async fn primary_key(
+        &mut self,
+        schema: Option<&str>,
+        table: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT CAST(COLUMN_NAME AS CHAR) FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
+             AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION",
+        )
+        .bind(schema)
+        .bind(table)
+        .fetch_all(&mut self.conn)
+        .await
+    }
+
+    /// Whether the server is MariaDB (which has `INSERT … RETURNING`).
+    pub(crate) async fn is_mariadb(&mut self) -> Result<bool, sqlx::Error> {
+        let version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")
+            .fetch_one(&mut self.conn)
+            .await?;
+        Ok(version.to_ascii_lowercase().contains("mariadb"))
     }
 
     /// Whether the run marked `marker` committed (its row is there).

@@ -17,13 +17,14 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sqlx::error::DatabaseError;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgQueryResult};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
 use crate::counting::{Counters, non_negative};
 use crate::report::RunIdentity;
 use crate::session::Integrity;
 use crate::target::Limits;
+use crate::text::{self, Fetched};
 
 /// `application_name` of our sessions, unless the URL names one: shows in `pg_stat_activity`.
 const APPLICATION_NAME: &str = "countersign";
@@ -56,6 +57,12 @@ const COUNTERS: &str = "SELECT schemaname || '.' || relname AS name, \
 /// Whether the transaction is still the run's own and the text was still read as analyzed.
 const INTEGRITY: &str = "SELECT txid_current_if_assigned()::text AS txid, \
      current_setting('standard_conforming_strings') AS scs";
+
+/// The columns of a table's primary key, in key order (`$1`: the table's name as written).
+const PRIMARY_KEY: &str = "SELECT a.attname::text FROM pg_index i \
+     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
+     WHERE i.indrelid = to_regclass($1) AND i.indisprimary \
+     ORDER BY array_position(i.indkey::int2[], a.attnum)";
 
 /// One session on a PostgreSQL target.
 #[derive(Debug)]
@@ -146,6 +153,20 @@ impl Session {
 
     pub(crate) async fn close(self) -> Result<(), sqlx::Error> {
         self.conn.close().await
+    }
+
+    /// Runs `sql` and reads what it returns as text (see [`crate::text`]).
+    pub(crate) async fn fetch(&mut self, sql: &str, keep: usize) -> Result<Fetched, sqlx::Error> {
+        text::fetch(&mut self.conn, sql, keep, PgQueryResult::rows_affected).await
+    }
+
+    /// The primary key's columns of `table` (as written in SQL, resolved by the search path),
+    /// in key order; empty without one.
+    pub(crate) async fn primary_key(&mut self, table: &str) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(PRIMARY_KEY)
+            .bind(table)
+            .fetch_all(&mut self.conn)
+            .await
     }
 
     /// What `txid_status()` says of `txid`: `committed`, `aborted`, `in progress`, or `None`

@@ -311,7 +311,7 @@ fn guard(expected: Option<i64>, actual: u64) -> Result<(), Failure> {
     }
 }
 
-async fn roll_back(mut session: Session) {
+pub(crate) async fn roll_back(mut session: Session) {
     match tokio::time::timeout(ROLLBACK_TIMEOUT, session.rollback()).await {
         Ok(Ok(())) => close(session).await,
         // Dropping the connection rolls back just the same.
@@ -320,7 +320,7 @@ async fn roll_back(mut session: Session) {
     }
 }
 
-async fn close(session: Session) {
+pub(crate) async fn close(session: Session) {
     if let Err(error) = session.close().await {
         tracing::debug!(kind = error_kind(&error), "closing the connection failed");
     }

@@ -9,6 +9,7 @@ use futures_util::stream::BoxStream;
 use crate::counting::Counters;
 use crate::report::RunIdentity;
 use crate::target::{Driver, Limits, Target};
+use crate::text::Fetched;
 use crate::{mysql, postgres, sqlite};
 
 /// The table in a MySQL/MariaDB or SQLite target where each run writes its marker row inside
@@ -22,6 +23,17 @@ pub(crate) struct Integrity {
     pub(crate) same_transaction: bool,
     /// The settings that decide how SQL is read are as the run pinned them.
     pub(crate) lexing_pinned: bool,
+}
+
+/// A table as a statement names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TableName {
+    /// As written in the statement, quotes and all.
+    pub(crate) written: String,
+    /// The schema (database on MySQL) it is qualified with, unquoted.
+    pub(crate) schema: Option<String>,
+    /// Its own name, unquoted.
+    pub(crate) name: String,
 }
 
 /// How long opening a connection may take before the run fails.
@@ -97,6 +109,50 @@ impl Session {
                 same_transaction: true,
                 lexing_pinned: true,
             }),
+        }
+    }
+
+    /// Opens a rehearsal's transaction with `limits` and the lexing settings pinned, as
+    /// [`Self::begin`] does, but without a marker: nothing of a rehearsal may stay. On MySQL
+    /// it is an XA transaction, which refuses any statement that would commit implicitly.
+    pub(crate) async fn begin_rehearsal(
+        &mut self,
+        limits: &Limits,
+    ) -> Result<RunIdentity, sqlx::Error> {
+        match self {
+            Self::Postgres(session) => session.begin(limits).await,
+            Self::Mysql(session) => session.begin_rehearsal(limits).await,
+            Self::Sqlite(session) => session.begin_rehearsal().await,
+        }
+    }
+
+    /// Runs `sql` and reads what it returns as text, keeping at most `keep` rows.
+    pub(crate) async fn fetch(&mut self, sql: &str, keep: usize) -> Result<Fetched, sqlx::Error> {
+        match self {
+            Self::Postgres(session) => session.fetch(sql, keep).await,
+            Self::Mysql(session) => session.fetch(sql, keep).await,
+            Self::Sqlite(session) => session.fetch(sql, keep).await,
+        }
+    }
+
+    /// The primary key's columns of `table`, in key order; empty without one.
+    pub(crate) async fn primary_key(
+        &mut self,
+        table: &TableName,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let schema = table.schema.as_deref();
+        match self {
+            Self::Postgres(session) => session.primary_key(&table.written).await,
+            Self::Mysql(session) => session.primary_key(schema, &table.name).await,
+            Self::Sqlite(session) => session.primary_key(schema, &table.name).await,
+        }
+    }
+
+    /// Whether `INSERT … RETURNING` is understood (PostgreSQL, SQLite, MariaDB; not MySQL).
+    pub(crate) async fn has_insert_returning(&mut self) -> Result<bool, sqlx::Error> {
+        match self {
+            Self::Postgres(_) | Self::Sqlite(_) => Ok(true),
+            Self::Mysql(session) => session.is_mariadb().await,
         }
     }
 

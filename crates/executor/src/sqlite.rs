@@ -25,13 +25,14 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sqlx::error::DatabaseError;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteOperation};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteOperation, SqliteQueryResult};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 
 use crate::counting::{Counters, non_negative};
 use crate::report::RunIdentity;
 use crate::session::MARKER_TABLE;
 use crate::target::Limits;
+use crate::text::{self, Fetched};
 
 /// How many VM instructions SQLite runs between two looks at the deadline (~tens of µs).
 const PROGRESS_OPS: i32 = 1_000;
@@ -165,6 +166,42 @@ impl Session {
             non_negative(total).saturating_sub(seen),
         );
         Ok(counters)
+    }
+
+    /// Takes the write lock for a rehearsal: no marker (nothing of a rehearsal may stay).
+    pub(crate) async fn begin_rehearsal(&mut self) -> Result<RunIdentity, sqlx::Error> {
+        sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut self.conn)
+            .await?;
+        Ok(RunIdentity::default())
+    }
+
+    /// Runs `sql` under the statement deadline and reads what it returns as text (see
+    /// [`crate::text`]).
+    pub(crate) async fn fetch(&mut self, sql: &str, keep: usize) -> Result<Fetched, sqlx::Error> {
+        if let Some((limit, deadline)) = &self.deadline {
+            deadline.arm(*limit);
+        }
+        let fetched =
+            text::fetch(&mut self.conn, sql, keep, SqliteQueryResult::rows_affected).await;
+        if let Some((_, deadline)) = &self.deadline {
+            deadline.disarm();
+        }
+        fetched
+    }
+
+    /// The primary key's columns of `table` (in `schema`, or `main`), in key order; empty
+    /// without one (the table's `rowid` then identifies its rows).
+    pub(crate) async fn primary_key(
+        &mut self,
+        schema: Option<&str>,
+        table: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT name FROM pragma_table_info(?1, ?2) WHERE pk > 0 ORDER BY pk")
+            .bind(table)
+            .bind(schema.unwrap_or("main"))
+            .fetch_all(&mut self.conn)
+            .await
     }
 
     pub(crate) async fn commit(&mut self) -> Result<(), sqlx::Error> {

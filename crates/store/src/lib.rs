@@ -1,4 +1,5 @@
-//! Countersign's own store: users, tokens, sessions, edit requests and the audit trail, through
+//! Countersign's own store: users, tokens, sessions, edit requests, their executions and
+//! rehearsals, and the audit trail, through
 //! `sqlx` on SQLite (the embedded default) or PostgreSQL (for several server instances).
 //!
 //! Every SQL string of the app's own tables lives in this crate. Both backends run the same
@@ -11,6 +12,7 @@ mod checkpoints;
 mod columns;
 mod error;
 mod executions;
+mod rehearsals;
 mod requests;
 mod sessions;
 mod throttle;
@@ -32,6 +34,7 @@ pub use audit::NewEvent;
 pub use checkpoints::CheckpointRecord;
 pub use error::{Conflict, StoreError};
 pub use executions::{ExecutionRecord, ExecutionResult, OpenExecution};
+pub use rehearsals::{INTERRUPTED, RehearsalRecord, RehearsalResult};
 pub use requests::{RequestFilter, RequestRecord, RequestSummary, RevisionInput, RevisionRecord};
 pub use sessions::Session;
 pub use throttle::{FailureRecorded, ThrottleKey};

@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the fixture
 
+pub mod rehearsals;
 pub mod scenarios;
 
 /// One test per scenario of [`scenarios`] that takes only the database, on the database `db`
@@ -16,13 +17,16 @@ pub mod scenarios;
 #[macro_export]
 macro_rules! driver_tests {
     ($db:expr; $($scenario:ident),* $(,)?) => {
+        driver_tests!($db; in scenarios; $($scenario),*);
+    };
+    ($db:expr; in $module:ident; $($scenario:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $scenario() {
                 let Some(mut db) = $db else {
                     return;
                 };
-                common::scenarios::$scenario(&mut db).await;
+                common::$module::$scenario(&mut db).await;
                 db.clean_up().await;
             }
         )*
@@ -158,6 +162,15 @@ impl Db {
             .fetch_one(&mut self.admin)
             .await
             .unwrap_or_else(|e| panic!("fixture query {sql:?} failed: {e}"))
+    }
+
+    /// Every row of the table, `(id, balance)` by id: what a rehearsal must leave as it was.
+    pub async fn snapshot(&mut self) -> Vec<(i64, i64)> {
+        let sql = self.sql("SELECT id, balance FROM {t} ORDER BY id");
+        sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(sql))
+            .fetch_all(&mut self.admin)
+            .await
+            .expect("the fixture reads its table")
     }
 
     pub async fn balance(&mut self, id: i64) -> i64 {

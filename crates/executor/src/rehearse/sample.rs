@@ -1,0 +1,566 @@
+//! A rehearsal's samples: at most a few of the rows a statement changed, before and after,
+//! values as text, masked columns masked.
+//!
+//! - `UPDATE` / `DELETE` of one table (no joins, no `FROM`/`USING`): the before-image is
+//!   re-selected by the statement's own predicate (and its `ORDER BY` / `LIMIT`, MySQL),
+//!   ordered by the table's primary key (from the catalog; SQLite's `rowid` without one),
+//!   just before the statement runs, in the same transaction; the after-image of an `UPDATE`
+//!   is selected by those keys just after it (a `DELETE` leaves none). The keys are quoted by
+//!   the database itself (`quote_nullable`, `QUOTE`, `quote`). Without a key an `UPDATE` has
+//!   no sample (its rows could not be found again); a `DELETE` still has its before-image.
+//! - `INSERT` into one table: the statement runs with `RETURNING *` appended (PostgreSQL,
+//!   SQLite, MariaDB; not MySQL), which gives the after-image; there is no before-image.
+//!
+//! Anything else (a statement that does not parse alone, joins, CTEs, `MERGE`) has no sample.
+//! Values are cut at [`MAX_VALUE_CHARS`] characters and masked before they leave this module.
+
+use std::collections::HashMap;
+
+use countersign_core::mask::{MASKED, Masks};
+use sqlparser::ast::{
+    Delete, Expr, FromTable, Insert, ObjectName, ObjectNamePart, OrderByExpr, Statement,
+    TableFactor, TableObject, TableWithJoins, Update,
+};
+use sqlparser::parser::Parser;
+
+use crate::session::{Session, TableName};
+use crate::target::Driver;
+use crate::text::Fetched;
+
+/// The longest value a sample shows, in characters.
+pub const MAX_VALUE_CHARS: usize = 200;
+
+/// Some of the rows one statement changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// The table, as the statement names it.
+    pub table: String,
+    pub columns: Vec<String>,
+    /// The rows as they were before the statement (none for an `INSERT`).
+    pub before: Vec<Vec<Option<String>>>,
+    /// The same rows after it, in the same order (none for a `DELETE`; the inserted rows for
+    /// an `INSERT`).
+    pub after: Vec<Vec<Option<String>>>,
+    /// The columns whose values are shown as `••••`.
+    pub masked: Vec<String>,
+}
+
+/// What kind of sample a statement can have, read from its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// An `UPDATE` (`delete: false`) or `DELETE` of one table, found again by its predicate.
+    Filtered {
+        delete: bool,
+        table: TableName,
+        /// The table's alias in the statement, as written.
+        alias: Option<String>,
+        selection: Option<String>,
+        order_by: Option<String>,
+        limit: Option<String>,
+    },
+    /// An `INSERT` into one table.
+    Insert { table: TableName },
+}
+
+impl Shape {
+    /// The sample shape of `sql`, one statement of `driver`'s dialect, if it has one.
+    pub(crate) fn of(sql: &str, driver: Driver) -> Option<Self> {
+        let dialect = driver.dialect().parser_dialect();
+        let mut statements = Parser::parse_sql(dialect, sql).ok()?;
+        if statements.len() != 1 {
+            return None;
+        }
+        match statements.pop()? {
+            Statement::Update(Update {
+                table,
+                from: None,
+                selection,
+                returning: None,
+                order_by,
+                limit,
+                ..
+            }) => {
+                let (table, alias) = single_table(&table)?;
+                Some(Self::Filtered {
+                    delete: false,
+                    table,
+                    alias,
+                    selection: selection.as_ref().map(Expr::to_string),
+                    order_by: order(&order_by),
+                    limit: limit.as_ref().map(Expr::to_string),
+                })
+            }
+            Statement::Delete(Delete {
+                tables,
+                from: FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from),
+                using: None,
+                selection,
+                returning: None,
+                order_by,
+                limit,
+                ..
+            }) if tables.is_empty() && from.len() == 1 => {
+                let (table, alias) = single_table(&from[0])?;
+                Some(Self::Filtered {
+                    delete: true,
+                    table,
+                    alias,
+                    selection: selection.as_ref().map(Expr::to_string),
+                    order_by: order(&order_by),
+                    limit: limit.as_ref().map(Expr::to_string),
+                })
+            }
+            Statement::Insert(Insert {
+                table: TableObject::TableName(name),
+                returning: None,
+                ..
+            }) => Some(Self::Insert {
+                table: table_name(&name)?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+fn single_table(table: &TableWithJoins) -> Option<(TableName, Option<String>)> {
+    if !table.joins.is_empty() {
+        return None;
+    }
+    let TableFactor::Table {
+        name, alias, args, ..
+    } = &table.relation
+    else {
+        return None;
+    };
+    if args.is_some() {
+        return None;
+    }
+    Some((
+        table_name(name)?,
+        alias.as_ref().map(|a| a.name.to_string()),
+    ))
+}
+
+fn table_name(name: &ObjectName) -> Option<TableName> {
+    let mut parts = name.0.iter().map(|part| match part {
+        ObjectNamePart::Identifier(ident) => Some(ident.value.clone()),
+        _ => None,
+    });
+    let parts: Vec<String> = parts.by_ref().collect::<Option<_>>()?;
+    let (name_part, schema) = match parts.as_slice() {
+        [name] => (name.clone(), None),
+        [schema, name] => (name.clone(), Some(schema.clone())),
+        _ => return None,
+    };
+    Some(TableName {
+        written: name.to_string(),
+        schema,
+        name: name_part,
+    })
+}
+
+fn order(order_by: &[OrderByExpr]) -> Option<String> {
+    (!order_by.is_empty()).then(|| {
+        order_by
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// `name` quoted as an identifier of `driver`.
+fn quote_ident(driver: Driver, name: &str) -> String {
+    match driver {
+        Driver::Mysql => format!("`{}`", name.replace('`', "``")),
+        Driver::Postgres | Driver::Sqlite => format!("\"{}\"", name.replace('"', "\"\"")),
+    }
+}
+
+/// The database's own SQL literal of `expr`'s value.
+fn quote_value(driver: Driver, expr: &str) -> String {
+    match driver {
+        Driver::Postgres => format!("quote_nullable({expr})"),
+        Driver::Mysql => format!("QUOTE({expr})"),
+        Driver::Sqlite => format!("quote({expr})"),
+    }
+}
+
+/// Takes samples through one rehearsal's session; remembers each table's key.
+pub(crate) struct Sampler<'m> {
+    driver: Driver,
+    keep: usize,
+    masks: &'m Masks,
+    keys: HashMap<String, Vec<String>>,
+    insert_returning: Option<bool>,
+}
+
+/// A statement's before-image, taken just before it runs.
+pub(crate) struct Before {
+    shape: Shape,
+    /// The key expressions the rows were selected with (quoted column names or `rowid`).
+    keys: Vec<String>,
+    /// Each row's key as SQL literals.
+    literals: Vec<Vec<String>>,
+    columns: Vec<String>,
+    rows: Vec<Vec<Option<String>>>,
+}
+
+impl<'m> Sampler<'m> {
+    pub(crate) fn new(driver: Driver, keep: usize, masks: &'m Masks) -> Self {
+        Self {
+            driver,
+            keep,
+            masks,
+            keys: HashMap::new(),
+            insert_returning: None,
+        }
+    }
+
+    /// The text to run for a statement of this shape: `RETURNING *` appended to an
+    /// `INSERT` where the database has it, else the statement as it is.
+    pub(crate) async fn statement_text(
+        &mut self,
+        session: &mut Session,
+        sql: &str,
+        shape: Option<&Shape>,
+    ) -> Result<(String, bool), sqlx::Error> {
+        if let Some(Shape::Insert { .. }) = shape {
+            let returning = match self.insert_returning {
+                Some(known) => known,
+                None => *self
+                    .insert_returning
+                    .insert(session.has_insert_returning().await?),
+            };
+            if returning {
+                return Ok((format!("{sql}\nRETURNING *"), true));
+            }
+        }
+        Ok((sql.to_owned(), false))
+    }
+
+    /// The before-image of an `UPDATE` or `DELETE`, or `None` where there is none to take.
+    pub(crate) async fn before(
+        &mut self,
+        session: &mut Session,
+        shape: Shape,
+    ) -> Result<Option<Before>, sqlx::Error> {
+        let Shape::Filtered {
+            delete,
+            ref table,
+            ref alias,
+            ref selection,
+            ref order_by,
+            ref limit,
+        } = shape
+        else {
+            return Ok(None);
+        };
+        let key_columns = self.key(session, table).await?;
+        let qualifier = alias.clone().unwrap_or_else(|| table.written.clone());
+        let keys: Vec<String> = match (key_columns.is_empty(), self.driver) {
+            (false, _) => key_columns
+                .iter()
+                .map(|c| format!("{qualifier}.{}", quote_ident(self.driver, c)))
+                .collect(),
+            (true, Driver::Sqlite) => vec![format!("{qualifier}.rowid")],
+            (true, _) if delete => Vec::new(),
+            // An UPDATE's rows could not be found again.
+            (true, _) => return Ok(None),
+        };
+        let mut sql = String::from("SELECT ");
+        for key in &keys {
+            sql.push_str(&quote_value(self.driver, key));
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("{qualifier}.* FROM {}", table.written));
+        if let Some(alias) = alias {
+            sql.push_str(&format!(" AS {alias}"));
+        }
+        if let Some(selection) = selection {
+            sql.push_str(&format!(" WHERE {selection}"));
+        }
+        match (order_by, keys.is_empty()) {
+            (Some(order_by), _) => sql.push_str(&format!(" ORDER BY {order_by}")),
+            (None, false) => sql.push_str(&format!(" ORDER BY {}", keys.join(", "))),
+            (None, true) => {}
+        }
+        let keep = match limit.as_deref().map(str::parse::<usize>) {
+            Some(Ok(limit)) => limit.min(self.keep),
+            _ => self.keep,
+        };
+        sql.push_str(&format!(" LIMIT {keep}"));
+        let fetched = session.fetch(&sql, keep).await?;
+        let (literals, columns, rows) = split_keys(fetched, keys.len());
+        Ok(Some(Before {
+            shape,
+            keys,
+            literals,
+            columns,
+            rows,
+        }))
+    }
+
+    /// The sample of a statement that has run: from its before-image (`UPDATE`, `DELETE`)
+    /// or from what its `RETURNING *` gave (`INSERT`). `None` when it changed no rows.
+    pub(crate) async fn after(
+        &mut self,
+        session: &mut Session,
+        before: Option<Before>,
+        returned: Option<(&Shape, Fetched)>,
+    ) -> Result<Option<Sample>, sqlx::Error> {
+        if let Some((Shape::Insert { table }, fetched)) = returned {
+            if fetched.rows.is_empty() {
+                return Ok(None);
+            }
+            return Ok(Some(self.finish(
+                &table.name,
+                table.written.clone(),
+                fetched.columns,
+                Vec::new(),
+                fetched.rows,
+            )));
+        }
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        let Shape::Filtered {
+            delete,
+            table,
+            alias,
+            ..
+        } = &before.shape
+        else {
+            return Ok(None);
+        };
+        if before.rows.is_empty() {
+            return Ok(None);
+        }
+        let mut after = Vec::new();
+        if !delete && !before.keys.is_empty() {
+            let qualifier = alias.clone().unwrap_or_else(|| table.written.clone());
+            let mut sql = String::from("SELECT ");
+            for key in &before.keys {
+                sql.push_str(&quote_value(self.driver, key));
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("{qualifier}.* FROM {}", table.written));
+            if let Some(alias) = alias {
+                sql.push_str(&format!(" AS {alias}"));
+            }
+            let tuples: Vec<String> = before
+                .literals
+                .iter()
+                .map(|literals| format!("({})", literals.join(", ")))
+                .collect();
+            sql.push_str(&format!(
+                " WHERE ({}) IN ({})",
+                before.keys.join(", "),
+                tuples.join(", ")
+            ));
+            let fetched = session.fetch(&sql, self.keep).await?;
+            let (literals, _, rows) = split_keys(fetched, before.keys.len());
+            let mut by_key: HashMap<Vec<String>, Vec<Option<String>>> =
+                literals.into_iter().zip(rows).collect();
+            after = before
+                .literals
+                .iter()
+                .filter_map(|key| by_key.remove(key))
+                .collect();
+        }
+        Ok(Some(self.finish(
+            &table.name,
+            table.written.clone(),
+            before.columns,
+            before.rows,
+            after,
+        )))
+    }
+
+    /// Cuts and masks the values.
+    fn finish(
+        &self,
+        table: &str,
+        written: String,
+        columns: Vec<String>,
+        before: Vec<Vec<Option<String>>>,
+        after: Vec<Vec<Option<String>>>,
+    ) -> Sample {
+        let masked_at: Vec<bool> = columns
+            .iter()
+            .map(|column| self.masks.covers(table, column))
+            .collect();
+        let shown = |rows: Vec<Vec<Option<String>>>| -> Vec<Vec<Option<String>>> {
+            rows.into_iter()
+                .map(|row| {
+                    row.into_iter()
+                        .zip(&masked_at)
+                        .map(|(value, masked)| match (value, masked) {
+                            (_, true) => Some(MASKED.to_owned()),
+                            (Some(value), false) => Some(cut(value)),
+                            (None, false) => None,
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        Sample {
+            table: written,
+            masked: columns
+                .iter()
+                .zip(&masked_at)
+                .filter(|(_, masked)| **masked)
+                .map(|(column, _)| column.clone())
+                .collect(),
+            before: shown(before),
+            after: shown(after),
+            columns,
+        }
+    }
+
+    async fn key(
+        &mut self,
+        session: &mut Session,
+        table: &TableName,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        if let Some(key) = self.keys.get(&table.written) {
+            return Ok(key.clone());
+        }
+        let key = session.primary_key(table).await?;
+        self.keys.insert(table.written.clone(), key.clone());
+        Ok(key)
+    }
+}
+
+/// The first `keys` columns of each row (the key literals) apart from the rest.
+#[allow(clippy::type_complexity)]
+fn split_keys(
+    fetched: Fetched,
+    keys: usize,
+) -> (Vec<Vec<String>>, Vec<String>, Vec<Vec<Option<String>>>) {
+    let columns = fetched.columns.into_iter().skip(keys).collect();
+    let mut literals = Vec::with_capacity(fetched.rows.len());
+    let mut rows = Vec::with_capacity(fetched.rows.len());
+    for mut row in fetched.rows {
+        let rest = row.split_off(keys.min(row.len()));
+        literals.push(
+            row.into_iter()
+                .map(|literal| literal.unwrap_or_else(|| "NULL".to_owned()))
+                .collect(),
+        );
+        rows.push(rest);
+    }
+    (literals, columns, rows)
+}
+
+/// `value` cut at [`MAX_VALUE_CHARS`] characters.
+fn cut(mut value: String) -> String {
+    if let Some((at, _)) = value.char_indices().nth(MAX_VALUE_CHARS) {
+        value.truncate(at);
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filtered(sql: &str, driver: Driver) -> (String, Option<String>, Option<String>) {
+        match Shape::of(sql, driver) {
+            Some(Shape::Filtered {
+                table,
+                alias,
+                selection,
+                ..
+            }) => (table.written, alias, selection),
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn single_table_changes_have_a_shape() {
+        assert_eq!(
+            filtered(
+                "UPDATE shop.accounts a SET b = 1 WHERE a.id < 3",
+                Driver::Postgres
+            ),
+            (
+                "shop.accounts".into(),
+                Some("a".into()),
+                Some("a.id < 3".into())
+            )
+        );
+        assert_eq!(
+            filtered("DELETE FROM `t` WHERE id = 'x'", Driver::Mysql),
+            ("`t`".into(), None, Some("id = 'x'".into()))
+        );
+        assert_eq!(
+            filtered("delete from t", Driver::Sqlite),
+            ("t".into(), None, None)
+        );
+        assert!(matches!(
+            Shape::of("INSERT INTO t (a) VALUES (1)", Driver::Sqlite),
+            Some(Shape::Insert { .. })
+        ));
+        let Some(Shape::Filtered {
+            order_by, limit, ..
+        }) = Shape::of(
+            "UPDATE t SET a = 1 WHERE b > 0 ORDER BY c DESC LIMIT 5",
+            Driver::Mysql,
+        )
+        else {
+            panic!("a MySQL UPDATE with ORDER BY and LIMIT");
+        };
+        assert_eq!(
+            (order_by.as_deref(), limit.as_deref()),
+            (Some("c DESC"), Some("5"))
+        );
+    }
+
+    #[test]
+    fn joins_ctes_and_returning_have_none() {
+        for (sql, driver) in [
+            (
+                "UPDATE t SET a = u.a FROM u WHERE t.id = u.id",
+                Driver::Postgres,
+            ),
+            ("UPDATE t JOIN u ON t.id = u.id SET t.a = 1", Driver::Mysql),
+            ("DELETE FROM t USING u WHERE t.id = u.id", Driver::Postgres),
+            ("WITH x AS (SELECT 1) UPDATE t SET a = 1", Driver::Postgres),
+            ("UPDATE t SET a = 1 RETURNING *", Driver::Postgres),
+            ("SELECT 1", Driver::Sqlite),
+            ("not sql at all", Driver::Sqlite),
+        ] {
+            assert_eq!(Shape::of(sql, driver), None, "{sql}");
+        }
+    }
+
+    #[test]
+    fn identifiers_are_quoted_per_driver() {
+        assert_eq!(quote_ident(Driver::Mysql, "a`b"), "`a``b`");
+        assert_eq!(quote_ident(Driver::Postgres, "a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_value(Driver::Sqlite, "t.rowid"), "quote(t.rowid)");
+    }
+
+    #[test]
+    fn values_are_cut_and_masked() {
+        let masks = Masks::new(&["t.secret"]);
+        let sampler = Sampler::new(Driver::Sqlite, 20, &masks);
+        let long = "é".repeat(MAX_VALUE_CHARS + 5);
+        let sample = sampler.finish(
+            "t",
+            "t".into(),
+            vec!["id".into(), "secret".into(), "note".into()],
+            vec![vec![Some("1".into()), Some("hunter2".into()), Some(long)]],
+            vec![vec![Some("1".into()), None, None]],
+        );
+        assert_eq!(sample.masked, ["secret"]);
+        assert_eq!(sample.before[0][1].as_deref(), Some(MASKED));
+        assert_eq!(sample.after[0][1].as_deref(), Some(MASKED));
+        assert_eq!(
+            sample.before[0][2].as_ref().map(|v| v.chars().count()),
+            Some(MAX_VALUE_CHARS)
+        );
+        assert_eq!(sample.after[0][2], None);
+    }
+}
