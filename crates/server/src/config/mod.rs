@@ -13,7 +13,9 @@
 //! with `<NAME>` upper-cased and every character other than a letter or digit turned into `_`
 //! (`demo-shop` → `DEMO_SHOP`) and `<KEY>` one of `DRIVER`, `URL`, `URL_ENV`, `STATEMENT_TIMEOUT`,
 //! `LOCK_TIMEOUT`, `BLOCKED_RULES` (comma-separated), `APPROVALS_LOW`, `APPROVALS_MEDIUM`,
-//! `APPROVALS_HIGH`.
+//! `APPROVALS_HIGH`, `ALLOW_UNCOUNTED`, `REHEARSE`, `REHEARSAL_TIMEOUT`,
+//! `REHEARSAL_CONCURRENCY`, `REHEARSAL_SAMPLES`, `REHEARSE_FUNCTIONS`, `MASK_COLUMNS`
+//! (comma-separated).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -134,6 +136,54 @@ pub struct TargetConfig {
     pub driver: Driver,
     pub url: SecretUrl,
     pub policy: Policy,
+    pub rehearsal: RehearsalConfig,
+}
+
+/// `rehearsal_timeout` when not given.
+pub const DEFAULT_REHEARSAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// `rehearsal_concurrency` when not given.
+pub const DEFAULT_REHEARSAL_CONCURRENCY: u32 = 2;
+
+/// Where a target's requests are rehearsed (`rehearse`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RehearseOn {
+    /// `"self"` (the default): on the target, in a transaction always rolled back; started
+    /// only by a named reviewer or an admin.
+    Itself,
+    /// `"off"`: never.
+    Off,
+    /// The name of another target, a copy: started after every submit and revise.
+    Copy(String),
+}
+
+/// How a target's requests are rehearsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RehearsalConfig {
+    pub on: RehearseOn,
+    /// `rehearsal_timeout`: the longest a rehearsal may take.
+    pub timeout: Duration,
+    /// `rehearsal_concurrency`: how many rehearse at once on this target; the rest wait.
+    pub concurrency: u32,
+    /// `rehearsal_samples`: whether row values are sampled (false: counts only).
+    pub samples: bool,
+    /// `rehearse_functions`: whether statements calling functions the analyzer cannot see
+    /// into are run.
+    pub allow_functions: bool,
+    /// `mask_columns`: `table.column` patterns (`*` a wildcard) shown as `••••`.
+    pub mask_columns: Vec<String>,
+}
+
+impl Default for RehearsalConfig {
+    fn default() -> RehearsalConfig {
+        RehearsalConfig {
+            on: RehearseOn::Itself,
+            timeout: DEFAULT_REHEARSAL_TIMEOUT,
+            concurrency: DEFAULT_REHEARSAL_CONCURRENCY,
+            samples: true,
+            allow_functions: false,
+            mask_columns: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -584,5 +634,106 @@ url = "sqlite:///srv/shop.db?mode=rwc"
                 .starts_with("audit.checkpoint_sink: needs audit.signing_key_env"),
             "{e}"
         );
+    }
+
+    /// Two PostgreSQL targets and a SQLite one; `extra` goes into production's table.
+    fn rehearsal_config(extra: &str) -> String {
+        format!(
+            "[[target]]\nname = \"production\"\ndriver = \"postgres\"\n\
+             url = \"postgres://app@db/prod\"\n{extra}\n\
+             [[target]]\nname = \"staging\"\ndriver = \"postgres\"\n\
+             url = \"postgres://app@db/staging\"\n\
+             [[target]]\nname = \"shop\"\ndriver = \"sqlite\"\nurl = \"sqlite://shop.db\"\n"
+        )
+    }
+
+    #[test]
+    fn rehearsal_defaults_to_self_10s_two_at_once_with_samples() {
+        let c = load(&rehearsal_config(""), &[]).expect("valid");
+        let r = &c.target("production").expect("production").rehearsal;
+        assert_eq!(r, &RehearsalConfig::default());
+        assert_eq!(r.on, RehearseOn::Itself);
+        assert_eq!(r.timeout, Duration::from_secs(10));
+        assert_eq!(r.concurrency, 2);
+        assert!(r.samples && !r.allow_functions && r.mask_columns.is_empty());
+    }
+
+    #[test]
+    fn rehearsal_keys_are_read_from_the_file_and_the_environment() {
+        let text = rehearsal_config(
+            "rehearse = \"staging\"\nrehearsal_timeout = \"3s\"\nrehearsal_concurrency = 4\n\
+             rehearsal_samples = false\nrehearse_functions = true\n\
+             mask_columns = [\"customers.email\", \"*.password*\"]",
+        );
+        let c = load(&text, &[]).expect("valid");
+        let r = &c.target("production").expect("production").rehearsal;
+        assert_eq!(r.on, RehearseOn::Copy("staging".into()));
+        assert_eq!(r.timeout, Duration::from_secs(3));
+        assert_eq!(r.concurrency, 4);
+        assert!(!r.samples && r.allow_functions);
+        assert_eq!(r.mask_columns, ["customers.email", "*.password*"]);
+
+        let c = load(
+            &rehearsal_config(""),
+            &[
+                ("COUNTERSIGN_TARGET_PRODUCTION_REHEARSE", "off"),
+                ("COUNTERSIGN_TARGET_PRODUCTION_REHEARSAL_CONCURRENCY", "1"),
+                ("COUNTERSIGN_TARGET_PRODUCTION_REHEARSAL_SAMPLES", "false"),
+                ("COUNTERSIGN_TARGET_PRODUCTION_MASK_COLUMNS", "a.b, *.token"),
+            ],
+        )
+        .expect("valid");
+        let r = &c.target("production").expect("production").rehearsal;
+        assert_eq!(r.on, RehearseOn::Off);
+        assert_eq!(r.concurrency, 1);
+        assert!(!r.samples);
+        assert_eq!(r.mask_columns, ["a.b", "*.token"]);
+    }
+
+    #[test]
+    fn bad_rehearsal_keys_are_errors_naming_the_target_and_key() {
+        for (extra, key, words) in [
+            (
+                "rehearse = \"stagin\"",
+                "rehearse",
+                "targets: production, staging, shop",
+            ),
+            ("rehearse = \"production\"", "rehearse", "say \"self\""),
+            ("rehearse = \"shop\"", "rehearse", "same SQL"),
+            ("rehearse = \"\"", "rehearse", "\"off\""),
+            (
+                "rehearsal_concurrency = 0",
+                "rehearsal_concurrency",
+                "at least 1",
+            ),
+            ("rehearsal_timeout = \"soon\"", "rehearsal_timeout", "soon"),
+            (
+                "rehearsal_timeout = \"0s\"",
+                "rehearsal_timeout",
+                "some time",
+            ),
+            (
+                "mask_columns = [\"customers.\"]",
+                "mask_columns",
+                "customers.",
+            ),
+            // A wrong type is the TOML reader's to report, by line and column.
+            (
+                "rehearsal_samples = \"no\"",
+                "countersign.toml:5",
+                "expected a boolean",
+            ),
+        ] {
+            let e = load(&rehearsal_config(extra), &[]).expect_err(extra);
+            let text = e.to_string();
+            assert!(text.contains(key), "{extra}: {text}");
+            assert!(text.contains(words), "{extra}: {text}");
+        }
+        let e = load(
+            &rehearsal_config(""),
+            &[("COUNTERSIGN_TARGET_PRODUCTION_REHEARSAL_SAMPLES", "maybe")],
+        )
+        .expect_err("bad bool");
+        assert!(e.to_string().contains("REHEARSAL_SAMPLES"), "{e}");
     }
 }

@@ -191,6 +191,14 @@ struct RawTarget {
     allow_uncounted: bool,
     statement_timeout: Option<String>,
     lock_timeout: Option<String>,
+    rehearse: Option<String>,
+    rehearsal_timeout: Option<String>,
+    rehearsal_concurrency: Option<u32>,
+    rehearsal_samples: Option<bool>,
+    #[serde(default)]
+    rehearse_functions: bool,
+    #[serde(default)]
+    mask_columns: Vec<String>,
 }
 
 impl RawConfig {
@@ -305,6 +313,7 @@ impl RawConfig {
             raw.apply_env(env)?;
             targets.push(raw.resolve(env)?);
         }
+        check_rehearsal_targets(&targets)?;
         Ok(Config {
             server: ServerConfig {
                 listen,
@@ -368,25 +377,34 @@ impl RawTarget {
             &mut self.statement_timeout,
         );
         override_string(env, &format!("{p}LOCK_TIMEOUT"), &mut self.lock_timeout);
-        if let Some(v) = env(&format!("{p}ALLOW_UNCOUNTED")) {
-            self.allow_uncounted = match v.trim() {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        key: format!("{p}ALLOW_UNCOUNTED"),
-                        message: format!("{v:?} is not true or false"),
-                    });
-                }
-            };
+        override_string(env, &format!("{p}REHEARSE"), &mut self.rehearse);
+        override_string(
+            env,
+            &format!("{p}REHEARSAL_TIMEOUT"),
+            &mut self.rehearsal_timeout,
+        );
+        if let Some(v) = env_bool(env, &format!("{p}ALLOW_UNCOUNTED"))? {
+            self.allow_uncounted = v;
+        }
+        if let Some(v) = env_bool(env, &format!("{p}REHEARSAL_SAMPLES"))? {
+            self.rehearsal_samples = Some(v);
+        }
+        if let Some(v) = env_bool(env, &format!("{p}REHEARSE_FUNCTIONS"))? {
+            self.rehearse_functions = v;
+        }
+        let var = format!("{p}REHEARSAL_CONCURRENCY");
+        if let Some(v) = env(&var) {
+            self.rehearsal_concurrency =
+                Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
+                    key: var.clone(),
+                    message: format!("{v:?} is not a whole number"),
+                })?);
+        }
+        if let Some(v) = env(&format!("{p}MASK_COLUMNS")) {
+            self.mask_columns = comma_list(&v);
         }
         if let Some(v) = env(&format!("{p}BLOCKED_RULES")) {
-            self.blocked_rules = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            self.blocked_rules = comma_list(&v);
         }
         let mut approvals = self.approvals.unwrap_or_default();
         for (key, slot) in [
@@ -452,12 +470,118 @@ impl RawTarget {
             key: format!("target {target:?}"),
             message: e.to_string(),
         })?;
+        let on = match self.rehearse.as_deref().map(str::trim) {
+            None | Some("self") => RehearseOn::Itself,
+            Some("off") => RehearseOn::Off,
+            Some("") => {
+                return Err(ConfigError::Invalid {
+                    key: format!("target {target:?}: rehearse"),
+                    message: "say \"self\", \"off\" or the name of another target".into(),
+                });
+            }
+            Some(other) => RehearseOn::Copy(other.to_owned()),
+        };
+        let concurrency = self
+            .rehearsal_concurrency
+            .unwrap_or(DEFAULT_REHEARSAL_CONCURRENCY);
+        if concurrency == 0 {
+            return Err(ConfigError::Invalid {
+                key: format!("target {target:?}: rehearsal_concurrency"),
+                message: "at least 1 rehearsal must be able to run".into(),
+            });
+        }
+        let timeout = duration("rehearsal_timeout", self.rehearsal_timeout)?
+            .unwrap_or(DEFAULT_REHEARSAL_TIMEOUT);
+        if timeout.is_zero() {
+            return Err(ConfigError::Invalid {
+                key: format!("target {target:?}: rehearsal_timeout"),
+                message: "a rehearsal needs some time".into(),
+            });
+        }
+        if let Some(bad) = self.mask_columns.iter().find(|m| {
+            let m = m.trim();
+            m.is_empty() || m.starts_with('.') || m.ends_with('.')
+        }) {
+            return Err(ConfigError::Invalid {
+                key: format!("target {target:?}: mask_columns"),
+                message: format!("{bad:?} is not `table.column` or `column` (`*` a wildcard)"),
+            });
+        }
         Ok(TargetConfig {
             name: target,
             driver,
             url: SecretUrl::new(url),
             policy,
+            rehearsal: RehearsalConfig {
+                on,
+                timeout,
+                concurrency,
+                samples: self.rehearsal_samples.unwrap_or(true),
+                allow_functions: self.rehearse_functions,
+                mask_columns: self.mask_columns,
+            },
         })
+    }
+}
+
+/// Each target rehearsed on a copy names another target of the same driver, which itself
+/// rehearses nowhere else (a copy is rehearsed on, not through).
+fn check_rehearsal_targets(targets: &[TargetConfig]) -> Result<(), ConfigError> {
+    for t in targets {
+        let RehearseOn::Copy(copy) = &t.rehearsal.on else {
+            continue;
+        };
+        let key = format!("target {:?}: rehearse", t.name);
+        let refuse = |message: String| {
+            Err(ConfigError::Invalid {
+                key: key.clone(),
+                message,
+            })
+        };
+        match targets.iter().find(|c| &c.name == copy) {
+            None => {
+                let known: Vec<&str> = targets.iter().map(|c| c.name.as_str()).collect();
+                return refuse(format!(
+                    "{copy:?} is not \"self\", \"off\" or a target (targets: {})",
+                    known.join(", ")
+                ));
+            }
+            Some(c) if c.name == t.name => {
+                return refuse(format!("{copy:?} is this target; say \"self\""));
+            }
+            Some(c) if c.driver != t.driver => {
+                return refuse(format!(
+                    "{copy:?} is a {} target, this one {}: a copy runs the same SQL",
+                    c.driver, t.driver
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// A comma-separated list, blanks dropped.
+fn comma_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A `true`/`false` (or `1`/`0`) environment variable, if set.
+fn env_bool(env: &dyn Fn(&str) -> Option<String>, var: &str) -> Result<Option<bool>, ConfigError> {
+    match env(var) {
+        None => Ok(None),
+        Some(v) => match v.trim() {
+            "true" | "1" => Ok(Some(true)),
+            "false" | "0" => Ok(Some(false)),
+            _ => Err(ConfigError::Invalid {
+                key: var.to_owned(),
+                message: format!("{v:?} is not true or false"),
+            }),
+        },
     }
 }
 
