@@ -15,4 +15,5 @@ mod execution;
 mod hygiene;
 mod leaks;
 mod pages;
+mod rehearsal;
 mod requests_api;

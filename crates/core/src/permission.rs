@@ -17,6 +17,7 @@ pub enum Deed {
     Withdraw,
     Review,
     Execute,
+    Rehearse,
     ManageUsers,
 }
 
@@ -28,6 +29,7 @@ impl fmt::Display for Deed {
             Self::Withdraw => "withdraw this request",
             Self::Review => "review this request",
             Self::Execute => "execute this request",
+            Self::Rehearse => "rehearse this request",
             Self::ManageUsers => "manage users and tokens",
         })
     }
@@ -50,6 +52,8 @@ pub enum ForbiddenReason {
     NotAReviewer,
     /// Only an admin may.
     NotAnAdmin,
+    /// On a target rehearsed on itself, only a named reviewer (not the author) or an admin.
+    NotANamedReviewerOrAdmin,
 }
 
 impl fmt::Display for ForbiddenReason {
@@ -62,6 +66,10 @@ impl fmt::Display for ForbiddenReason {
             Self::NotNamed => "you are not one of its named reviewers",
             Self::NotAReviewer => "you do not hold the reviewer role",
             Self::NotAnAdmin => "only an admin may",
+            Self::NotANamedReviewerOrAdmin => {
+                "its target is rehearsed on itself, so only a reviewer named on it or an admin \
+                 may start a rehearsal (it runs unreviewed SQL)"
+            }
         })
     }
 }
@@ -140,6 +148,26 @@ pub fn may_review(user: &User, author: &str, named_reviewers: &[String]) -> Resu
 /// Executing: the request's author or an admin.
 pub fn may_execute(user: &User, author: &str) -> Result<(), Forbidden> {
     check(user, Deed::Execute, || author_or_admin(user, author))
+}
+
+/// Starting a rehearsal, which runs unreviewed SQL. On a target rehearsed on a copy
+/// (`on_itself` false), everyone who may read the request. On one rehearsed on itself, a second
+/// person who has read the SQL chooses to: a reviewer named on the request who is not its
+/// author, or an admin.
+pub fn may_rehearse(
+    user: &User,
+    author: &str,
+    named_reviewers: &[String],
+    on_itself: bool,
+) -> Result<(), Forbidden> {
+    check(user, Deed::Rehearse, || {
+        let named = named_reviewers.contains(&user.name) && !is_author(user, author);
+        if !on_itself || user.is_admin() || named {
+            Ok(())
+        } else {
+            Err(ForbiddenReason::NotANamedReviewerOrAdmin)
+        }
+    })
 }
 
 /// Managing users and tokens: admins.
@@ -320,5 +348,37 @@ mod tests {
         for (result, message) in cases {
             assert_eq!(result.unwrap_err().to_string(), message);
         }
+    }
+
+    #[test]
+    fn on_itself_only_named_reviewers_and_admins_rehearse_on_a_copy_everyone() {
+        let named = vec!["bob".to_owned()];
+        let alice = user("alice", &[Role::Author]);
+        let bob = user("bob", &[Role::Reviewer]);
+        let carol = user("carol", &[Role::Reviewer]);
+        let root = user("root", &[Role::Admin]);
+        for (who, on_itself, allowed) in [
+            (&alice, true, false),
+            (&bob, true, true),
+            (&carol, true, false),
+            (&root, true, true),
+            (&alice, false, true),
+            (&carol, false, true),
+        ] {
+            assert_eq!(
+                may_rehearse(who, AUTHOR, &named, on_itself).is_ok(),
+                allowed,
+                "{} on_itself={on_itself}",
+                who.name
+            );
+        }
+        let err = may_rehearse(&alice, AUTHOR, &named, true).expect_err("author");
+        assert_eq!(err.reason, ForbiddenReason::NotANamedReviewerOrAdmin);
+        let mut gone = bob.clone();
+        gone.disabled = true;
+        assert_eq!(
+            may_rehearse(&gone, AUTHOR, &named, false).map_err(|e| e.reason),
+            Err(ForbiddenReason::Disabled)
+        );
     }
 }

@@ -11,6 +11,7 @@ use countersign_store::{Conflict, StoreError};
 use serde::Serialize;
 
 use crate::audit::{InvalidFilter, UnknownFormat};
+use crate::rehearsal::RehearsalRefused;
 
 /// An error a handler returns. Internal details are logged, never sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +158,17 @@ impl From<TransitionError> for ApiError {
 impl From<InvalidRequest> for ApiError {
     fn from(e: InvalidRequest) -> ApiError {
         ApiError::bad_request(e.to_string())
+    }
+}
+
+impl From<RehearsalRefused> for ApiError {
+    fn from(e: RehearsalRefused) -> ApiError {
+        let code = match e {
+            RehearsalRefused::Off(_) => "rehearsal_off",
+            RehearsalRefused::NotNow(..) => "invalid_state",
+            RehearsalRefused::Running(_) => "rehearsal_running",
+        };
+        ApiError::conflict(code, e.to_string())
     }
 }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod execution;
 pub mod hygiene;
 pub mod pages;
+pub mod rehearsal;
 pub mod text;
 pub mod views;
 pub mod workflow;
@@ -38,14 +39,17 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Bounds the argon2 computations running at once (one per core by default).
     pub hashers: Arc<auth::password::HashLimiter>,
+    /// Where rehearsals take their turns: per target, and one per request.
+    pub rehearsals: Arc<rehearsal::RehearsalSlots>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: Config) -> AppState {
         AppState {
             store,
-            config: Arc::new(config),
             hashers: Arc::new(auth::password::HashLimiter::per_core()),
+            rehearsals: Arc::new(rehearsal::RehearsalSlots::new(&config)),
+            config: Arc::new(config),
         }
     }
 
@@ -110,6 +114,16 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let max_connections = state.config.server.max_connections;
     let header_timeout = state.config.server.header_read_timeout;
+    // No rehearsal of this store runs anywhere a starting server does not know of: one a
+    // stopped server left running ended with its connection, which rolled it back.
+    match state.store.settle_interrupted_rehearsals().await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            settled = n,
+            "rehearsals left running by a stopped server: error"
+        ),
+        Err(e) => tracing::error!(error = %e, "cannot settle interrupted rehearsals"),
+    }
     let reconciler = state.spawn_reconciler();
     let checkpointer = state.spawn_checkpointer();
     let closing = state.clone();

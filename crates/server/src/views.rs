@@ -2,9 +2,11 @@
 //! render too. Built from the store's records; never carries a connection URL.
 
 use countersign_core::policy::{self, ApprovalState, Policy};
-use countersign_core::request::{GuardSource, RequestStatus, Review};
+use countersign_core::request::{GuardSource, RehearsalStatus, RequestStatus, Review};
 use countersign_core::timestamp_serde;
-use countersign_store::{ExecutionRecord, RequestRecord, RequestSummary, RevisionRecord};
+use countersign_store::{
+    ExecutionRecord, RehearsalRecord, RequestRecord, RequestSummary, RevisionRecord,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -35,6 +37,54 @@ pub struct RequestView {
     pub reviews: Vec<ReviewView>,
     pub revisions: Vec<RevisionView>,
     pub execution: Option<ExecutionView>,
+    /// The latest rehearsal of the current revision, if any.
+    pub rehearsal: Option<RehearsalView>,
+}
+
+/// A rehearsal as the API shows it (docs/api.md, "Rehearsal").
+#[derive(Debug, Serialize)]
+pub struct RehearsalView {
+    pub id: i64,
+    pub revision: i64,
+    pub status: RehearsalStatus,
+    /// The target it ran on: the request's own, or the copy it is rehearsed on.
+    pub on_target: String,
+    /// Who started it; `null`: the system, after a submit or revise.
+    pub requested_by: Option<String>,
+    #[serde(with = "timestamp_serde")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "timestamp_serde::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    /// Every row its transaction changed, as the database counted them; `null` unless done.
+    pub rows_affected: Option<i64>,
+    pub tables: Vec<TableChangesView>,
+    /// Each statement run, then the one skipped if any: `{index, summary, rows_affected,
+    /// skipped, sample}`.
+    pub statements: Vec<Value>,
+    pub error: Option<String>,
+}
+
+impl From<RehearsalRecord> for RehearsalView {
+    fn from(r: RehearsalRecord) -> RehearsalView {
+        let tables = serde_json::from_value(r.result["tables"].clone()).unwrap_or_default();
+        let statements = match &r.result["statements"] {
+            Value::Array(all) => all.clone(),
+            _ => Vec::new(),
+        };
+        RehearsalView {
+            id: r.id,
+            revision: r.revision,
+            status: r.status,
+            on_target: r.on_target,
+            requested_by: r.requested_by,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            rows_affected: r.rows_affected,
+            tables,
+            statements,
+            error: r.error,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -153,6 +203,7 @@ impl RequestView {
                 .map(RevisionView::from)
                 .collect(),
             execution: record.execution.map(ExecutionView::from),
+            rehearsal: None,
         }
     }
 }

@@ -121,6 +121,7 @@ impl AppState {
             .submit_request(author, new.title.trim(), &target.name, &checked.input(&new))
             .await?;
         tracing::info!(request = id, author = ?author.name, target = ?target.name, "submitted");
+        self.rehearse_new_revision(id).await;
         Ok(id)
     }
 
@@ -152,6 +153,9 @@ impl AppState {
                 input.as_ref(),
             )
             .await?;
+        if edited.new_revision {
+            self.rehearse_new_revision(id).await;
+        }
         Ok(())
     }
 

@@ -1,7 +1,9 @@
 //! The harness of the end-to-end tests: a real server on a real port over a fresh store, a
 //! browser-like client that keeps its cookies, and helpers to make users and tokens.
 
+mod backend;
 mod world;
+pub use backend::{Backend, unique};
 pub use world::{PW, World};
 
 use std::net::SocketAddr;

@@ -13,7 +13,7 @@ use super::ApiJson;
 use crate::AppState;
 use crate::auth::ApiUser;
 use crate::error::ApiError;
-use crate::views::{RequestView, SummaryView};
+use crate::views::{RehearsalView, RequestView, SummaryView};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -22,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/requests/{id}/reviews", post(review))
         .route("/requests/{id}/withdraw", post(withdraw))
         .route("/requests/{id}/execute", post(execute))
+        .route("/requests/{id}/rehearse", post(rehearse))
 }
 
 /// Lists are at most this long, whatever `limit` asks.
@@ -33,7 +34,13 @@ impl AppState {
     pub async fn request_view(&self, id: i64) -> Result<RequestView, ApiError> {
         let record = self.load_request(id).await?;
         let policy = self.policy_of(&record.target);
-        Ok(RequestView::new(record, &policy))
+        let rehearsal = self
+            .store
+            .latest_rehearsal(id, record.revision, None)
+            .await?;
+        let mut view = RequestView::new(record, &policy);
+        view.rehearsal = rehearsal.map(RehearsalView::from);
+        Ok(view)
     }
 }
 
@@ -165,4 +172,14 @@ async fn withdraw(
 ) -> Result<Json<RequestView>, ApiError> {
     state.withdraw(id, &user).await?;
     Ok(Json(state.request_view(id).await?))
+}
+
+/// `POST /api/v1/requests/{id}/rehearse` → 202 and the request, its rehearsal running.
+async fn rehearse(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<RequestView>), ApiError> {
+    state.rehearse(id, &user).await?;
+    Ok((StatusCode::ACCEPTED, Json(state.request_view(id).await?)))
 }

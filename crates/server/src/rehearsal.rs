@@ -1,0 +1,276 @@
+//! Rehearsals of a request's current revision (docs/api.md, "Rehearsal"): who may start one,
+//! where it runs (the target itself or the copy its `rehearse` names), how many run at once,
+//! and what is stored of it. The run itself is the executor's `rehearse`, always rolled back;
+//! this module starts it off the HTTP request — one at a time per request, at most
+//! `rehearsal_concurrency` at once per target, the rest waiting — and stores its result, the
+//! samples already masked by the executor.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use countersign_core::permission;
+use countersign_core::request::{RehearsalStatus, RequestStatus};
+use countersign_core::user::User;
+use countersign_executor::{
+    Limits, Rehearsal, RehearsalOptions, Sample, StatementRehearsal, Target, rehearse,
+};
+use countersign_store::{RehearsalResult, RequestRecord};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::AppState;
+use crate::config::{Config, RehearseOn, TargetConfig};
+use crate::error::ApiError;
+
+/// Why a rehearsal was not started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RehearsalRefused {
+    #[error("target {0:?} is not rehearsed (rehearse = \"off\")")]
+    Off(String),
+    #[error(
+        "request #{0} is {1}; a rehearsal runs only while it is pending review, rejected or \
+         approved"
+    )]
+    NotNow(i64, RequestStatus),
+    #[error("a rehearsal of request #{0} is already running; wait for it to finish")]
+    Running(i64),
+}
+
+/// The statuses in which a request may be rehearsed: while people still read it.
+pub const fn rehearsable(status: RequestStatus) -> bool {
+    matches!(
+        status,
+        RequestStatus::PendingReview | RequestStatus::Rejected | RequestStatus::Approved
+    )
+}
+
+/// The places rehearsals take: one semaphore per target (`rehearsal_concurrency` permits)
+/// and the requests with one under way.
+#[derive(Debug, Default)]
+pub struct RehearsalSlots {
+    per_target: HashMap<String, Arc<Semaphore>>,
+    running: Mutex<HashSet<i64>>,
+}
+
+impl RehearsalSlots {
+    pub fn new(config: &Config) -> RehearsalSlots {
+        RehearsalSlots {
+            per_target: config
+                .targets
+                .iter()
+                .map(|t| {
+                    let permits = usize::try_from(t.rehearsal.concurrency).unwrap_or(1);
+                    (t.name.clone(), Arc::new(Semaphore::new(permits)))
+                })
+                .collect(),
+            running: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Marks request `id` as rehearsing; `None` when it already is.
+    fn claim(self: &Arc<Self>, id: i64) -> Option<Claim> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.insert(id).then(|| Claim {
+            slots: self.clone(),
+            id,
+        })
+    }
+}
+
+/// A request's place among the running rehearsals, given back when dropped (a panic too).
+struct Claim {
+    slots: Arc<RehearsalSlots>,
+    id: i64,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut running = self.slots.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.remove(&self.id);
+    }
+}
+
+impl AppState {
+    /// `POST /requests/{id}/rehearse` by `user`: starts a rehearsal of the current revision;
+    /// returns its id. On a target rehearsed on itself only a named reviewer or an admin may.
+    pub async fn rehearse(&self, id: i64, user: &User) -> Result<i64, ApiError> {
+        let record = self.load_request(id).await?;
+        let target = self.rehearsal_target(&record)?;
+        let current = record.current();
+        permission::may_rehearse(
+            user,
+            &record.author,
+            &current.reviewers,
+            target.rehearsal.on == RehearseOn::Itself,
+        )?;
+        self.start_rehearsal(&record, Some(user)).await
+    }
+
+    /// After a submit or a revise: a target rehearsed on a copy rehearses the new revision by
+    /// itself (a target rehearsed on itself never does). Failures are logged, never returned:
+    /// the submission stands.
+    pub async fn rehearse_new_revision(&self, id: i64) {
+        let started = async {
+            let record = self.load_request(id).await?;
+            let copy = self
+                .config
+                .target(&record.target)
+                .is_some_and(|t| matches!(t.rehearsal.on, RehearseOn::Copy(_)));
+            if copy {
+                self.start_rehearsal(&record, None).await?;
+            }
+            Ok::<_, ApiError>(())
+        };
+        if let Err(e) = started.await {
+            tracing::warn!(request = id, error = ?e.message, "could not start a rehearsal");
+        }
+    }
+
+    /// The request's target, if it is rehearsed at all and the request may be now.
+    fn rehearsal_target(&self, record: &RequestRecord) -> Result<&TargetConfig, ApiError> {
+        let target = self.config.target(&record.target).ok_or_else(|| {
+            ApiError::conflict(
+                "target_unavailable",
+                format!("target {:?} is no longer configured", record.target),
+            )
+        })?;
+        if target.rehearsal.on == RehearseOn::Off {
+            return Err(RehearsalRefused::Off(target.name.clone()).into());
+        }
+        if !rehearsable(record.status) {
+            return Err(RehearsalRefused::NotNow(record.id, record.status).into());
+        }
+        Ok(target)
+    }
+
+    /// Records a rehearsal of the current revision as running and runs it in the background.
+    async fn start_rehearsal(
+        &self,
+        record: &RequestRecord,
+        user: Option<&User>,
+    ) -> Result<i64, ApiError> {
+        let target = self.rehearsal_target(record)?.clone();
+        let on = match &target.rehearsal.on {
+            RehearseOn::Copy(copy) => self.config.target(copy).cloned().ok_or_else(|| {
+                ApiError::conflict(
+                    "target_unavailable",
+                    format!("the copy {copy:?} is no longer configured"),
+                )
+            })?,
+            _ => target.clone(),
+        };
+        let claim = self
+            .rehearsals
+            .claim(record.id)
+            .ok_or(RehearsalRefused::Running(record.id))?;
+        let revision = record.current();
+        // Another instance may be rehearsing it: the store says so.
+        let latest = self
+            .store
+            .latest_rehearsal(record.id, revision.revision, None)
+            .await?;
+        if latest.is_some_and(|r| r.status == RehearsalStatus::Running) {
+            return Err(RehearsalRefused::Running(record.id).into());
+        }
+        let rehearsal_id = self
+            .store
+            .start_rehearsal(record.id, revision.revision, &on.name, user)
+            .await?;
+        tracing::info!(request = record.id, rehearsal = rehearsal_id, on = ?on.name, "rehearsal started");
+        let state = self.clone();
+        let sql = revision.sql.clone();
+        let actor = user.map(|u| u.name.clone());
+        let slot = self.rehearsals.per_target.get(&target.name).cloned();
+        tokio::spawn(async move {
+            let _claim = claim;
+            // Waits for one of the target's places; a closed semaphore is never used.
+            let _permit = match &slot {
+                Some(slot) => slot.clone().acquire_owned().await.ok(),
+                None => None,
+            };
+            let options = RehearsalOptions {
+                timeout: target.rehearsal.timeout,
+                samples: target.rehearsal.samples,
+                mask_columns: &target.rehearsal.mask_columns,
+                allow_functions: target.rehearsal.allow_functions,
+                ..RehearsalOptions::new(Limits {
+                    statement_timeout: target.policy.statement_timeout,
+                    lock_timeout: target.policy.lock_timeout,
+                })
+            };
+            let on_target = Target {
+                driver: on.driver,
+                url: on.url.expose(),
+            };
+            let rehearsal = rehearse(on_target, &sql, options).await;
+            let result = result_of(&rehearsal);
+            match state
+                .store
+                .finish_rehearsal(rehearsal_id, actor.as_deref(), &result)
+                .await
+            {
+                Ok(_) => tracing::info!(
+                    rehearsal = rehearsal_id,
+                    status = %result.status,
+                    rows = ?result.rows_affected,
+                    "rehearsal finished"
+                ),
+                Err(e) => {
+                    tracing::error!(rehearsal = rehearsal_id, error = %e, "cannot store a rehearsal's end")
+                }
+            }
+        });
+        Ok(rehearsal_id)
+    }
+}
+
+/// How the store records what a rehearsal found: `{tables, statements}`, the statements as
+/// the API shows them.
+fn result_of(rehearsal: &Rehearsal) -> RehearsalResult {
+    let tables: Vec<Value> = rehearsal
+        .tables
+        .iter()
+        .map(|t| {
+            json!({
+                "table": t.table,
+                "inserted": t.inserted,
+                "updated": t.updated,
+                "deleted": t.deleted,
+            })
+        })
+        .collect();
+    let statements: Vec<Value> = rehearsal.statements.iter().map(statement_json).collect();
+    RehearsalResult {
+        status: rehearsal.status,
+        finished_at: rehearsal.finished_at,
+        rows_affected: rehearsal
+            .error
+            .is_none()
+            .then(|| i64::try_from(rehearsal.rows_affected).unwrap_or(i64::MAX)),
+        result: json!({ "tables": tables, "statements": statements }),
+        error: rehearsal.error.as_ref().map(ToString::to_string),
+    }
+}
+
+fn statement_json(s: &StatementRehearsal) -> Value {
+    json!({
+        "index": s.index,
+        "summary": s.summary,
+        "rows_affected": s.rows_affected,
+        "skipped": s.skipped.as_ref().map(|k| match &k.detail {
+            Some(detail) => format!("{}: {detail}", k.reason.words()),
+            None => k.reason.words().to_owned(),
+        }),
+        "sample": s.sample.as_ref().map(sample_json),
+    })
+}
+
+fn sample_json(sample: &Sample) -> Value {
+    json!({
+        "table": sample.table,
+        "columns": sample.columns,
+        "before": sample.before,
+        "after": sample.after,
+        "masked": sample.masked,
+    })
+}

@@ -1,0 +1,287 @@
+//! Rehearsals through the API on real targets: who may start one, where it runs, what it
+//! counts and samples, and that the target is exactly as before afterwards.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{Backend, TestApp, World, config_for, error_code, unique};
+use countersign_core::user::Role;
+use countersign_store::testing::TestStore;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Polls request `id` until its rehearsal is no longer running; returns it.
+async fn rehearsal_of(w: &World, id: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let request = w.get("alice", &format!("/api/v1/requests/{id}")).await;
+        let rehearsal = request["rehearsal"].clone();
+        if !rehearsal.is_null() && rehearsal["status"] != "running" {
+            return rehearsal;
+        }
+        assert!(Instant::now() < deadline, "still running: {rehearsal}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn submit(w: &World, target: &str, sql: &str) -> i64 {
+    let request = w
+        .submit(
+            json!({"title": "t", "intent": "a test edit", "sql": sql, "target": target,
+            "reviewers": ["bob"], "expected_rows": 2}),
+        )
+        .await;
+    request["id"].as_i64().expect("id")
+}
+
+async fn start(w: &World, who: &str, id: i64) -> reqwest::Response {
+    w.post(who, &format!("/api/v1/requests/{id}/rehearse"), json!({}))
+        .await
+}
+
+#[tokio::test]
+async fn a_rehearsal_on_the_target_itself_counts_samples_and_changes_nothing() {
+    for b in Backend::all() {
+        b.create_accounts(4).await;
+        let mut w = World::new(&b.target_toml("")).await;
+        w.add("dave", &[Role::Reviewer]).await;
+        let sql = format!(
+            "UPDATE {t} SET v = v + 5 WHERE id IN (1, 2);\nDELETE FROM {t} WHERE id = 4",
+            t = b.table
+        );
+        let id = submit(&w, b.name, &sql).await;
+        let request = w.get("alice", &format!("/api/v1/requests/{id}")).await;
+        assert!(
+            request["rehearsal"].is_null(),
+            "{}: a target rehearsed on itself never rehearses by itself",
+            b.driver
+        );
+
+        for who in ["alice", "dave"] {
+            let (status, code) = error_code(start(&w, who, id).await).await;
+            assert_eq!(
+                (status, code.as_str()),
+                (StatusCode::FORBIDDEN, "forbidden"),
+                "{} {who}",
+                b.driver
+            );
+        }
+        let res = start(&w, "bob", id).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED, "{}", b.driver);
+        let body: Value = res.json().await.expect("json");
+        assert!(!body["rehearsal"].is_null(), "{body}");
+
+        let r = rehearsal_of(&w, id).await;
+        assert_eq!(r["status"], "done", "{}: {r}", b.driver);
+        assert_eq!(r["rows_affected"], 3, "{}: {r}", b.driver);
+        assert_eq!(r["on_target"], b.name);
+        assert_eq!(r["requested_by"], "bob");
+        assert_eq!(r["statements"][0]["rows_affected"], 2, "{r}");
+        assert_eq!(r["statements"][1]["rows_affected"], 1, "{r}");
+        let sample = &r["statements"][0]["sample"];
+        assert_eq!(sample["before"].as_array().map(Vec::len), Some(2), "{r}");
+        let v = sample["columns"]
+            .as_array()
+            .and_then(|c| c.iter().position(|c| c == "v"))
+            .expect("column v");
+        assert_eq!(sample["before"][0][v], "0", "{sample}");
+        assert_eq!(sample["after"][0][v], "5", "{sample}");
+        assert_eq!(
+            b.values().await,
+            [0, 0, 0, 0],
+            "{}: nothing of the rehearsal stays",
+            b.driver
+        );
+
+        // The admin may start one too; the author still may not.
+        assert_eq!(start(&w, "root", id).await.status(), StatusCode::ACCEPTED);
+        let r = rehearsal_of(&w, id).await;
+        assert_eq!(r["requested_by"], "root");
+        assert_eq!(b.values().await, [0, 0, 0, 0]);
+
+        // After the withdrawal, nobody may.
+        let res = w
+            .send(
+                "alice",
+                reqwest::Method::POST,
+                &format!("/api/v1/requests/{id}/withdraw"),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let (status, code) = error_code(start(&w, "bob", id).await).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::CONFLICT, "invalid_state")
+        );
+        w.done().await;
+        b.drop_table().await;
+    }
+}
+
+#[tokio::test]
+async fn a_target_rehearsed_on_a_copy_rehearses_there_after_every_submit_and_revise() {
+    let production = Backend::sqlite();
+    let staging = Backend::sqlite().with_table(&production.table);
+    production.create_accounts(2).await;
+    staging.create_accounts(5).await;
+    let targets = format!(
+        "{}{}",
+        production.target_toml("rehearse = \"staging\""),
+        staging
+            .target_toml("")
+            .replace("name = \"lite\"", "name = \"staging\""),
+    );
+    let w = World::new(&targets).await;
+    let sql = format!("UPDATE {} SET v = 1 WHERE id > 0", production.table);
+    let id = submit(&w, "lite", &sql).await;
+    let r = rehearsal_of(&w, id).await;
+    assert_eq!(r["status"], "done", "{r}");
+    assert_eq!(r["on_target"], "staging");
+    assert!(r["requested_by"].is_null(), "the system started it: {r}");
+    assert_eq!(r["rows_affected"], 5, "counted on the copy's rows: {r}");
+    assert_eq!(r["revision"], 1);
+
+    let res = w
+        .send(
+            "alice",
+            reqwest::Method::PUT,
+            &format!("/api/v1/requests/{id}"),
+            Some(json!({"sql": format!("UPDATE {} SET v = 1 WHERE id > 3", production.table)})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let r = rehearsal_of(&w, id).await;
+    assert_eq!(r["revision"], 2, "a new revision is rehearsed anew: {r}");
+    assert_eq!(r["rows_affected"], 2, "{r}");
+
+    // On a copy, anyone who may read the request may start one again.
+    assert_eq!(start(&w, "alice", id).await.status(), StatusCode::ACCEPTED);
+    let r = rehearsal_of(&w, id).await;
+    assert_eq!(r["requested_by"], "alice");
+    assert_eq!(production.values().await, [0, 0]);
+    assert_eq!(staging.values().await, [0, 0, 0, 0, 0]);
+    w.done().await;
+}
+
+#[tokio::test]
+async fn masked_columns_never_leave_the_rehearsal_and_samples_can_be_off() {
+    let b = Backend::sqlite();
+    b.exec(format!(
+        "CREATE TABLE {} (id INTEGER PRIMARY KEY, email TEXT, v INTEGER)",
+        b.table
+    ))
+    .await;
+    b.exec(format!(
+        "INSERT INTO {} VALUES (1, 'ann@example.com', 0), (2, 'bo@example.com', 0)",
+        b.table
+    ))
+    .await;
+    let masked = b.target_toml("mask_columns = [\"*.email\"]");
+    let w = World::new(&masked).await;
+    let sql = format!(
+        "UPDATE {} SET v = 1, email = 'new@example.com' WHERE id = 1",
+        b.table
+    );
+    let id = submit(&w, b.name, &sql).await;
+    assert_eq!(start(&w, "bob", id).await.status(), StatusCode::ACCEPTED);
+    let r = rehearsal_of(&w, id).await;
+    let text = r.to_string();
+    assert!(!text.contains("example.com"), "{text}");
+    assert!(text.contains("••••"), "{text}");
+    w.done().await;
+
+    let counts_only = b.target_toml("rehearsal_samples = false");
+    let w = World::new(&counts_only).await;
+    let id = submit(&w, b.name, &sql).await;
+    assert_eq!(start(&w, "bob", id).await.status(), StatusCode::ACCEPTED);
+    let r = rehearsal_of(&w, id).await;
+    assert_eq!(r["rows_affected"], 1, "{r}");
+    assert!(r["statements"][0]["sample"].is_null(), "{r}");
+    assert!(!r.to_string().contains("example.com"));
+    w.done().await;
+}
+
+#[tokio::test]
+async fn a_target_not_rehearsed_refuses_and_a_skipped_statement_says_why() {
+    let b = Backend::sqlite();
+    b.create_accounts(2).await;
+    let targets = format!(
+        "{}{}",
+        b.target_toml("rehearse = \"off\""),
+        b.target_toml("")
+            .replace("name = \"lite\"", "name = \"lite2\""),
+    );
+    let w = World::new(&targets).await;
+    let id = submit(
+        &w,
+        "lite",
+        &format!("UPDATE {} SET v = 1 WHERE id = 1", b.table),
+    )
+    .await;
+    let (status, code) = error_code(start(&w, "bob", id).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::CONFLICT, "rehearsal_off")
+    );
+
+    // A function the analyzer cannot see into is not run (rehearse_functions is off).
+    let sql = format!(
+        "UPDATE {t} SET v = 2 WHERE id = 1;\nSELECT {f}(1)",
+        t = b.table,
+        f = unique("refresh_totals")
+    );
+    let id = submit(&w, "lite2", &sql).await;
+    assert_eq!(start(&w, "bob", id).await.status(), StatusCode::ACCEPTED);
+    let r = rehearsal_of(&w, id).await;
+    assert_eq!(r["status"], "done", "{r}");
+    assert_eq!(r["statements"][0]["rows_affected"], 1, "{r}");
+    let skipped = r["statements"][1]["skipped"].as_str().unwrap_or_default();
+    assert!(skipped.contains("function"), "{r}");
+    assert_eq!(b.values().await, [0, 0]);
+    w.done().await;
+}
+
+#[tokio::test]
+async fn a_rehearsal_left_running_by_a_stopped_server_is_an_error_after_restart() {
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let db = TestStore::sqlite().await;
+    let w = World::on(db, &b.target_toml("")).await;
+    let id = submit(
+        &w,
+        b.name,
+        &format!("UPDATE {} SET v = 1 WHERE id = 1", b.table),
+    )
+    .await;
+    let bob = w
+        .app
+        .store
+        .user_by_name("bob")
+        .await
+        .expect("store")
+        .expect("bob");
+    // What a killed server leaves: a rehearsal the store still calls running.
+    w.app
+        .store
+        .start_rehearsal(id, 1, b.name, Some(&bob))
+        .await
+        .expect("start");
+    let config = config_for(w.store_url(), &b.target_toml(""), &[]);
+    let again = TestApp::start(config).await;
+    let res = TestApp::client()
+        .get(again.url(&format!("/api/v1/requests/{id}")))
+        .bearer_auth(w.token("alice"))
+        .send()
+        .await
+        .expect("request");
+    let request: Value = res.json().await.expect("json");
+    assert_eq!(request["rehearsal"]["status"], "error", "{request}");
+    assert!(
+        request["rehearsal"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("server stopped")),
+        "{request}"
+    );
+    again.stop().await;
+    w.done().await;
+}
