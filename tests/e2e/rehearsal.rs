@@ -285,3 +285,55 @@ async fn a_rehearsal_left_running_by_a_stopped_server_is_an_error_after_restart(
     again.stop().await;
     w.done().await;
 }
+
+#[tokio::test]
+async fn the_request_page_offers_rehearse_to_a_reviewer_and_shows_counts_and_samples() {
+    let b = Backend::sqlite();
+    b.create_accounts(3).await;
+    let w = World::new(&b.target_toml("")).await;
+    let sql = format!("UPDATE {} SET v = 7 WHERE id IN (1, 2)", b.table);
+    let id = w
+        .submit(
+            json!({"title": "t", "intent": "a test edit", "sql": sql, "target": b.name,
+            "reviewers": ["bob"], "expected_rows": 1}),
+        )
+        .await["id"]
+        .as_i64()
+        .expect("id");
+    let path = format!("/requests/{id}");
+
+    let mut alice = w.app.sign_in("alice", crate::common::PW).await;
+    let page = alice.page(&path).await;
+    assert!(
+        !page.contains(">Rehearse</button>"),
+        "the author gets no button"
+    );
+    let csrf = crate::common::hidden_csrf(&page).expect("csrf");
+    let refused = alice
+        .post_form(&format!("{path}/rehearse"), &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    let mut bob = w.app.sign_in("bob", crate::common::PW).await;
+    let page = bob.page(&path).await;
+    assert!(page.contains("Not rehearsed yet"), "{page}");
+    assert!(page.contains(">Rehearse</button>"), "{page}");
+    let csrf = crate::common::hidden_csrf(&page).expect("csrf");
+    let res = bob
+        .post_form(&format!("{path}/rehearse"), &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    rehearsal_of(&w, id).await;
+    let page = bob.page(&path).await;
+    assert!(page.contains("changes 2 rows"), "{page}");
+    assert!(
+        page.contains("<del>0</del> → <ins>7</ins>"),
+        "the changed cell, before and after: {page}"
+    );
+    assert!(
+        page.contains("The rehearsal changed 2 rows; the author expects 1."),
+        "{page}"
+    );
+    assert_eq!(b.values().await, [0, 0, 0]);
+    w.done().await;
+}

@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 use crate::AppState;
 use crate::config::{Config, RehearseOn, TargetConfig};
 use crate::error::ApiError;
+use crate::views::RequestView;
 
 /// Why a rehearsal was not started.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -104,6 +105,26 @@ impl AppState {
             target.rehearsal.on == RehearseOn::Itself,
         )?;
         self.start_rehearsal(&record, Some(user)).await
+    }
+
+    /// Whether `user` may start a rehearsal of request `view` now (the page's "Rehearse").
+    pub fn may_start_rehearsal(&self, user: &User, view: &RequestView) -> bool {
+        let Some(target) = self.config.target(&view.target) else {
+            return false;
+        };
+        target.rehearsal.on != RehearseOn::Off
+            && rehearsable(view.status)
+            && view
+                .rehearsal
+                .as_ref()
+                .is_none_or(|r| r.status != RehearsalStatus::Running)
+            && permission::may_rehearse(
+                user,
+                &view.author,
+                &view.reviewers,
+                target.rehearsal.on == RehearseOn::Itself,
+            )
+            .is_ok()
     }
 
     /// After a submit or a revise: a target rehearsed on a copy rehearses the new revision by

@@ -1,6 +1,6 @@
 //! The request pages, one module a page or concern: the dashboard (`dashboard`), the
 //! new-request and revision forms (`form`), the request page with its review, withdraw and
-//! execute forms (`page`), the SQL as pages show it — numbered lines with findings, the diff
+//! execute forms (`page`), its rehearsal panel (`rehearsal_view`), the SQL as pages show it — numbered lines with findings, the diff
 //! between revisions (`sql_view`) — and how times and statuses look (`look`). Every decision
 //! (who sees which button, which line a finding belongs to) is made here; the templates only
 //! display it.
@@ -9,6 +9,7 @@ mod dashboard;
 mod form;
 mod look;
 mod page;
+mod rehearsal_view;
 mod sql_view;
 
 use axum::Router;
@@ -28,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/requests/{id}/edit", get(form::edit_form).post(form::edit))
         .route("/requests/{id}/review", post(page::review))
         .route("/requests/{id}/withdraw", post(page::withdraw))
+        .route("/requests/{id}/rehearse", post(page::rehearse))
         .route(
             "/requests/{id}/execute",
             get(page::confirm_execute).post(page::execute),

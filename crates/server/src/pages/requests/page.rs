@@ -23,6 +23,7 @@ use crate::pages::{StatusLook, render};
 use crate::views::RequestView;
 
 use super::look::Stamp;
+use super::rehearsal_view::RehearsalPanel;
 use super::sql_view::{DiffLine, SqlLine, sql_diff, sql_lines};
 
 /// What the signed-in user may do on a request page.
@@ -31,12 +32,14 @@ struct Abilities {
     withdraw: bool,
     revise: bool,
     execute: bool,
+    /// Start a rehearsal ("Rehearse").
+    rehearse: bool,
     /// A failed request is never retried; its author starts a new one from it.
     resubmit: bool,
 }
 
 impl Abilities {
-    fn of(user: &User, view: &RequestView) -> Abilities {
+    fn of(state: &AppState, user: &User, view: &RequestView) -> Abilities {
         let allowed = |kind: ActionKind| kind.is_allowed_from(view.status);
         Abilities {
             review: allowed(ActionKind::Review)
@@ -51,6 +54,7 @@ impl Abilities {
                 && permission::may_revise(user, &view.author).is_ok(),
             execute: allowed(ActionKind::ClaimExecution)
                 && permission::may_execute(user, &view.author).is_ok(),
+            rehearse: state.may_start_rehearsal(user, view),
             resubmit: matches!(
                 view.status,
                 RequestStatus::Failed | RequestStatus::Withdrawn
@@ -87,6 +91,7 @@ struct RequestPage<'a> {
     analysis: Analysis,
     lines: Vec<SqlLine>,
     can: Abilities,
+    rehearsal: Option<RehearsalPanel>,
     history: Vec<HistoryLine>,
     /// The SQL's change from the previous revision, if there is one.
     diff: Vec<DiffLine>,
@@ -117,10 +122,15 @@ async fn request_page(
         .into_iter()
         .map(HistoryLine::from)
         .collect();
+    let rehearsal = req
+        .rehearsal
+        .as_ref()
+        .map(|r| RehearsalPanel::new(r, req.expected_rows));
     let page = RequestPage {
         user: &me.user,
         csrf_token: &me.csrf_token,
-        can: Abilities::of(&me.user, &req),
+        can: Abilities::of(state, &me.user, &req),
+        rehearsal,
         req,
         analysis,
         lines,
@@ -199,6 +209,16 @@ pub(super) async fn review(
     back_to_request(&state, &me, id, result, comment).await
 }
 
+/// `POST /requests/{id}/rehearse`: the "Rehearse" button.
+pub(super) async fn rehearse(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    SignedForm { me, .. }: SignedForm,
+) -> Result<Response, PageError> {
+    let result = state.rehearse(id, &me.user).await.map(|_| ());
+    back_to_request(&state, &me, id, result, String::new()).await
+}
+
 /// `POST /requests/{id}/withdraw`
 pub(super) async fn withdraw(
     State(state): State<AppState>,
@@ -224,7 +244,7 @@ pub(super) async fn confirm_execute(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let req = state.request_view(id).await?;
-    if !Abilities::of(&me.user, &req).execute {
+    if !Abilities::of(&state, &me.user, &req).execute {
         return Ok(Redirect::to(&format!("/requests/{id}")).into_response());
     }
     let page = ConfirmExecute {
