@@ -59,6 +59,12 @@ pub enum Failure {
          {actual}; rolled back"
     )]
     Guard { expected: i64, actual: u64 },
+    /// The run changed a table the rehearsal it is held to did not change.
+    #[error(
+        "row-count guard: the run changed rows of {table}, which the rehearsal the reviewers \
+         saw did not change; rolled back"
+    )]
+    UnrehearsedTable { table: String },
     /// The server ran another number of statements than the analysis saw: the two read the
     /// text differently, so the reviewers did not see what would run.
     #[error(
@@ -96,9 +102,10 @@ impl Failure {
     pub const fn outcome(&self) -> ExecutionOutcome {
         match self {
             Self::Timeout { .. } => ExecutionOutcome::Timeout,
-            Self::Guard { .. } | Self::Split { .. } | Self::Lexing { .. } => {
-                ExecutionOutcome::Guard
-            }
+            Self::Guard { .. }
+            | Self::UnrehearsedTable { .. }
+            | Self::Split { .. }
+            | Self::Lexing { .. } => ExecutionOutcome::Guard,
             // The changes are in the target: the record must not say otherwise.
             Self::CommittedEarly { .. } => ExecutionOutcome::Committed,
             Self::CommitUnknown { .. } => ExecutionOutcome::Unknown,

@@ -30,6 +30,9 @@ pub struct Plan<'a> {
     /// The row-count guard: when given, a total of changed rows (as the database counts them)
     /// other than this rolls back.
     pub expected_rows: Option<i64>,
+    /// The tables a rehearsal saw change, when the guard is the rehearsal's: a run that
+    /// changes any other table rolls back (outcome `guard`). `None`: any table may change.
+    pub changed_tables: Option<&'a [String]>,
     pub limits: Limits,
     /// The analysis says the script is DDL that MySQL/MariaDB commit implicitly, statement by
     /// statement. Such a script runs in a plain transaction and its record says what each
@@ -47,6 +50,7 @@ impl<'a> Plan<'a> {
             statements,
             changes_rows: None,
             expected_rows: None,
+            changed_tables: None,
             limits: Limits {
                 statement_timeout: None,
                 lock_timeout: None,

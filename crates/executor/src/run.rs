@@ -194,6 +194,16 @@ async fn transact<E: fmt::Display>(
         .into());
     }
     guard(plan.expected_rows, progress.rows_affected())?;
+    if let (Some(allowed), Some(tables)) = (plan.changed_tables, &progress.tables)
+        && let Some(t) = tables
+            .iter()
+            .find(|t| t.total() > 0 && !allowed.contains(&t.table))
+    {
+        return Err(Failure::UnrehearsedTable {
+            table: t.table.clone(),
+        }
+        .into());
+    }
     session.commit().await.map_err(|error| {
         let failure = fail(Step::Commit, error);
         let connection_usable = !matches!(failure, Failure::CommitUnknown { .. });

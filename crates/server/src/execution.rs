@@ -9,11 +9,13 @@ use countersign_analyzer::Analysis;
 use countersign_core::audit::AuditAction;
 use countersign_core::lifecycle::{self, Action};
 use countersign_core::permission;
-use countersign_core::request::{ExecutionOutcome, GuardSource, RequestStatus, RunIdentity};
+use countersign_core::request::{
+    ExecutionOutcome, GuardSource, RehearsalStatus, RequestStatus, RunIdentity,
+};
 use countersign_core::timestamp;
 use countersign_core::user::User;
 use countersign_executor::{Limits, Plan, Report, Settlement, Target};
-use countersign_store::{ExecutionResult, OpenExecution, StoreError};
+use countersign_store::{ExecutionResult, OpenExecution, RequestRecord, StoreError};
 use serde_json::json;
 
 use crate::AppState;
@@ -67,7 +69,66 @@ fn result_of(report: &Report) -> ExecutionResult {
     }
 }
 
+/// What a run's row-count guard holds it to.
+enum Guard {
+    /// The author's `expected_rows`.
+    ExpectedRows(i64),
+    /// No expected rows: the latest `done` rehearsal of the approved revision — its total, and
+    /// no table it did not change.
+    Rehearsal { rows: i64, tables: Vec<String> },
+    /// Neither (or a MySQL DDL script, which no guard could roll back).
+    None,
+}
+
+impl Guard {
+    fn rows(&self) -> Option<i64> {
+        match self {
+            Guard::ExpectedRows(n) | Guard::Rehearsal { rows: n, .. } => Some(*n),
+            Guard::None => None,
+        }
+    }
+
+    fn tables(&self) -> Option<&[String]> {
+        match self {
+            Guard::Rehearsal { tables, .. } => Some(tables),
+            _ => None,
+        }
+    }
+}
+
 impl AppState {
+    /// The guard a run of `record`'s approved revision is held to.
+    async fn guard_of(&self, record: &RequestRecord, script: &Script) -> Result<Guard, ApiError> {
+        // A MySQL DDL script commits statement by statement: no guard can roll it back, so it
+        // runs without one (and its record says so: no guard source).
+        if script.implicit_commits {
+            return Ok(Guard::None);
+        }
+        if let Some(n) = record.current().expected_rows {
+            return Ok(Guard::ExpectedRows(n));
+        }
+        let rehearsal = self
+            .store
+            .latest_rehearsal(record.id, record.revision, Some(RehearsalStatus::Done))
+            .await?;
+        Ok(
+            match rehearsal.and_then(|r| r.rows_affected.map(|rows| (r, rows))) {
+                Some((r, rows)) => Guard::Rehearsal {
+                    rows,
+                    tables: r.result["tables"]
+                        .as_array()
+                        .map(|all| {
+                            all.iter()
+                                .filter_map(|t| t["table"].as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                },
+                None => Guard::None,
+            },
+        )
+    }
+
     /// Executes approved request `id` as `user`, exactly once: the claim is one conditional
     /// update, so every concurrent caller but one gets 409. Returns the status it ended in
     /// (`executed` or `failed`).
@@ -97,10 +158,12 @@ impl AppState {
                 && !analysis.statements.is_empty()
                 && analysis.statements.iter().all(|s| s.commits_implicitly()),
         };
-        // A MySQL DDL script commits statement by statement: no guard can roll it back, so it
-        // runs without one (and its record says so: no guard source).
-        let expected_rows = current.expected_rows.filter(|_| !script.implicit_commits);
-        let guard_source = expected_rows.map(|_| GuardSource::ExpectedRows);
+        let guard = self.guard_of(&record, &script).await?;
+        let (expected_rows, guard_source) = match &guard {
+            Guard::ExpectedRows(n) => (Some(*n), Some(GuardSource::ExpectedRows)),
+            Guard::Rehearsal { rows, .. } => (Some(*rows), Some(GuardSource::Rehearsal)),
+            Guard::None => (None, None),
+        };
         self.store
             .claim_execution(id, user, record.revision, expected_rows, guard_source)
             .await
@@ -113,13 +176,9 @@ impl AppState {
         // between its statements.
         let state = self.clone();
         let user = user.clone();
-        tokio::spawn(async move {
-            state
-                .run_claimed(id, &user, &target, &script, expected_rows)
-                .await
-        })
-        .await
-        .map_err(ApiError::internal)?
+        tokio::spawn(async move { state.run_claimed(id, &user, &target, &script, &guard).await })
+            .await
+            .map_err(ApiError::internal)?
     }
 
     async fn run_claimed(
@@ -128,7 +187,7 @@ impl AppState {
         user: &User,
         target: &TargetConfig,
         script: &Script,
-        expected_rows: Option<i64>,
+        guard: &Guard,
     ) -> Result<RequestStatus, ApiError> {
         let heartbeat = self.spawn_heartbeat(id);
         let store = self.store.clone();
@@ -136,7 +195,8 @@ impl AppState {
             sql: &script.sql,
             statements: script.statements,
             changes_rows: Some(&script.changes_rows),
-            expected_rows,
+            expected_rows: guard.rows(),
+            changed_tables: guard.tables(),
             limits: Limits {
                 statement_timeout: target.policy.statement_timeout,
                 lock_timeout: target.policy.lock_timeout,
