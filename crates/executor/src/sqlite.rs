@@ -32,7 +32,7 @@ use crate::counting::{Counters, non_negative};
 use crate::report::RunIdentity;
 use crate::session::MARKER_TABLE;
 use crate::target::Limits;
-use crate::text::{self, Fetched};
+use crate::text::{self, Fetch, Keep};
 
 /// How many VM instructions SQLite runs between two looks at the deadline (~tens of µs).
 const PROGRESS_OPS: i32 = 1_000;
@@ -176,14 +176,24 @@ impl Session {
         Ok(RunIdentity::default())
     }
 
-    /// Runs `sql` under the statement deadline and reads what it returns as text (see
-    /// [`crate::text`]).
-    pub(crate) async fn fetch(&mut self, sql: &str, keep: usize) -> Result<Fetched, sqlx::Error> {
-        if let Some((limit, deadline)) = &self.deadline {
-            deadline.arm(*limit);
-        }
-        let fetched =
-            text::fetch(&mut self.conn, sql, keep, SqliteQueryResult::rows_affected).await;
+    /// Runs `sql` (one or more statements), each under the statement deadline, and reads what
+    /// it returns as text (see [`crate::text`]).
+    pub(crate) async fn fetch(&mut self, sql: &str, keep: &[Keep]) -> Fetch {
+        let deadline = self.deadline.clone();
+        let arm = || {
+            if let Some((limit, deadline)) = &deadline {
+                deadline.arm(*limit);
+            }
+        };
+        arm();
+        let fetched = text::fetch(
+            &mut self.conn,
+            sql,
+            keep,
+            SqliteQueryResult::rows_affected,
+            arm,
+        )
+        .await;
         if let Some((_, deadline)) = &self.deadline {
             deadline.disarm();
         }

@@ -15,6 +15,7 @@ mod sqlite {
 
     driver_tests!(Some(Db::sqlite().await); in rehearsals;
         counts_and_samples_each_statement_and_leaves_nothing,
+        a_table_the_script_creates_is_sampled_and_gone_afterwards,
         samples_are_bounded_and_can_be_turned_off,
         an_error_in_statement_two_leaves_nothing,
         masked_columns_never_appear,
@@ -74,6 +75,7 @@ mod postgres {
 
     driver_tests!(Db::postgres().await; in rehearsals;
         counts_and_samples_each_statement_and_leaves_nothing,
+        a_table_the_script_creates_is_sampled_and_gone_afterwards,
         samples_are_bounded_and_can_be_turned_off,
         an_error_in_statement_two_leaves_nothing,
         masked_columns_never_appear,

@@ -367,3 +367,39 @@ pub fn failed_at(rehearsal: &Rehearsal) -> Option<Step> {
         _ => None,
     }
 }
+
+/// A table created by the script (PostgreSQL, SQLite: DDL is transactional) is rehearsed into,
+/// sampled (the key is read after the DDL ran) and gone afterwards.
+pub async fn a_table_the_script_creates_is_sampled_and_gone_afterwards(db: &mut Db) {
+    let rehearsal = rehearse_unchanged(
+        db,
+        &[
+            "CREATE TABLE {t}_new (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)",
+            "INSERT INTO {t}_new (id, v) VALUES (1, 1), (2, 2)",
+            "UPDATE {t}_new SET v = v * 10 WHERE id = 2",
+        ],
+        options(),
+    )
+    .await;
+    assert_eq!(rehearsal.status, RehearsalStatus::Done, "{rehearsal:#?}");
+    let rows: Vec<u64> = rehearsal
+        .statements
+        .iter()
+        .map(|s| s.rows_affected)
+        .collect();
+    assert_eq!(rows, [0, 2, 1]);
+    let update = rehearsal.statements[2].sample.as_ref().expect("a sample");
+    assert_eq!(update.before, [some(&["2", "2"])]);
+    assert_eq!(update.after, [some(&["2", "20"])]);
+    let left = match db.driver {
+        Driver::Sqlite => {
+            db.scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = '{t}_new'")
+                .await
+        }
+        _ => {
+            db.scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '{t}_new'")
+                .await
+        }
+    };
+    assert_eq!(left, 0, "the created table is rolled back");
+}
