@@ -14,6 +14,7 @@ mod sqlite {
     use countersign_executor::Driver;
 
     driver_tests!(Some(Db::sqlite().await); in rehearsals;
+        the_fixtures_checksum_sees_every_change,
         counts_and_samples_each_statement_and_leaves_nothing,
         a_table_the_script_creates_is_sampled_and_gone_afterwards,
         samples_are_bounded_and_can_be_turned_off,
@@ -74,6 +75,7 @@ mod postgres {
     use countersign_executor::Driver;
 
     driver_tests!(Db::postgres().await; in rehearsals;
+        the_fixtures_checksum_sees_every_change,
         counts_and_samples_each_statement_and_leaves_nothing,
         a_table_the_script_creates_is_sampled_and_gone_afterwards,
         samples_are_bounded_and_can_be_turned_off,
@@ -138,6 +140,7 @@ mod mysql {
     use countersign_executor::{Driver, RehearsalOptions, RehearsalStatus, SkipReason, rehearse};
 
     driver_tests!(Db::mysql().await; in rehearsals;
+        the_fixtures_checksum_sees_every_change,
         counts_and_samples_each_statement_and_leaves_nothing,
         samples_are_bounded_and_can_be_turned_off,
         an_error_in_statement_two_leaves_nothing,

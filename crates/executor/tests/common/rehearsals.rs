@@ -25,15 +25,32 @@ async fn rehearse_unchanged(
     templates: &[&str],
     options: RehearsalOptions<'_>,
 ) -> Rehearsal {
-    let before = db.snapshot().await;
+    let before = db.checksum().await;
     let script = db.statements(templates);
     let rehearsal = rehearse(db.target(), &script.sql, options).await;
     assert_eq!(
-        db.snapshot().await,
+        db.checksum().await,
         before,
         "the rehearsal changed the table: {rehearsal:#?}"
     );
     rehearsal
+}
+
+/// The fixture's checksum sees a changed value, a new row, a new column and a new table.
+pub async fn the_fixtures_checksum_sees_every_change(db: &mut Db) {
+    let mut sums = vec![db.checksum().await];
+    for change in [
+        "UPDATE {t} SET balance = 1 WHERE id = 3",
+        "INSERT INTO {t} (id, balance) VALUES (11, 0)",
+        "ALTER TABLE {t} ADD COLUMN note VARCHAR(10)",
+        "CREATE TABLE {t}_other (id BIGINT PRIMARY KEY)",
+    ] {
+        db.exec(change).await;
+        let sum = db.checksum().await;
+        assert!(!sums.contains(&sum), "{change} went unseen: {sum}");
+        sums.push(sum);
+    }
+    db.exec("DROP TABLE {t}_other").await;
 }
 
 /// UPDATE, DELETE and INSERT in one script: each statement's count, the database's count per
@@ -168,12 +185,16 @@ pub async fn masked_columns_never_appear(db: &mut Db) {
         mask_columns: &masks,
         ..options()
     };
-    let script = db.statements(&[
-        "UPDATE {t}_c SET note = 'changed', email = 'new@example.com' WHERE id <= 2",
-        "DELETE FROM {t}_c WHERE id = 2",
-        "INSERT INTO {t}_c (id, email, note) VALUES (3, 'cy@example.com', 'c')",
-    ]);
-    let rehearsal = rehearse(db.target(), &script.sql, masked).await;
+    let rehearsal = rehearse_unchanged(
+        db,
+        &[
+            "UPDATE {t}_c SET note = 'changed', email = 'new@example.com' WHERE id <= 2",
+            "DELETE FROM {t}_c WHERE id = 2",
+            "INSERT INTO {t}_c (id, email, note) VALUES (3, 'cy@example.com', 'c')",
+        ],
+        masked,
+    )
+    .await;
     db.exec("DROP TABLE {t}_c").await;
 
     assert_eq!(rehearsal.status, RehearsalStatus::Done, "{rehearsal:#?}");
