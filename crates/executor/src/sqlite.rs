@@ -52,6 +52,22 @@ pub(crate) struct Session {
     deadline: Option<(Duration, Arc<Deadline>)>,
     /// What the update hook has seen, per table.
     seen: Arc<Mutex<Counters>>,
+    /// Interrupts whatever still runs when the session is dropped (a run or rehearsal given
+    /// up on mid-statement), so that SQLite's worker ends it and lets go of the write lock at
+    /// once rather than at the statement's deadline.
+    _interrupt: InterruptOnDrop,
+}
+
+/// Passes the deadline when dropped.
+#[derive(Debug)]
+struct InterruptOnDrop(Option<Arc<Deadline>>);
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        if let Some(deadline) = &self.0 {
+            deadline.arm(Duration::ZERO);
+        }
+    }
 }
 
 impl Session {
@@ -79,10 +95,12 @@ impl Session {
                 .unwrap_or_else(PoisonError::into_inner)
                 .add(table, inserted, updated, deleted);
         });
+        let interrupt = InterruptOnDrop(deadline.as_ref().map(|(_, d)| Arc::clone(d)));
         Ok(Self {
             conn,
             deadline,
             seen,
+            _interrupt: interrupt,
         })
     }
 

@@ -36,6 +36,12 @@ mod sqlite {
     }
 
     #[tokio::test]
+    async fn a_dropped_rehearsal_leaves_nothing_and_no_lock() {
+        let mut db = Db::sqlite().await;
+        rehearsals::a_dropped_rehearsal_leaves_nothing_and_no_lock(&mut db, ENDLESS).await;
+    }
+
+    #[tokio::test]
     async fn the_targets_statement_timeout_bounds_each_statement() {
         let mut db = Db::sqlite().await;
         rehearsals::the_targets_statement_timeout_bounds_each_statement(&mut db, ENDLESS).await;
@@ -106,6 +112,21 @@ mod postgres {
         db.clean_up().await;
     }
 
+    /// The session is ended from outside at once (the server would notice the gone client
+    /// within a second: `client_connection_check_interval`).
+    #[tokio::test]
+    async fn a_dropped_rehearsal_leaves_nothing_and_no_lock() {
+        let Some(mut db) = Db::postgres().await else {
+            return;
+        };
+        rehearsals::a_dropped_rehearsal_leaves_nothing_and_no_lock(
+            &mut db,
+            "SELECT COUNT(*) FROM generate_series(1, 2000000000)",
+        )
+        .await;
+        db.clean_up().await;
+    }
+
     #[tokio::test]
     async fn the_targets_statement_timeout_bounds_each_statement() {
         let Some(mut db) = Db::postgres().await else {
@@ -163,6 +184,22 @@ mod mysql {
             return;
         };
         rehearsals::a_rehearsal_past_its_timeout_leaves_no_lock(
+            &mut db,
+            "SELECT COUNT(*) FROM information_schema.COLUMNS a, information_schema.COLUMNS b, \
+             information_schema.COLUMNS c",
+        )
+        .await;
+        db.clean_up().await;
+    }
+
+    /// MariaDB would run the statement to its end, locks held, after its client went: the
+    /// session is ended from outside.
+    #[tokio::test]
+    async fn a_dropped_rehearsal_leaves_nothing_and_no_lock() {
+        let Some(mut db) = Db::mysql().await else {
+            return;
+        };
+        rehearsals::a_dropped_rehearsal_leaves_nothing_and_no_lock(
             &mut db,
             "SELECT COUNT(*) FROM information_schema.COLUMNS a, information_schema.COLUMNS b, \
              information_schema.COLUMNS c",

@@ -258,12 +258,50 @@ pub async fn rehearse(target: Target<'_>, sql: &str, options: RehearsalOptions<'
 }
 
 /// What a rehearsal found so far.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Record {
     statements: Vec<StatementRehearsal>,
     tables: Option<Vec<TableChanges>>,
-    /// The session's identity on the target, once its transaction has begun.
+    /// The session, once its transaction has begun: ended from outside should the rehearsal
+    /// be dropped before it is rolled back.
+    session: EndOnDrop,
+}
+
+/// Ends a rehearsal's session from outside (on a task of its own) if the rehearsal is dropped
+/// while its transaction is open — its caller gave up on it mid-statement. The dropped
+/// connection alone would leave a MySQL statement running, with its locks, until it ends.
+/// No `Debug`: it holds the URL.
+#[derive(Default)]
+struct EndOnDrop {
+    target: Option<(Driver, String)>,
     identity: Option<RunIdentity>,
+}
+
+impl EndOnDrop {
+    fn arm(&mut self, target: Target<'_>, identity: RunIdentity) {
+        self.target = Some((target.driver, target.url.to_owned()));
+        self.identity = Some(identity);
+    }
+
+    /// The session's identity, no longer to be ended on drop.
+    fn disarm(&mut self) -> Option<RunIdentity> {
+        self.target = None;
+        self.identity.take()
+    }
+}
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        let (Some((driver, url)), Some(identity)) = (self.target.take(), self.identity.take())
+        else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                end_session(Target { driver, url: &url }, &identity).await;
+            });
+        }
+    }
 }
 
 /// Why the statements stopped short, and whether the connection can still be spoken to.
@@ -321,12 +359,13 @@ async fn attempt(
     };
     if usable {
         roll_back(session).await;
+        record.session.disarm();
     } else {
         // The database rolls back whatever a dropped connection left; a session still busy
         // in a statement is ended from outside, so that no lock outlives the rehearsal.
         drop(session);
-        if let Some(identity) = &record.identity {
-            end_session(target, identity).await;
+        if let Some(identity) = record.session.disarm() {
+            end_session(target, &identity).await;
         }
     }
     result
@@ -353,7 +392,7 @@ async fn run(
         .begin_rehearsal(limits)
         .await
         .map_err(|e| failed(RunStep::Begin, &e))?;
-    record.identity = Some(identity.clone());
+    record.session.arm(target, identity.clone());
     let before = session
         .counters()
         .await

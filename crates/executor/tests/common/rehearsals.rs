@@ -424,3 +424,33 @@ pub async fn a_table_the_script_creates_is_sampled_and_gone_afterwards(db: &mut 
     };
     assert_eq!(left, 0, "the created table is rolled back");
 }
+
+/// A rehearsal whose caller gives up on it (its future dropped mid-statement, as when the
+/// server shuts down) leaves nothing and no lock: its connection goes, and the database ends
+/// the transaction.
+pub async fn a_dropped_rehearsal_leaves_nothing_and_no_lock(db: &mut Db, slow: &str) {
+    let before = db.checksum().await;
+    let script = db.statements(&["UPDATE {t} SET balance = 1 WHERE id = 1", slow]);
+    let rehearsal = rehearse(db.target(), &script.sql, options());
+    let given_up = tokio::time::timeout(Duration::from_millis(500), rehearsal).await;
+    assert!(given_up.is_err(), "the slow statement was still running");
+
+    let mut writer = db.other_connection().await;
+    let wait = match db.driver {
+        Driver::Postgres => "SET lock_timeout = '5s'",
+        Driver::Mysql => "SET SESSION innodb_lock_wait_timeout = 5",
+        Driver::Sqlite => "PRAGMA busy_timeout = 5000",
+    };
+    sqlx::raw_sql(wait)
+        .execute(&mut writer)
+        .await
+        .expect("a lock wait");
+    sqlx::raw_sql(AssertSqlSafe(
+        db.sql("UPDATE {t} SET balance = balance WHERE id = 1"),
+    ))
+    .execute(&mut writer)
+    .await
+    .expect("the writer proceeds: the dropped rehearsal left no lock");
+    let _ = writer.close().await;
+    assert_eq!(db.checksum().await, before);
+}
