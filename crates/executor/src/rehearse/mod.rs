@@ -206,7 +206,9 @@ impl Rehearsal {
 
 /// Rehearses `sql` on `target`: runs its statements one at a time in one transaction, records
 /// what they changed, and rolls back. Never commits, never panics, never returns early: every
-/// ending is a [`Rehearsal`]. Dropping the future drops its connection, which rolls back.
+/// ending is a [`Rehearsal`]. Dropping the future drops its connection, which rolls back, and
+/// ends its session from outside (a task spawned on the current runtime), so that no
+/// statement of it runs on with its locks.
 pub async fn rehearse(target: Target<'_>, sql: &str, options: RehearsalOptions<'_>) -> Rehearsal {
     let started_at = timestamp::now();
     let clock = Instant::now();
