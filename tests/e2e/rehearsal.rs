@@ -8,6 +8,7 @@ use countersign_core::user::Role;
 use countersign_store::testing::TestStore;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sqlx::Connection;
 
 /// Polls request `id` until its rehearsal is no longer running; returns it.
 async fn rehearsal_of(w: &World, id: i64) -> Value {
@@ -260,12 +261,21 @@ async fn a_rehearsal_left_running_by_a_stopped_server_is_an_error_after_restart(
         .await
         .expect("store")
         .expect("bob");
-    // What a killed server leaves: a rehearsal the store still calls running.
+    // What a killed server leaves: a rehearsal the store still calls running, started
+    // longer ago than any live instance could still be running it.
     w.app
         .store
         .start_rehearsal(id, 1, b.name, Some(&bob))
         .await
         .expect("start");
+    let mut store = sqlx::AnyConnection::connect(w.store_url())
+        .await
+        .expect("store");
+    sqlx::query("UPDATE rehearsals SET started_at = '2026-01-01T00:00:00Z'")
+        .execute(&mut store)
+        .await
+        .expect("backdate");
+    store.close().await.ok();
     let config = config_for(w.store_url(), &b.target_toml(""), &[]);
     let again = TestApp::start(config).await;
     let res = TestApp::client()
@@ -336,4 +346,48 @@ async fn the_request_page_offers_rehearse_to_a_reviewer_and_shows_counts_and_sam
     );
     assert_eq!(b.values().await, [0, 0, 0]);
     w.done().await;
+}
+
+#[tokio::test]
+async fn without_expected_rows_a_run_is_held_to_the_rehearsal_the_reviewers_saw() {
+    for b in Backend::all() {
+        b.create_accounts(3).await;
+        let w = World::new(&b.target_toml("")).await;
+        let sql = format!("UPDATE {} SET v = 1 WHERE v = 0", b.table);
+        let id = w.approved(b.name, &sql, None).await;
+        assert_eq!(start(&w, "bob", id).await.status(), StatusCode::ACCEPTED);
+        assert_eq!(rehearsal_of(&w, id).await["rows_affected"], 3);
+        // The data changes between the rehearsal and the run: one more row would change.
+        b.exec(format!("INSERT INTO {} (id, v) VALUES (4, 0)", b.table))
+            .await;
+        let (status, body) = w.execute("alice", id).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let run = &body["execution"];
+        assert_eq!(run["outcome"], "guard", "{}: {body}", b.driver);
+        assert_eq!(run["guard_source"], "rehearsal", "{body}");
+        let error = run["error"].as_str().unwrap_or_default();
+        assert!(error.contains('3') && error.contains('4'), "{error}");
+        assert_eq!(b.values().await, [0, 0, 0, 0], "rolled back");
+
+        // Unchanged since its rehearsal, the next one runs.
+        let sql = format!("UPDATE {} SET v = 2 WHERE id <= 2", b.table);
+        let id = w.approved(b.name, &sql, None).await;
+        assert_eq!(start(&w, "bob", id).await.status(), StatusCode::ACCEPTED);
+        assert_eq!(rehearsal_of(&w, id).await["rows_affected"], 2);
+        let (_, body) = w.execute("alice", id).await;
+        let run = &body["execution"];
+        assert_eq!(run["outcome"], "committed", "{}: {body}", b.driver);
+        assert_eq!(run["guard_source"], "rehearsal");
+        assert_eq!(run["rows_affected"], 2);
+        assert_eq!(b.values().await, [2, 2, 0, 0]);
+
+        // Neither expected rows nor a rehearsal: no guard, as before.
+        let sql = format!("UPDATE {} SET v = 3 WHERE id = 4", b.table);
+        let id = w.approved(b.name, &sql, None).await;
+        let (_, body) = w.execute("alice", id).await;
+        assert_eq!(body["execution"]["outcome"], "committed", "{body}");
+        assert!(body["execution"]["guard_source"].is_null(), "{body}");
+        w.done().await;
+        b.drop_table().await;
+    }
 }

@@ -48,9 +48,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let script: String = (1..=rows)
         .map(|id| format!("UPDATE bench_rehearsal SET balance = balance + 1 WHERE id = {id};\n"))
         .collect();
+    // The same limits for both, as a target's policy gives them.
+    let limits = Limits {
+        statement_timeout: Some(Duration::from_secs(600)),
+        lock_timeout: Some(Duration::from_secs(600)),
+    };
     let with_samples = RehearsalOptions {
         timeout: Duration::from_secs(600),
-        ..RehearsalOptions::new(Limits::default())
+        ..RehearsalOptions::new(limits)
     };
     let counts_only = RehearsalOptions {
         samples: false,
@@ -71,10 +76,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
             let clock = Instant::now();
             let expected_change = match which {
                 0 => {
-                    let report = execute(target, Plan::new(&script, rows), async |_| {
-                        Ok::<(), Infallible>(())
-                    })
-                    .await;
+                    let plan = Plan {
+                        limits,
+                        ..Plan::new(&script, rows)
+                    };
+                    let report = execute(target, plan, async |_| Ok::<(), Infallible>(())).await;
                     if !report.is_committed() || report.rows_affected != rows as u64 {
                         return Err(format!("the execution failed: {report:?}").into());
                     }
@@ -120,8 +126,16 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .await?;
     admin.close().await?;
 
+    let clock = Instant::now();
+    let analysis = countersign_analyzer::analyze(&script, countersign_analyzer::Dialect::Postgres);
+    let analysis_time = clock.elapsed();
     let [execution, samples, counts] = times.map(median);
     println!("statements={rows} rounds={rounds}");
+    println!(
+        "analysis alone       once   {:>8.3} s  ({} statements)",
+        analysis_time.as_secs_f64(),
+        analysis.statements.len()
+    );
     println!(
         "execution            median {:>8.3} s",
         execution.as_secs_f64()

@@ -45,7 +45,7 @@ use crate::counting::Counters;
 use crate::report::RunIdentity;
 use crate::session::{Integrity, MARKER_TABLE};
 use crate::target::Limits;
-use crate::text::{self, Fetched};
+use crate::text::{self, Fetch, Keep};
 
 /// `ER_UNKNOWN_SYSTEM_VARIABLE`: the server does not have the variable (MySQL vs MariaDB).
 const UNKNOWN_VARIABLE: u16 = 1193;
@@ -320,9 +320,17 @@ impl Session {
         self.conn.close().await
     }
 
-    /// Runs `sql` and reads what it returns as text (see [`crate::text`]).
-    pub(crate) async fn fetch(&mut self, sql: &str, keep: usize) -> Result<Fetched, sqlx::Error> {
-        text::fetch(&mut self.conn, sql, keep, MySqlQueryResult::rows_affected).await
+    /// Runs `sql` (one or more statements) and reads what it returns as text (see
+    /// [`crate::text`]).
+    pub(crate) async fn fetch(&mut self, sql: &str, keep: &[Keep]) -> Fetch {
+        text::fetch(
+            &mut self.conn,
+            sql,
+            keep,
+            MySqlQueryResult::rows_affected,
+            || {},
+        )
+        .await
     }
 
     /// The primary key's columns of `table` (in `schema`, or the session's database), in

@@ -24,7 +24,7 @@ use crate::counting::{Counters, non_negative};
 use crate::report::RunIdentity;
 use crate::session::Integrity;
 use crate::target::Limits;
-use crate::text::{self, Fetched};
+use crate::text::{self, Fetch, Keep};
 
 /// `application_name` of our sessions, unless the URL names one: shows in `pg_stat_activity`.
 const APPLICATION_NAME: &str = "countersign";
@@ -155,9 +155,17 @@ impl Session {
         self.conn.close().await
     }
 
-    /// Runs `sql` and reads what it returns as text (see [`crate::text`]).
-    pub(crate) async fn fetch(&mut self, sql: &str, keep: usize) -> Result<Fetched, sqlx::Error> {
-        text::fetch(&mut self.conn, sql, keep, PgQueryResult::rows_affected).await
+    /// Runs `sql` (one or more statements) and reads what it returns as text (see
+    /// [`crate::text`]).
+    pub(crate) async fn fetch(&mut self, sql: &str, keep: &[Keep]) -> Fetch {
+        text::fetch(
+            &mut self.conn,
+            sql,
+            keep,
+            PgQueryResult::rows_affected,
+            || {},
+        )
+        .await
     }
 
     /// The primary key's columns of `table` (as written in SQL, resolved by the search path),

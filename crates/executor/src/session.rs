@@ -9,7 +9,7 @@ use futures_util::stream::BoxStream;
 use crate::counting::Counters;
 use crate::report::RunIdentity;
 use crate::target::{Driver, Limits, Target};
-use crate::text::Fetched;
+use crate::text::{Fetch, Keep};
 use crate::{mysql, postgres, sqlite};
 
 /// The table in a MySQL/MariaDB or SQLite target where each run writes its marker row inside
@@ -126,8 +126,9 @@ impl Session {
         }
     }
 
-    /// Runs `sql` and reads what it returns as text, keeping at most `keep` rows.
-    pub(crate) async fn fetch(&mut self, sql: &str, keep: usize) -> Result<Fetched, sqlx::Error> {
+    /// Runs `sql` (one or more statements, in one message) and reads what each returns as
+    /// text, keeping the rows `keep` says.
+    pub(crate) async fn fetch(&mut self, sql: &str, keep: &[Keep]) -> Fetch {
         match self {
             Self::Postgres(session) => session.fetch(sql, keep).await,
             Self::Mysql(session) => session.fetch(sql, keep).await,
@@ -148,8 +149,9 @@ impl Session {
         }
     }
 
-    /// Whether `INSERT … RETURNING` is understood (PostgreSQL, SQLite, MariaDB; not MySQL).
-    pub(crate) async fn has_insert_returning(&mut self) -> Result<bool, sqlx::Error> {
+    /// Whether `INSERT … RETURNING` and `DELETE … RETURNING` are understood (PostgreSQL,
+    /// SQLite, MariaDB; not MySQL).
+    pub(crate) async fn has_returning(&mut self) -> Result<bool, sqlx::Error> {
         match self {
             Self::Postgres(_) | Self::Sqlite(_) => Ok(true),
             Self::Mysql(session) => session.is_mariadb().await,

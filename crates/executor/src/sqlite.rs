@@ -32,7 +32,7 @@ use crate::counting::{Counters, non_negative};
 use crate::report::RunIdentity;
 use crate::session::MARKER_TABLE;
 use crate::target::Limits;
-use crate::text::{self, Fetched};
+use crate::text::{self, Fetch, Keep};
 
 /// How many VM instructions SQLite runs between two looks at the deadline (~tens of µs).
 const PROGRESS_OPS: i32 = 1_000;
@@ -52,6 +52,22 @@ pub(crate) struct Session {
     deadline: Option<(Duration, Arc<Deadline>)>,
     /// What the update hook has seen, per table.
     seen: Arc<Mutex<Counters>>,
+    /// Interrupts whatever still runs when the session is dropped (a run or rehearsal given
+    /// up on mid-statement), so that SQLite's worker ends it and lets go of the write lock at
+    /// once rather than at the statement's deadline.
+    _interrupt: InterruptOnDrop,
+}
+
+/// Passes the deadline when dropped.
+#[derive(Debug)]
+struct InterruptOnDrop(Option<Arc<Deadline>>);
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        if let Some(deadline) = &self.0 {
+            deadline.arm(Duration::ZERO);
+        }
+    }
 }
 
 impl Session {
@@ -79,10 +95,12 @@ impl Session {
                 .unwrap_or_else(PoisonError::into_inner)
                 .add(table, inserted, updated, deleted);
         });
+        let interrupt = InterruptOnDrop(deadline.as_ref().map(|(_, d)| Arc::clone(d)));
         Ok(Self {
             conn,
             deadline,
             seen,
+            _interrupt: interrupt,
         })
     }
 
@@ -176,14 +194,24 @@ impl Session {
         Ok(RunIdentity::default())
     }
 
-    /// Runs `sql` under the statement deadline and reads what it returns as text (see
-    /// [`crate::text`]).
-    pub(crate) async fn fetch(&mut self, sql: &str, keep: usize) -> Result<Fetched, sqlx::Error> {
-        if let Some((limit, deadline)) = &self.deadline {
-            deadline.arm(*limit);
-        }
-        let fetched =
-            text::fetch(&mut self.conn, sql, keep, SqliteQueryResult::rows_affected).await;
+    /// Runs `sql` (one or more statements), each under the statement deadline, and reads what
+    /// it returns as text (see [`crate::text`]).
+    pub(crate) async fn fetch(&mut self, sql: &str, keep: &[Keep]) -> Fetch {
+        let deadline = self.deadline.clone();
+        let arm = || {
+            if let Some((limit, deadline)) = &deadline {
+                deadline.arm(*limit);
+            }
+        };
+        arm();
+        let fetched = text::fetch(
+            &mut self.conn,
+            sql,
+            keep,
+            SqliteQueryResult::rows_affected,
+            arm,
+        )
+        .await;
         if let Some((_, deadline)) = &self.deadline {
             deadline.disarm();
         }

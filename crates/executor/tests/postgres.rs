@@ -26,6 +26,7 @@ driver_tests!(Db::postgres().await;
     rolls_back_the_whole_script_when_a_statement_fails,
     the_guard_rolls_back_a_different_total,
     the_guard_lets_the_expected_total_commit,
+    the_guard_refuses_a_table_the_rehearsal_did_not_change,
     records_the_txid_before_anything_runs,
     a_failing_record_txid_rolls_back,
 );

@@ -14,7 +14,9 @@ mod sqlite {
     use countersign_executor::Driver;
 
     driver_tests!(Some(Db::sqlite().await); in rehearsals;
+        the_fixtures_checksum_sees_every_change,
         counts_and_samples_each_statement_and_leaves_nothing,
+        a_table_the_script_creates_is_sampled_and_gone_afterwards,
         samples_are_bounded_and_can_be_turned_off,
         an_error_in_statement_two_leaves_nothing,
         masked_columns_never_appear,
@@ -31,6 +33,12 @@ mod sqlite {
     async fn an_endless_statement_times_out_and_leaves_no_lock() {
         let mut db = Db::sqlite().await;
         rehearsals::a_rehearsal_past_its_timeout_leaves_no_lock(&mut db, ENDLESS).await;
+    }
+
+    #[tokio::test]
+    async fn a_dropped_rehearsal_leaves_nothing_and_no_lock() {
+        let mut db = Db::sqlite().await;
+        rehearsals::a_dropped_rehearsal_leaves_nothing_and_no_lock(&mut db, ENDLESS).await;
     }
 
     #[tokio::test]
@@ -73,7 +81,9 @@ mod postgres {
     use countersign_executor::Driver;
 
     driver_tests!(Db::postgres().await; in rehearsals;
+        the_fixtures_checksum_sees_every_change,
         counts_and_samples_each_statement_and_leaves_nothing,
+        a_table_the_script_creates_is_sampled_and_gone_afterwards,
         samples_are_bounded_and_can_be_turned_off,
         an_error_in_statement_two_leaves_nothing,
         masked_columns_never_appear,
@@ -95,6 +105,21 @@ mod postgres {
             return;
         };
         rehearsals::a_rehearsal_past_its_timeout_leaves_no_lock(
+            &mut db,
+            "SELECT COUNT(*) FROM generate_series(1, 2000000000)",
+        )
+        .await;
+        db.clean_up().await;
+    }
+
+    /// The session is ended from outside at once (the server would notice the gone client
+    /// within a second: `client_connection_check_interval`).
+    #[tokio::test]
+    async fn a_dropped_rehearsal_leaves_nothing_and_no_lock() {
+        let Some(mut db) = Db::postgres().await else {
+            return;
+        };
+        rehearsals::a_dropped_rehearsal_leaves_nothing_and_no_lock(
             &mut db,
             "SELECT COUNT(*) FROM generate_series(1, 2000000000)",
         )
@@ -136,6 +161,7 @@ mod mysql {
     use countersign_executor::{Driver, RehearsalOptions, RehearsalStatus, SkipReason, rehearse};
 
     driver_tests!(Db::mysql().await; in rehearsals;
+        the_fixtures_checksum_sees_every_change,
         counts_and_samples_each_statement_and_leaves_nothing,
         samples_are_bounded_and_can_be_turned_off,
         an_error_in_statement_two_leaves_nothing,
@@ -158,6 +184,22 @@ mod mysql {
             return;
         };
         rehearsals::a_rehearsal_past_its_timeout_leaves_no_lock(
+            &mut db,
+            "SELECT COUNT(*) FROM information_schema.COLUMNS a, information_schema.COLUMNS b, \
+             information_schema.COLUMNS c",
+        )
+        .await;
+        db.clean_up().await;
+    }
+
+    /// MariaDB would run the statement to its end, locks held, after its client went: the
+    /// session is ended from outside.
+    #[tokio::test]
+    async fn a_dropped_rehearsal_leaves_nothing_and_no_lock() {
+        let Some(mut db) = Db::mysql().await else {
+            return;
+        };
+        rehearsals::a_dropped_rehearsal_leaves_nothing_and_no_lock(
             &mut db,
             "SELECT COUNT(*) FROM information_schema.COLUMNS a, information_schema.COLUMNS b, \
              information_schema.COLUMNS c",

@@ -114,17 +114,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let max_connections = state.config.server.max_connections;
     let header_timeout = state.config.server.header_read_timeout;
-    // No rehearsal of this store runs anywhere a starting server does not know of: one a
-    // stopped server left running ended with its connection, which rolled it back.
-    match state.store.settle_interrupted_rehearsals().await {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(
-            settled = n,
-            "rehearsals left running by a stopped server: error"
-        ),
-        Err(e) => tracing::error!(error = %e, "cannot settle interrupted rehearsals"),
-    }
     let reconciler = state.spawn_reconciler();
+    let rehearsal_settler = state.spawn_rehearsal_settler();
     let checkpointer = state.spawn_checkpointer();
     let closing = state.clone();
     let app = router(state);
@@ -176,6 +167,7 @@ pub async fn serve(
     tracing::info!("finishing the requests in flight");
     graceful.shutdown().await;
     reconciler.abort();
+    rehearsal_settler.abort();
     if let Some(checkpointer) = checkpointer {
         checkpointer.stop().await;
         // The last word: the head as it is at shutdown, signed.

@@ -7,15 +7,18 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use countersign_core::permission;
 use countersign_core::request::{RehearsalStatus, RequestStatus};
+use countersign_core::timestamp;
 use countersign_core::user::User;
 use countersign_executor::{
     Limits, Rehearsal, RehearsalOptions, Sample, StatementRehearsal, Target, rehearse,
 };
 use countersign_store::{RehearsalResult, RequestRecord};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
 use crate::AppState;
@@ -204,9 +207,23 @@ impl AppState {
         let slot = self.rehearsals.per_target.get(&target.name).cloned();
         tokio::spawn(async move {
             let _claim = claim;
-            // Waits for one of the target's places; a closed semaphore is never used.
+            // Waits for one of the target's places, no longer than a rehearsal may take: so a
+            // rehearsal is over within twice its timeout (see `interrupted_before`).
             let _permit = match &slot {
-                Some(slot) => slot.clone().acquire_owned().await.ok(),
+                Some(slot) => {
+                    let turn = tokio::time::timeout(
+                        target.rehearsal.timeout,
+                        slot.clone().acquire_owned(),
+                    );
+                    match turn.await {
+                        Ok(permit) => permit.ok(),
+                        Err(_) => {
+                            let result = waited_too_long(target.rehearsal.timeout);
+                            finish(&state, rehearsal_id, actor.as_deref(), &result).await;
+                            return;
+                        }
+                    }
+                }
                 None => None,
             };
             let options = RehearsalOptions {
@@ -224,24 +241,78 @@ impl AppState {
                 url: on.url.expose(),
             };
             let rehearsal = rehearse(on_target, &sql, options).await;
-            let result = result_of(&rehearsal);
-            match state
-                .store
-                .finish_rehearsal(rehearsal_id, actor.as_deref(), &result)
-                .await
-            {
-                Ok(_) => tracing::info!(
-                    rehearsal = rehearsal_id,
-                    status = %result.status,
-                    rows = ?result.rows_affected,
-                    "rehearsal finished"
-                ),
-                Err(e) => {
-                    tracing::error!(rehearsal = rehearsal_id, error = %e, "cannot store a rehearsal's end")
-                }
-            }
+            finish(
+                &state,
+                rehearsal_id,
+                actor.as_deref(),
+                &result_of(&rehearsal),
+            )
+            .await;
         });
         Ok(rehearsal_id)
+    }
+
+    /// Settles the rehearsals a stopped server left `running` as errors (their transactions
+    /// ended with their connections): at start-up, then every minute. Only those started
+    /// before [`interrupted_before`], so none a live instance still runs.
+    pub fn spawn_rehearsal_settler(&self) -> tokio::task::JoinHandle<()> {
+        let state = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let before = interrupted_before(&state.config);
+                match state.store.settle_interrupted_rehearsals(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(
+                        settled = n,
+                        "rehearsals a stopped server left running: error"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "cannot settle interrupted rehearsals"),
+                }
+                tokio::time::sleep(SETTLE_EVERY).await;
+            }
+        })
+    }
+}
+
+/// How often rehearsals left running are looked for.
+const SETTLE_EVERY: Duration = Duration::from_secs(60);
+
+/// A rehearsal started before this is over on any live instance: it waits for its turn at
+/// most its timeout, then runs at most its timeout (plus connecting and recording).
+pub fn interrupted_before(config: &Config) -> OffsetDateTime {
+    let longest = config
+        .targets
+        .iter()
+        .map(|t| t.rehearsal.timeout)
+        .max()
+        .unwrap_or_default();
+    timestamp::now() - (longest * 2 + Duration::from_secs(30))
+}
+
+/// The result of a rehearsal that never got a turn.
+fn waited_too_long(limit: Duration) -> RehearsalResult {
+    RehearsalResult {
+        status: RehearsalStatus::Timeout,
+        finished_at: timestamp::now(),
+        rows_affected: None,
+        result: json!({ "tables": [], "statements": [] }),
+        error: Some(format!(
+            "waited {limit:?} for a turn (the target's other rehearsals took every place); \
+             nothing ran"
+        )),
+    }
+}
+
+/// Stores how rehearsal `id` ended (logged; a rehearsal settled meanwhile stays as it is).
+async fn finish(state: &AppState, id: i64, actor: Option<&str>, result: &RehearsalResult) {
+    match state.store.finish_rehearsal(id, actor, result).await {
+        Ok(_) => tracing::info!(
+            rehearsal = id,
+            status = %result.status,
+            rows = ?result.rows_affected,
+            "rehearsal finished"
+        ),
+        Err(e) => tracing::error!(rehearsal = id, error = %e, "cannot store a rehearsal's end"),
     }
 }
 

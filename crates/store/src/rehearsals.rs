@@ -1,6 +1,6 @@
 //! Rehearsals (design §10): each one started (`running`), finished (`done`, `error`,
-//! `timeout`, `skipped`) with what it found, read back newest first, and — at start-up — those
-//! a stopped server left `running`, settled as `error` (their transaction died with the
+//! `timeout`, `skipped`) with what it found, read back newest first, and those a stopped server
+//! left `running` (older than any rehearsal can run), settled as `error` (their transaction died with the
 //! connection, so nothing of them stayed). Each change and its audit event share one
 //! transaction.
 
@@ -134,17 +134,25 @@ impl Store {
         Ok(finished.is_some())
     }
 
-    /// Settles every rehearsal left `running` as `error` ([`INTERRUPTED`]), by the system:
-    /// what a server does at start-up. Returns how many it settled.
+    /// Settles as `error` ([`INTERRUPTED`]), by the system, every rehearsal still `running`
+    /// that started before `started_before`; returns how many it settled.
     ///
-    /// Only for a start-up with no rehearsal of this store in flight anywhere: another live
-    /// instance's running rehearsals would be settled too.
-    pub async fn settle_interrupted_rehearsals(&self) -> Result<usize, StoreError> {
+    /// A rehearsal cannot outlive its timeout (the executor ends it), so one still `running`
+    /// longer than the longest `rehearsal_timeout` (plus the time to connect and record it)
+    /// was left by a server that stopped: a server passes `now - (that bound)` at start-up and
+    /// from time to time, and never settles a rehearsal another live instance is running.
+    pub async fn settle_interrupted_rehearsals(
+        &self,
+        started_before: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
         let mut tx = self.write_tx().await?;
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM rehearsals WHERE status = $1")
-            .bind(RehearsalStatus::Running.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM rehearsals WHERE status = $1 AND started_at < $2 ORDER BY id",
+        )
+        .bind(RehearsalStatus::Running.as_str())
+        .bind(timestamp::format(started_before))
+        .fetch_all(&mut *tx)
+        .await?;
         let result = RehearsalResult {
             status: RehearsalStatus::Error,
             finished_at: timestamp::now(),

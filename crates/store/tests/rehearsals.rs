@@ -117,14 +117,19 @@ store_tests! {
         let finished = store.start_rehearsal(request_id, 1, "shop", Some(&bob)).await.expect("start");
         store.finish_rehearsal(finished, Some("bob"), &done(1)).await.expect("finish");
         let left = store.start_rehearsal(request_id, 1, "shop", Some(&bob)).await.expect("start");
+        let started = store.rehearsal(left).await.expect("read").expect("exists").started_at;
 
-        assert_eq!(store.settle_interrupted_rehearsals().await.expect("settle"), 1);
+        // Not yet past the bound: it may be another instance's, still running.
+        assert_eq!(store.settle_interrupted_rehearsals(started).await.expect("settle"), 0);
+        assert_eq!(store.rehearsal(left).await.expect("read").expect("exists").status, RehearsalStatus::Running);
+        let later = started + time::Duration::microseconds(1);
+        assert_eq!(store.settle_interrupted_rehearsals(later).await.expect("settle"), 1);
         let settled = store.rehearsal(left).await.expect("read").expect("exists");
         assert_eq!(settled.status, RehearsalStatus::Error);
         assert_eq!(settled.error.as_deref(), Some(INTERRUPTED));
         assert!(settled.finished_at.is_some());
         assert_eq!(store.rehearsal(finished).await.expect("read").expect("exists").status, RehearsalStatus::Done);
-        assert_eq!(store.settle_interrupted_rehearsals().await.expect("settle again"), 0);
+        assert_eq!(store.settle_interrupted_rehearsals(later).await.expect("settle again"), 0);
         // The run that finishes after all is too late to change the record.
         assert!(!store.finish_rehearsal(left, Some("bob"), &done(1)).await.expect("finish"));
         let events = actions(&store).await;

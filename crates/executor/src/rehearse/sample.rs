@@ -1,18 +1,22 @@
 //! A rehearsal's samples: at most a few of the rows a statement changed, before and after,
-//! values as text, masked columns masked.
+//! values as text, masked columns masked. Each sample's SQL runs in the rehearsal's message,
+//! around its statement, in the same transaction.
 //!
-//! - `UPDATE` / `DELETE` of one table (no joins, no `FROM`/`USING`): the before-image is
-//!   re-selected by the statement's own predicate (and its `ORDER BY` / `LIMIT`, MySQL),
-//!   ordered by the table's primary key (from the catalog; SQLite's `rowid` without one),
-//!   just before the statement runs, in the same transaction; the after-image of an `UPDATE`
-//!   is selected by those keys just after it (a `DELETE` leaves none). The keys are quoted by
-//!   the database itself (`quote_nullable`, `QUOTE`, `quote`). Without a key an `UPDATE` has
-//!   no sample (its rows could not be found again); a `DELETE` still has its before-image.
 //! - `INSERT` into one table: the statement runs with `RETURNING *` appended (PostgreSQL,
-//!   SQLite, MariaDB; not MySQL), which gives the after-image; there is no before-image.
+//!   SQLite, MariaDB; not MySQL): its after-image. No before-image.
+//! - `DELETE` from one table: with `RETURNING *` appended (the same databases), its
+//!   before-image; on MySQL, the rows are re-selected by its predicate just before it.
+//! - `UPDATE` of one table: its rows are re-selected by its own predicate (and its `ORDER BY` /
+//!   `LIMIT`, MySQL) just before it, ordered by the table's primary key (from the catalog;
+//!   SQLite's `rowid` without one), at most as many as a sample holds; the after-image is the
+//!   statement's own `RETURNING <key>, *` (PostgreSQL, SQLite), of which only the rows with
+//!   those keys are kept, or (MySQL) a re-select by those keys just after it. The keys are
+//!   quoted by the database itself (`quote_nullable`, `QUOTE`, `quote`). Without a key an
+//!   `UPDATE` has no sample (its rows could not be paired).
 //!
-//! Anything else (a statement that does not parse alone, joins, CTEs, `MERGE`) has no sample.
-//! Values are cut at [`MAX_VALUE_CHARS`] characters and masked before they leave this module.
+//! Anything else (a statement that does not parse alone, joins, `UPDATE … FROM`, CTEs,
+//! `MERGE`) has no sample. Values are cut at [`MAX_VALUE_CHARS`] characters and masked before
+//! they leave this module.
 
 use std::collections::HashMap;
 
@@ -186,24 +190,66 @@ fn quote_value(driver: Driver, expr: &str) -> String {
     }
 }
 
+/// What rows a statement's own result gives its sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Returned {
+    /// None (no `RETURNING`).
+    Nothing,
+    /// The first rows: an `INSERT`'s after-image, a `DELETE`'s before-image.
+    First,
+    /// The rows whose first `keys` values (the key literals) match a row of the re-select
+    /// before it: an `UPDATE`'s after-image.
+    MatchingBefore { keys: usize },
+}
+
+/// How one statement runs in a rehearsal, and how its sample is made.
+#[derive(Debug, Clone)]
+pub(crate) struct Planned {
+    /// The re-select of its rows as they are, run just before it.
+    pub(crate) before: Option<String>,
+    /// Its text: as written, or with `RETURNING …` appended.
+    pub(crate) statement: String,
+    /// Whether `RETURNING` was appended.
+    pub(crate) returning: bool,
+    /// What its own result gives the sample.
+    pub(crate) returned: Returned,
+    /// Its after-image is re-selected by key just after it (MySQL's `UPDATE`, which has no
+    /// `RETURNING`): the rehearsal must read the before-image first.
+    pub(crate) after_by_key: bool,
+    sample: Option<Sampled>,
+}
+
+/// What a sample is made of.
+#[derive(Debug, Clone)]
+struct Sampled {
+    table: TableName,
+    /// The key expressions of the re-selects, qualified; empty without a key.
+    keys: Vec<String>,
+    /// `FROM` of the re-selects: the table as written, with the statement's alias.
+    from: String,
+    /// Which image the statement's own rows are.
+    image: Image,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Image {
+    /// `INSERT … RETURNING`: after only.
+    Inserted,
+    /// `DELETE … RETURNING`: before only.
+    Deleted,
+    /// `DELETE` re-selected before it runs: before only.
+    DeletedReselected,
+    /// `UPDATE`: before re-selected, after from `RETURNING` or re-selected by key.
+    Updated,
+}
+
 /// Takes samples through one rehearsal's session; remembers each table's key.
 pub(crate) struct Sampler<'m> {
     driver: Driver,
     keep: usize,
     masks: &'m Masks,
     keys: HashMap<String, Vec<String>>,
-    insert_returning: Option<bool>,
-}
-
-/// A statement's before-image, taken just before it runs.
-pub(crate) struct Before {
-    shape: Shape,
-    /// The key expressions the rows were selected with (quoted column names or `rowid`).
-    keys: Vec<String>,
-    /// Each row's key as SQL literals.
-    literals: Vec<Vec<String>>,
-    columns: Vec<String>,
-    rows: Vec<Vec<Option<String>>>,
+    returning: Option<bool>,
 }
 
 impl<'m> Sampler<'m> {
@@ -213,168 +259,232 @@ impl<'m> Sampler<'m> {
             keep,
             masks,
             keys: HashMap::new(),
-            insert_returning: None,
+            returning: None,
         }
     }
 
-    /// The text to run for a statement of this shape: `RETURNING *` appended to an
-    /// `INSERT` where the database has it, else the statement as it is.
-    pub(crate) async fn statement_text(
+    /// The most rows a sample holds.
+    pub(crate) fn keep(&self) -> usize {
+        self.keep
+    }
+
+    /// How to run `sql`, of sample shape `shape` (`None`: no sample).
+    pub(crate) async fn plan(
         &mut self,
         session: &mut Session,
         sql: &str,
-        shape: Option<&Shape>,
-    ) -> Result<(String, bool), sqlx::Error> {
-        if let Some(Shape::Insert { .. }) = shape {
-            let returning = match self.insert_returning {
-                Some(known) => known,
-                None => *self
-                    .insert_returning
-                    .insert(session.has_insert_returning().await?),
-            };
-            if returning {
-                return Ok((format!("{sql}\nRETURNING *"), true));
+        shape: Option<Shape>,
+    ) -> Result<Planned, sqlx::Error> {
+        let plain = Planned {
+            before: None,
+            statement: sql.to_owned(),
+            returning: false,
+            returned: Returned::Nothing,
+            after_by_key: false,
+            sample: None,
+        };
+        let Some(shape) = shape else {
+            return Ok(plain);
+        };
+        let returning = match self.returning {
+            Some(known) => known,
+            None => *self.returning.insert(session.has_returning().await?),
+        };
+        match shape {
+            Shape::Insert { table } if returning => Ok(Planned {
+                statement: format!("{sql}\nRETURNING *"),
+                returning: true,
+                returned: Returned::First,
+                sample: Some(Sampled {
+                    from: table.written.clone(),
+                    table,
+                    keys: Vec::new(),
+                    image: Image::Inserted,
+                }),
+                ..plain
+            }),
+            Shape::Insert { .. } => Ok(plain),
+            Shape::Filtered {
+                delete: true,
+                table,
+                ..
+            } if returning => Ok(Planned {
+                statement: format!("{sql}\nRETURNING *"),
+                returning: true,
+                returned: Returned::First,
+                sample: Some(Sampled {
+                    from: table.written.clone(),
+                    table,
+                    keys: Vec::new(),
+                    image: Image::Deleted,
+                }),
+                ..plain
+            }),
+            Shape::Filtered {
+                delete,
+                table,
+                alias,
+                selection,
+                order_by,
+                limit,
+            } => {
+                let key_columns = self.key(session, &table).await?;
+                let qualifier = alias.clone().unwrap_or_else(|| table.written.clone());
+                let (keys, returned_keys): (Vec<String>, Vec<String>) =
+                    match (key_columns.is_empty(), self.driver) {
+                        (false, _) => key_columns
+                            .iter()
+                            .map(|c| {
+                                let c = quote_ident(self.driver, c);
+                                (format!("{qualifier}.{c}"), c)
+                            })
+                            .unzip(),
+                        (true, Driver::Sqlite) => {
+                            (vec![format!("{qualifier}.rowid")], vec!["rowid".to_owned()])
+                        }
+                        (true, _) if delete => (Vec::new(), Vec::new()),
+                        // An UPDATE's rows could not be found again.
+                        (true, _) => return Ok(plain),
+                    };
+                let mut from = table.written.clone();
+                if let Some(alias) = &alias {
+                    from.push_str(&format!(" AS {alias}"));
+                }
+                let mut before = self.select(&keys, &qualifier, &from);
+                if let Some(selection) = &selection {
+                    before.push_str(&format!(" WHERE {selection}"));
+                }
+                match (&order_by, keys.is_empty()) {
+                    (Some(order_by), _) => before.push_str(&format!(" ORDER BY {order_by}")),
+                    (None, false) => before.push_str(&format!(" ORDER BY {}", keys.join(", "))),
+                    (None, true) => {}
+                }
+                let keep = match limit.as_deref().map(str::parse::<usize>) {
+                    Some(Ok(limit)) => limit.min(self.keep),
+                    _ => self.keep,
+                };
+                before.push_str(&format!(" LIMIT {keep}"));
+                let sample = Some(Sampled {
+                    table,
+                    keys: keys.clone(),
+                    from,
+                    image: if delete {
+                        Image::DeletedReselected
+                    } else {
+                        Image::Updated
+                    },
+                });
+                if delete || self.driver == Driver::Mysql {
+                    return Ok(Planned {
+                        before: Some(before),
+                        after_by_key: !delete,
+                        sample,
+                        ..plain
+                    });
+                }
+                let quoted: Vec<String> = returned_keys
+                    .iter()
+                    .map(|key| quote_value(self.driver, key))
+                    .collect();
+                Ok(Planned {
+                    before: Some(before),
+                    statement: format!("{sql}\nRETURNING {}, *", quoted.join(", ")),
+                    returning: true,
+                    returned: Returned::MatchingBefore { keys: keys.len() },
+                    after_by_key: false,
+                    sample,
+                })
             }
         }
-        Ok((sql.to_owned(), false))
     }
 
-    /// The before-image of an `UPDATE` or `DELETE`, or `None` where there is none to take.
-    pub(crate) async fn before(
-        &mut self,
-        session: &mut Session,
-        shape: Shape,
-    ) -> Result<Option<Before>, sqlx::Error> {
-        let Shape::Filtered {
-            delete,
-            ref table,
-            ref alias,
-            ref selection,
-            ref order_by,
-            ref limit,
-        } = shape
-        else {
-            return Ok(None);
-        };
-        let key_columns = self.key(session, table).await?;
-        let qualifier = alias.clone().unwrap_or_else(|| table.written.clone());
-        let keys: Vec<String> = match (key_columns.is_empty(), self.driver) {
-            (false, _) => key_columns
-                .iter()
-                .map(|c| format!("{qualifier}.{}", quote_ident(self.driver, c)))
-                .collect(),
-            (true, Driver::Sqlite) => vec![format!("{qualifier}.rowid")],
-            (true, _) if delete => Vec::new(),
-            // An UPDATE's rows could not be found again.
-            (true, _) => return Ok(None),
-        };
+    /// `SELECT <quoted keys>, <qualifier>.* FROM <from>`.
+    fn select(&self, keys: &[String], qualifier: &str, from: &str) -> String {
         let mut sql = String::from("SELECT ");
-        for key in &keys {
+        for key in keys {
             sql.push_str(&quote_value(self.driver, key));
             sql.push_str(", ");
         }
-        sql.push_str(&format!("{qualifier}.* FROM {}", table.written));
-        if let Some(alias) = alias {
-            sql.push_str(&format!(" AS {alias}"));
-        }
-        if let Some(selection) = selection {
-            sql.push_str(&format!(" WHERE {selection}"));
-        }
-        match (order_by, keys.is_empty()) {
-            (Some(order_by), _) => sql.push_str(&format!(" ORDER BY {order_by}")),
-            (None, false) => sql.push_str(&format!(" ORDER BY {}", keys.join(", "))),
-            (None, true) => {}
-        }
-        let keep = match limit.as_deref().map(str::parse::<usize>) {
-            Some(Ok(limit)) => limit.min(self.keep),
-            _ => self.keep,
-        };
-        sql.push_str(&format!(" LIMIT {keep}"));
-        let fetched = session.fetch(&sql, keep).await?;
-        let (literals, columns, rows) = split_keys(fetched, keys.len());
-        Ok(Some(Before {
-            shape,
-            keys,
-            literals,
-            columns,
-            rows,
-        }))
+        sql.push_str(&format!("{qualifier}.* FROM {from}"));
+        sql
     }
 
-    /// The sample of a statement that has run: from its before-image (`UPDATE`, `DELETE`)
-    /// or from what its `RETURNING *` gave (`INSERT`). `None` when it changed no rows.
-    pub(crate) async fn after(
-        &mut self,
-        session: &mut Session,
-        before: Option<Before>,
-        returned: Option<(&Shape, Fetched)>,
-    ) -> Result<Option<Sample>, sqlx::Error> {
-        if let Some((Shape::Insert { table }, fetched)) = returned {
-            if fetched.rows.is_empty() {
-                return Ok(None);
-            }
-            return Ok(Some(self.finish(
-                &table.name,
-                table.written.clone(),
-                fetched.columns,
-                Vec::new(),
-                fetched.rows,
-            )));
+    /// The re-select by key of the rows `before` holds, for a statement planned with
+    /// `after_by_key`; `None` when there are none.
+    pub(crate) fn after_select(&self, planned: &Planned, before: &Fetched) -> Option<String> {
+        let sampled = planned.sample.as_ref()?;
+        if !planned.after_by_key || before.rows.is_empty() || sampled.keys.is_empty() {
+            return None;
         }
-        let Some(before) = before else {
-            return Ok(None);
+        let qualifier = sampled.from.rsplit(" AS ").next().unwrap_or(&sampled.from);
+        let mut sql = self.select(&sampled.keys, qualifier, &sampled.from);
+        let tuples: Vec<String> = before
+            .rows
+            .iter()
+            .map(|row| {
+                let literals: Vec<&str> = row[..sampled.keys.len().min(row.len())]
+                    .iter()
+                    .map(|literal| literal.as_deref().unwrap_or("NULL"))
+                    .collect();
+                format!("({})", literals.join(", "))
+            })
+            .collect();
+        sql.push_str(&format!(
+            " WHERE ({}) IN ({})",
+            sampled.keys.join(", "),
+            tuples.join(", ")
+        ));
+        Some(sql)
+    }
+
+    /// The sample of a statement that has run, from the re-select before it (`before`), its
+    /// own result (`statement`) and the re-select by key after it (`after`). `None` when it
+    /// changed no rows or has no sample.
+    pub(crate) fn sample(
+        &self,
+        planned: &Planned,
+        before: Option<Fetched>,
+        statement: Fetched,
+        after: Option<Fetched>,
+    ) -> Option<Sample> {
+        let sampled = planned.sample.as_ref()?;
+        let keys = match planned.returned {
+            Returned::MatchingBefore { keys } => keys,
+            _ => sampled.keys.len(),
         };
-        let Shape::Filtered {
-            delete,
-            table,
-            alias,
-            ..
-        } = &before.shape
-        else {
-            return Ok(None);
+        let (columns, before_rows, after_rows) = match sampled.image {
+            Image::Inserted => (statement.columns, Vec::new(), statement.rows),
+            Image::Deleted => (statement.columns, statement.rows, Vec::new()),
+            Image::DeletedReselected => {
+                let (_, columns, rows) = split_keys(before?, keys);
+                (columns, rows, Vec::new())
+            }
+            Image::Updated => {
+                let (literals, columns, rows) = split_keys(before?, keys);
+                let after = match planned.returned {
+                    Returned::MatchingBefore { .. } => statement,
+                    _ => after.unwrap_or_default(),
+                };
+                let (after_literals, _, after_rows) = split_keys(after, keys);
+                let mut by_key: HashMap<Vec<String>, Vec<Option<String>>> =
+                    after_literals.into_iter().zip(after_rows).collect();
+                let after = literals
+                    .iter()
+                    .filter_map(|key| by_key.remove(key))
+                    .collect();
+                (columns, rows, after)
+            }
         };
-        if before.rows.is_empty() {
-            return Ok(None);
+        if before_rows.is_empty() && after_rows.is_empty() {
+            return None;
         }
-        let mut after = Vec::new();
-        if !delete && !before.keys.is_empty() {
-            let qualifier = alias.clone().unwrap_or_else(|| table.written.clone());
-            let mut sql = String::from("SELECT ");
-            for key in &before.keys {
-                sql.push_str(&quote_value(self.driver, key));
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("{qualifier}.* FROM {}", table.written));
-            if let Some(alias) = alias {
-                sql.push_str(&format!(" AS {alias}"));
-            }
-            let tuples: Vec<String> = before
-                .literals
-                .iter()
-                .map(|literals| format!("({})", literals.join(", ")))
-                .collect();
-            sql.push_str(&format!(
-                " WHERE ({}) IN ({})",
-                before.keys.join(", "),
-                tuples.join(", ")
-            ));
-            let fetched = session.fetch(&sql, self.keep).await?;
-            let (literals, _, rows) = split_keys(fetched, before.keys.len());
-            let mut by_key: HashMap<Vec<String>, Vec<Option<String>>> =
-                literals.into_iter().zip(rows).collect();
-            after = before
-                .literals
-                .iter()
-                .filter_map(|key| by_key.remove(key))
-                .collect();
-        }
-        Ok(Some(self.finish(
-            &table.name,
-            table.written.clone(),
-            before.columns,
-            before.rows,
-            after,
-        )))
+        Some(self.finish(
+            &sampled.table.name,
+            sampled.table.written.clone(),
+            columns,
+            before_rows,
+            after_rows,
+        ))
     }
 
     /// Cuts and masks the values.

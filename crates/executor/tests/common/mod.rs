@@ -173,6 +173,87 @@ impl Db {
             .expect("the fixture reads its table")
     }
 
+    /// A checksum of every table of this test (its table and those named `<table>_…`; on
+    /// SQLite every table of the file), shape and rows: equal before and after means nothing
+    /// changed.
+    pub async fn checksum(&mut self) -> String {
+        let list = match self.driver {
+            Driver::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+            Driver::Postgres => {
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema() ORDER BY 1"
+            }
+            Driver::Mysql => {
+                "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+                 WHERE table_schema = DATABASE() ORDER BY 1"
+            }
+        };
+        let names: Vec<String> = sqlx::query_scalar(list)
+            .fetch_all(&mut self.admin)
+            .await
+            .expect("the fixture lists its tables");
+        let own = format!("{}_", self.table);
+        let mut sum = String::new();
+        for name in names {
+            if self.driver != Driver::Sqlite && name != self.table && !name.starts_with(&own) {
+                continue;
+            }
+            let sql = match self.driver {
+                Driver::Postgres => format!(
+                    "SELECT (SELECT string_agg(column_name || ' ' || data_type, ',' \
+                     ORDER BY ordinal_position) FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND table_name = '{name}') \
+                     || ':' || COALESCE((SELECT md5(string_agg(x::text, '|' ORDER BY x::text)) \
+                     FROM {name} x), '')"
+                ),
+                Driver::Mysql => {
+                    let columns: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
+                        "SELECT CAST(column_name AS CHAR), CAST(column_type AS CHAR) \
+                         FROM information_schema.columns WHERE table_schema = DATABASE() \
+                         AND table_name = '{name}' ORDER BY ordinal_position"
+                    )))
+                    .fetch_all(&mut self.admin)
+                    .await
+                    .expect("the fixture reads a table's columns");
+                    let shape: Vec<String> =
+                        columns.iter().map(|(c, t)| format!("{c} {t}")).collect();
+                    let row: Vec<String> = columns
+                        .iter()
+                        .map(|(c, _)| format!("QUOTE(`{c}`)"))
+                        .collect();
+                    format!(
+                        "SELECT CONCAT('{}:', COALESCE(MD5(GROUP_CONCAT(CONCAT_WS(',', {}) \
+                         ORDER BY 1 SEPARATOR '|')), '')) FROM `{name}`",
+                        shape.join(","),
+                        row.join(", ")
+                    )
+                }
+                Driver::Sqlite => {
+                    let columns: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+                        "SELECT name FROM pragma_table_info('{name}') ORDER BY cid"
+                    )))
+                    .fetch_all(&mut self.admin)
+                    .await
+                    .expect("the fixture reads a table's columns");
+                    let row: Vec<String> =
+                        columns.iter().map(|c| format!("quote(\"{c}\")")).collect();
+                    format!(
+                        "SELECT '{}:' || COALESCE((SELECT group_concat(r, '|') FROM \
+                         (SELECT {} AS r FROM \"{name}\" ORDER BY 1)), '')",
+                        columns.join(","),
+                        row.join(" || ',' || ")
+                    )
+                }
+            };
+            let table_sum: String = sqlx::query_scalar(AssertSqlSafe(sql.clone()))
+                .fetch_one(&mut self.admin)
+                .await
+                .unwrap_or_else(|e| panic!("fixture checksum {sql:?} failed: {e}"));
+            sum.push_str(&format!("{name}={table_sum};"));
+        }
+        sum
+    }
+
     pub async fn balance(&mut self, id: i64) -> i64 {
         self.scalar(&format!("SELECT balance FROM {{t}} WHERE id = {id}"))
             .await

@@ -25,15 +25,32 @@ async fn rehearse_unchanged(
     templates: &[&str],
     options: RehearsalOptions<'_>,
 ) -> Rehearsal {
-    let before = db.snapshot().await;
+    let before = db.checksum().await;
     let script = db.statements(templates);
     let rehearsal = rehearse(db.target(), &script.sql, options).await;
     assert_eq!(
-        db.snapshot().await,
+        db.checksum().await,
         before,
         "the rehearsal changed the table: {rehearsal:#?}"
     );
     rehearsal
+}
+
+/// The fixture's checksum sees a changed value, a new row, a new column and a new table.
+pub async fn the_fixtures_checksum_sees_every_change(db: &mut Db) {
+    let mut sums = vec![db.checksum().await];
+    for change in [
+        "UPDATE {t} SET balance = 1 WHERE id = 3",
+        "INSERT INTO {t} (id, balance) VALUES (11, 0)",
+        "ALTER TABLE {t} ADD COLUMN note VARCHAR(10)",
+        "CREATE TABLE {t}_other (id BIGINT PRIMARY KEY)",
+    ] {
+        db.exec(change).await;
+        let sum = db.checksum().await;
+        assert!(!sums.contains(&sum), "{change} went unseen: {sum}");
+        sums.push(sum);
+    }
+    db.exec("DROP TABLE {t}_other").await;
 }
 
 /// UPDATE, DELETE and INSERT in one script: each statement's count, the database's count per
@@ -168,12 +185,16 @@ pub async fn masked_columns_never_appear(db: &mut Db) {
         mask_columns: &masks,
         ..options()
     };
-    let script = db.statements(&[
-        "UPDATE {t}_c SET note = 'changed', email = 'new@example.com' WHERE id <= 2",
-        "DELETE FROM {t}_c WHERE id = 2",
-        "INSERT INTO {t}_c (id, email, note) VALUES (3, 'cy@example.com', 'c')",
-    ]);
-    let rehearsal = rehearse(db.target(), &script.sql, masked).await;
+    let rehearsal = rehearse_unchanged(
+        db,
+        &[
+            "UPDATE {t}_c SET note = 'changed', email = 'new@example.com' WHERE id <= 2",
+            "DELETE FROM {t}_c WHERE id = 2",
+            "INSERT INTO {t}_c (id, email, note) VALUES (3, 'cy@example.com', 'c')",
+        ],
+        masked,
+    )
+    .await;
     db.exec("DROP TABLE {t}_c").await;
 
     assert_eq!(rehearsal.status, RehearsalStatus::Done, "{rehearsal:#?}");
@@ -366,4 +387,70 @@ pub fn failed_at(rehearsal: &Rehearsal) -> Option<Step> {
         Some(RehearsalError::Failed(Failure::Timeout { step, .. })) => Some(*step),
         _ => None,
     }
+}
+
+/// A table created by the script (PostgreSQL, SQLite: DDL is transactional) is rehearsed into,
+/// sampled (the key is read after the DDL ran) and gone afterwards.
+pub async fn a_table_the_script_creates_is_sampled_and_gone_afterwards(db: &mut Db) {
+    let rehearsal = rehearse_unchanged(
+        db,
+        &[
+            "CREATE TABLE {t}_new (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)",
+            "INSERT INTO {t}_new (id, v) VALUES (1, 1), (2, 2)",
+            "UPDATE {t}_new SET v = v * 10 WHERE id = 2",
+        ],
+        options(),
+    )
+    .await;
+    assert_eq!(rehearsal.status, RehearsalStatus::Done, "{rehearsal:#?}");
+    let rows: Vec<u64> = rehearsal
+        .statements
+        .iter()
+        .map(|s| s.rows_affected)
+        .collect();
+    assert_eq!(rows, [0, 2, 1]);
+    let update = rehearsal.statements[2].sample.as_ref().expect("a sample");
+    assert_eq!(update.before, [some(&["2", "2"])]);
+    assert_eq!(update.after, [some(&["2", "20"])]);
+    let left = match db.driver {
+        Driver::Sqlite => {
+            db.scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = '{t}_new'")
+                .await
+        }
+        _ => {
+            db.scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '{t}_new'")
+                .await
+        }
+    };
+    assert_eq!(left, 0, "the created table is rolled back");
+}
+
+/// A rehearsal whose caller gives up on it (its future dropped mid-statement, as when the
+/// server shuts down) leaves nothing and no lock: its connection goes, and the database ends
+/// the transaction.
+pub async fn a_dropped_rehearsal_leaves_nothing_and_no_lock(db: &mut Db, slow: &str) {
+    let before = db.checksum().await;
+    let script = db.statements(&["UPDATE {t} SET balance = 1 WHERE id = 1", slow]);
+    let rehearsal = rehearse(db.target(), &script.sql, options());
+    let given_up = tokio::time::timeout(Duration::from_millis(500), rehearsal).await;
+    assert!(given_up.is_err(), "the slow statement was still running");
+
+    let mut writer = db.other_connection().await;
+    let wait = match db.driver {
+        Driver::Postgres => "SET lock_timeout = '5s'",
+        Driver::Mysql => "SET SESSION innodb_lock_wait_timeout = 5",
+        Driver::Sqlite => "PRAGMA busy_timeout = 5000",
+    };
+    sqlx::raw_sql(wait)
+        .execute(&mut writer)
+        .await
+        .expect("a lock wait");
+    sqlx::raw_sql(AssertSqlSafe(
+        db.sql("UPDATE {t} SET balance = balance WHERE id = 1"),
+    ))
+    .execute(&mut writer)
+    .await
+    .expect("the writer proceeds: the dropped rehearsal left no lock");
+    let _ = writer.close().await;
+    assert_eq!(db.checksum().await, before);
 }

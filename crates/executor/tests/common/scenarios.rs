@@ -102,6 +102,35 @@ pub async fn the_guard_lets_the_expected_total_commit(db: &mut Db) {
     );
 }
 
+/// Held to a rehearsal's tables, a run that changes a table the rehearsal did not change
+/// rolls back (outcome guard); one that changes only those tables commits.
+pub async fn the_guard_refuses_a_table_the_rehearsal_did_not_change(db: &mut Db) {
+    let statements = db.statements(&["UPDATE {t} SET balance = 1 WHERE id <= 2"]);
+    let elsewhere = ["some_schema.another_table".to_owned()];
+    let held = Plan {
+        expected_rows: Some(2),
+        changed_tables: Some(&elsewhere),
+        ..plan(&statements)
+    };
+    let report = execute(db.target(), held, ignore_txid).await;
+    assert_eq!(report.outcome, ExecutionOutcome::Guard, "{report:?}");
+    assert!(
+        matches!(report.error, Some(Failure::UnrehearsedTable { .. })),
+        "{report:?}"
+    );
+    assert!(db.is_untouched().await, "rolled back");
+
+    let seen: Vec<String> = report.tables.iter().map(|t| t.table.clone()).collect();
+    assert!(!seen.is_empty(), "{report:?}");
+    let held = Plan {
+        expected_rows: Some(2),
+        changed_tables: Some(&seen),
+        ..plan(&statements)
+    };
+    let report = execute(db.target(), held, ignore_txid).await;
+    assert_eq!(report.outcome, ExecutionOutcome::Committed, "{report:?}");
+}
+
 /// `record` runs once, before any statement and so before the commit, and receives the run's
 /// identity: PostgreSQL's transaction id and backend pid, MySQL's connection id and marker,
 /// SQLite's marker.
