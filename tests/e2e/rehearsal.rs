@@ -391,3 +391,80 @@ async fn without_expected_rows_a_run_is_held_to_the_rehearsal_the_reviewers_saw(
         b.drop_table().await;
     }
 }
+
+#[tokio::test]
+async fn a_target_that_is_down_gives_an_error_without_its_url_and_the_request_stays_reviewable() {
+    let down = "[[target]]\nname = \"down\"\ndriver = \"postgres\"\n\
+                url = \"postgres://app:hunter2-SECRET@127.0.0.1:1/prod\"\n";
+    let w = World::new(down).await;
+    let id = submit(&w, "down", "UPDATE accounts SET v = 1 WHERE id = 1").await;
+    assert_eq!(start(&w, "bob", id).await.status(), StatusCode::ACCEPTED);
+    let r = rehearsal_of(&w, id).await;
+    assert_eq!(r["status"], "error", "{r}");
+    let text = r.to_string();
+    for secret in ["hunter2", "SECRET", "postgres://", "127.0.0.1:1"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    let res = w.review("bob", id, "approve", "", 1).await;
+    assert_eq!(res.status(), StatusCode::OK, "still reviewable");
+    w.done().await;
+}
+
+/// Ten rehearsals asked for at once on a target with `rehearsal_concurrency = 2`: at most two
+/// sessions on the target at a time (each blocked on a row lock the test holds, as
+/// `pg_stat_activity` shows), and all ten finish once the lock is gone.
+#[tokio::test]
+async fn at_most_rehearsal_concurrency_rehearsals_run_at_once_on_a_target() {
+    let Some(b) = Backend::from_env("COUNTERSIGN_TEST_POSTGRES_URL", "pg", "postgres") else {
+        return;
+    };
+    b.create_accounts(1).await;
+    let w =
+        World::new(&b.target_toml("rehearsal_concurrency = 2\nrehearsal_timeout = \"60s\"")).await;
+    let mut holder = sqlx::PgConnection::connect(&b.url).await.expect("holder");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "BEGIN; SELECT * FROM {} WHERE id = 1 FOR UPDATE",
+        b.table
+    )))
+    .execute(&mut holder)
+    .await
+    .expect("lock");
+    let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(submit(&w, b.name, &sql).await);
+    }
+    let starts = ids.iter().map(|id| start(&w, "bob", *id));
+    for res in futures_util::future::join_all(starts).await {
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    let mut watcher = sqlx::PgConnection::connect(&b.url).await.expect("watcher");
+    let waiting = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+         AND query LIKE '%UPDATE {}%'",
+        b.table
+    );
+    let mut most = 0;
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(waiting.clone()))
+            .fetch_one(&mut watcher)
+            .await
+            .expect("count");
+        most = most.max(n);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(most, 2, "two at a time, the rest queued");
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .expect("release");
+    for id in ids {
+        assert_eq!(rehearsal_of(&w, id).await["status"], "done");
+    }
+    assert_eq!(b.values().await, [0]);
+    watcher.close().await.ok();
+    holder.close().await.ok();
+    w.done().await;
+    b.drop_table().await;
+}
