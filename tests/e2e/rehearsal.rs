@@ -93,6 +93,12 @@ async fn a_rehearsal_on_the_target_itself_counts_samples_and_changes_nothing() {
             b.driver
         );
 
+        // bob's review records the rehearsal he saw.
+        let res = w.review("bob", id, "approve", "", 1).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let request = w.get("alice", &format!("/api/v1/requests/{id}")).await;
+        assert_eq!(request["reviews"][0]["rehearsal_id"], r["id"], "{request}");
+
         // The admin may start one too; the author still may not.
         assert_eq!(start(&w, "root", id).await.status(), StatusCode::ACCEPTED);
         let r = rehearsal_of(&w, id).await;

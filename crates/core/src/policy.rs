@@ -349,6 +349,7 @@ mod tests {
             revision: 3,
             sql_sha256: sql_sha256(SQL),
             created_at: at,
+            rehearsal_id: None,
         }
     }
 

@@ -71,6 +71,9 @@ pub struct Review {
     pub sql_sha256: String,
     #[serde(with = "crate::timestamp_serde")]
     pub created_at: OffsetDateTime,
+    /// The rehearsal the reviewer saw: the latest of the revision when they reviewed.
+    #[serde(default)]
+    pub rehearsal_id: Option<i64>,
 }
 
 named_enum! {
@@ -251,6 +254,7 @@ mod tests {
             revision: 2,
             sql_sha256: sql_sha256("SELECT 1"),
             created_at: time::macros::datetime!(2025-01-02 03:04:05 UTC),
+            rehearsal_id: Some(7),
         };
         let json = serde_json::to_value(&review).unwrap();
         assert_eq!(json["created_at"], "2025-01-02T03:04:05.000000Z");

@@ -115,6 +115,7 @@ pub async fn serve(
     let max_connections = state.config.server.max_connections;
     let header_timeout = state.config.server.header_read_timeout;
     let reconciler = state.spawn_reconciler();
+    state.settle_interrupted_rehearsals().await;
     let rehearsal_settler = state.spawn_rehearsal_settler();
     let checkpointer = state.spawn_checkpointer();
     let closing = state.clone();

@@ -253,22 +253,28 @@ impl AppState {
     }
 
     /// Settles the rehearsals a stopped server left `running` as errors (their transactions
-    /// ended with their connections): at start-up, then every minute. Only those started
-    /// before [`interrupted_before`], so none a live instance still runs.
+    /// ended with their connections): only those started before [`interrupted_before`], so
+    /// none a live instance still runs.
+    pub async fn settle_interrupted_rehearsals(&self) {
+        let before = interrupted_before(&self.config);
+        match self.store.settle_interrupted_rehearsals(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                settled = n,
+                "rehearsals a stopped server left running: error"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot settle interrupted rehearsals"),
+        }
+    }
+
+    /// [`Self::settle_interrupted_rehearsals`] every minute (a server settles them once
+    /// before it serves, too).
     pub fn spawn_rehearsal_settler(&self) -> tokio::task::JoinHandle<()> {
         let state = self.clone();
         tokio::spawn(async move {
             loop {
-                let before = interrupted_before(&state.config);
-                match state.store.settle_interrupted_rehearsals(before).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::warn!(
-                        settled = n,
-                        "rehearsals a stopped server left running: error"
-                    ),
-                    Err(e) => tracing::error!(error = %e, "cannot settle interrupted rehearsals"),
-                }
                 tokio::time::sleep(SETTLE_EVERY).await;
+                state.settle_interrupted_rehearsals().await;
             }
         })
     }

@@ -201,6 +201,12 @@ impl AppState {
             lifecycle::transition(id, RequestStatus::PendingReview, Action::Review(state))
                 .unwrap_or(RequestStatus::PendingReview)
         };
+        // The rehearsal the reviewer saw: the latest of the revision they review.
+        let rehearsal_id = self
+            .store
+            .latest_rehearsal(id, record.revision, None)
+            .await?
+            .map(|r| r.id);
         let status = self
             .store
             .add_review(
@@ -210,6 +216,7 @@ impl AppState {
                 &current.sql_sha256,
                 review.decision,
                 review.comment.trim(),
+                rehearsal_id,
                 decide,
             )
             .await?;

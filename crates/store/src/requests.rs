@@ -221,6 +221,7 @@ impl Store {
         sql_sha256: &str,
         decision: ReviewDecision,
         comment: &str,
+        rehearsal_id: Option<i64>,
         decide: impl FnOnce(&[Review]) -> RequestStatus,
     ) -> Result<RequestStatus, StoreError> {
         let now = timestamp::now();
@@ -266,8 +267,8 @@ impl Store {
             }));
         }
         sqlx::query(
-            "INSERT INTO reviews (request_id, revision, reviewer_id, decision, comment, sql_sha256, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO reviews (request_id, revision, reviewer_id, decision, comment, sql_sha256, \
+             created_at, rehearsal_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(id)
         .bind(revision)
@@ -276,6 +277,7 @@ impl Store {
         .bind(comment)
         .bind(sql_sha256)
         .bind(timestamp::format(now))
+        .bind(rehearsal_id)
         .execute(&mut *tx)
         .await?;
         let reviews = reviews_of(&mut tx, id, Some(revision)).await?;
@@ -291,7 +293,12 @@ impl Store {
             ReviewDecision::Approve => AuditAction::ReviewApproved,
             ReviewDecision::Reject => AuditAction::ReviewRejected,
         };
-        let details = json!({ "comment": comment, "sql_sha256": sql_sha256, "status": status });
+        let details = json!({
+            "comment": comment,
+            "sql_sha256": sql_sha256,
+            "status": status,
+            "rehearsal_id": rehearsal_id,
+        });
         append(
             &mut tx,
             NewEvent::new(Some(&reviewer.name), action, details).on_request(id, revision),
@@ -503,8 +510,8 @@ async fn reviews_of(
     revision: Option<i64>,
 ) -> Result<Vec<Review>, StoreError> {
     let rows = sqlx::query(
-        "SELECT u.name, w.decision, w.comment, w.revision, w.sql_sha256, w.created_at \
-         FROM reviews w JOIN users u ON u.id = w.reviewer_id \
+        "SELECT u.name, w.decision, w.comment, w.revision, w.sql_sha256, w.created_at, \
+         w.rehearsal_id FROM reviews w JOIN users u ON u.id = w.reviewer_id \
          WHERE w.request_id = $1 AND (CAST($2 AS BIGINT) IS NULL OR w.revision = $2) \
          ORDER BY w.id",
     )
@@ -521,6 +528,7 @@ async fn reviews_of(
                 revision: row.try_get("revision")?,
                 sql_sha256: row.try_get("sql_sha256")?,
                 created_at: time_col(row, "created_at")?,
+                rehearsal_id: row.try_get("rehearsal_id")?,
             })
         })
         .collect()

@@ -72,16 +72,16 @@ store_tests! {
         let need_two = |reviews: &[countersign_core::request::Review]| {
             if reviews.len() >= 2 { RequestStatus::Approved } else { RequestStatus::PendingReview }
         };
-        let s = store.add_review(id, &bob, 1, &sha, ReviewDecision::Approve, "ok", need_two).await.expect("review");
+        let s = store.add_review(id, &bob, 1, &sha, ReviewDecision::Approve, "ok", None, need_two).await.expect("review");
         assert_eq!(s, RequestStatus::PendingReview);
-        let s = store.add_review(id, &carol, 1, &sha, ReviewDecision::Approve, "fine", need_two).await.expect("review");
+        let s = store.add_review(id, &carol, 1, &sha, ReviewDecision::Approve, "fine", None, need_two).await.expect("review");
         assert_eq!(s, RequestStatus::Approved);
         let r = store.request(id).await.expect("read").expect("exists");
         assert_eq!(r.status, RequestStatus::Approved);
         assert_eq!(r.reviews.len(), 2);
         assert_eq!(r.reviews[0].reviewer, "bob");
         // No longer pending: a further review is a conflict.
-        let late = store.add_review(id, &bob, 1, &sha, ReviewDecision::Reject, "wait", need_two).await;
+        let late = store.add_review(id, &bob, 1, &sha, ReviewDecision::Reject, "wait", None, need_two).await;
         assert!(matches!(late, Err(StoreError::Conflict(_))), "{late:?}");
     }
 
@@ -94,11 +94,11 @@ store_tests! {
         let rev = store.revise_request(id, &alice, RequestStatus::PendingReview, 1, "t2", Some(&revision(new_sql, &reviewers, &analysis))).await.expect("revise");
         assert_eq!(rev, 2);
         let any = |_: &[countersign_core::request::Review]| RequestStatus::Approved;
-        let stale = store.add_review(id, &bob, 1, &sql_sha256("UPDATE a SET b = 1 WHERE c = 2"), ReviewDecision::Approve, "", any).await;
+        let stale = store.add_review(id, &bob, 1, &sql_sha256("UPDATE a SET b = 1 WHERE c = 2"), ReviewDecision::Approve, "", None, any).await;
         assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
-        let wrong_sql = store.add_review(id, &bob, 2, &sql_sha256("UPDATE a SET b = 1 WHERE c = 2"), ReviewDecision::Approve, "", any).await;
+        let wrong_sql = store.add_review(id, &bob, 2, &sql_sha256("UPDATE a SET b = 1 WHERE c = 2"), ReviewDecision::Approve, "", None, any).await;
         assert!(matches!(wrong_sql, Err(StoreError::Conflict(_))), "{wrong_sql:?}");
-        let ok = store.add_review(id, &bob, 2, &sql_sha256(new_sql), ReviewDecision::Approve, "", any).await;
+        let ok = store.add_review(id, &bob, 2, &sql_sha256(new_sql), ReviewDecision::Approve, "", None, any).await;
         assert_eq!(ok.expect("current revision"), RequestStatus::Approved);
         let r = store.request(id).await.expect("read").expect("exists");
         assert_eq!(r.revisions.len(), 2);
@@ -156,7 +156,7 @@ store_tests! {
         assert!(by_bob.is_empty());
         // Waiting for bob: named, pending, and not reviewed by him yet.
         let any = |_: &[countersign_core::request::Review]| RequestStatus::PendingReview;
-        store.add_review(ids[0], &bob, 1, &sql_sha256("UPDATE t SET v = 0 WHERE id = 0"), ReviewDecision::Approve, "", any).await.expect("review");
+        store.add_review(ids[0], &bob, 1, &sql_sha256("UPDATE t SET v = 0 WHERE id = 0"), ReviewDecision::Approve, "", None, any).await.expect("review");
         let waiting = store.list_requests(&RequestFilter { awaiting_review_by: Some("bob".into()), ..Default::default() }, 10).await.expect("waiting");
         assert_eq!(waiting.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[4], ids[2]]);
         let pending = store.list_requests(&RequestFilter { status: Some(RequestStatus::PendingReview), ..Default::default() }, 10).await.expect("pending");
