@@ -351,6 +351,22 @@ async fn the_request_page_offers_rehearse_to_a_reviewer_and_shows_counts_and_sam
         "{page}"
     );
     assert_eq!(b.values().await, [0, 0, 0]);
+
+    // Revised since: the page still shows it, marked as of the earlier revision.
+    let res = w
+        .send(
+            "alice",
+            reqwest::Method::PUT,
+            &format!("/api/v1/requests/{id}"),
+            Some(json!({"sql": format!("UPDATE {} SET v = 7 WHERE id = 3", b.table)})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = bob.page(&path).await;
+    assert!(
+        page.contains("This rehearsal is of revision 1; the request is at revision 2"),
+        "{page}"
+    );
     w.done().await;
 }
 

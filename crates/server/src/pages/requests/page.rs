@@ -122,10 +122,17 @@ async fn request_page(
         .into_iter()
         .map(HistoryLine::from)
         .collect();
-    let rehearsal = req
-        .rehearsal
-        .as_ref()
-        .map(|r| RehearsalPanel::new(r, req.expected_rows));
+    // Without one of the current revision, the latest of an earlier one, marked as such.
+    let rehearsal = match &req.rehearsal {
+        Some(r) => Some(RehearsalPanel::new(r, req.expected_rows, req.revision)),
+        None => state
+            .store
+            .rehearsals(id, 1)
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| RehearsalPanel::new(&r.into(), req.expected_rows, req.revision)),
+    };
     let page = RequestPage {
         user: &me.user,
         csrf_token: &me.csrf_token,

@@ -19,6 +19,8 @@ pub struct RehearsalPanel {
     pub differs: Option<String>,
     pub statements: Vec<RehearsedStatement>,
     pub error: Option<String>,
+    /// Set when the rehearsal is of an earlier revision than the request's current one.
+    pub stale: Option<String>,
 }
 
 /// One statement of the rehearsal.
@@ -48,7 +50,7 @@ pub struct SampleCell {
 }
 
 impl RehearsalPanel {
-    pub fn new(r: &RehearsalView, expected_rows: Option<i64>) -> RehearsalPanel {
+    pub fn new(r: &RehearsalView, expected_rows: Option<i64>, revision: i64) -> RehearsalPanel {
         let differs = match (r.rows_affected, expected_rows) {
             (Some(rows), Some(expected)) if rows != expected => Some(format!(
                 "The rehearsal changed {rows} rows; the author expects {expected}."
@@ -67,6 +69,13 @@ impl RehearsalPanel {
             differs,
             statements: r.statements.iter().map(statement).collect(),
             error: r.error.clone(),
+            stale: (r.revision != revision).then(|| {
+                format!(
+                    "This rehearsal is of revision {}; the request is at revision {revision} \
+                     since. Rehearse again to see what the current SQL does.",
+                    r.revision
+                )
+            }),
         }
     }
 }
