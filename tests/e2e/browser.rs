@@ -161,6 +161,16 @@ async fn journey(b: &Browser, app: &TestApp, shots: &Screenshots) -> Result<()> 
     shots.take(b, "dashboard", DESKTOP).await?;
     open_from_dashboard(b, "Waiting for my review").await?;
 
+    b.step("rehearse, and see what the SQL would change");
+    b.button("Rehearse").await?.click().await?;
+    b.wait_for_text("changes 3 rows").await?;
+    let rehearsal = b.section("Rehearsal").await?;
+    ensure!(
+        rehearsal.contains("done") && rehearsal.contains("→"),
+        "rehearsal: {rehearsal:?}"
+    );
+    shots.take(b, "rehearsal", DESKTOP).await?;
+
     b.step("approve with a comment");
     b.field("Comment").await?.type_text(COMMENT).await?;
     shots.take(b, "review", DESKTOP).await?;
