@@ -100,7 +100,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
                         .count();
                     if rehearsal.status != RehearsalStatus::Done
                         || rehearsal.rows_affected != rows as u64
-                        || samples != if which == 1 { rows } else { 0 }
+                        || samples
+                            != if which == 1 {
+                                rows.min(options.max_sampled_statements)
+                            } else {
+                                0
+                            }
                     {
                         return Err(format!("the rehearsal failed: {:?}", rehearsal.error).into());
                     }

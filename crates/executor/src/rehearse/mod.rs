@@ -67,6 +67,10 @@ pub struct RehearsalOptions<'a> {
     pub samples: bool,
     /// The most rows a sample holds, before and after.
     pub max_samples: usize,
+    /// The most statements sampled: the first ones that change rows. A long script's later
+    /// statements get counts only, so sampling costs a bounded share of the rehearsal (a
+    /// sample needs a re-select of the statement's rows before it runs).
+    pub max_sampled_statements: usize,
     /// The target's `mask_columns` patterns (`table.column`, `*` a wildcard).
     pub mask_columns: &'a [String],
     /// Whether statements calling functions the analyzer cannot see into are run (the
@@ -79,6 +83,8 @@ impl RehearsalOptions<'_> {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
     /// The contract's most rows a sample holds.
     pub const MAX_SAMPLES: usize = 20;
+    /// The statements sampled by default: the first 50 that change rows.
+    pub const MAX_SAMPLED_STATEMENTS: usize = 50;
 
     /// Samples on, at most [`Self::MAX_SAMPLES`] rows, nothing masked, no functions, the
     /// default timeout.
@@ -88,6 +94,7 @@ impl RehearsalOptions<'_> {
             timeout: Self::DEFAULT_TIMEOUT,
             samples: true,
             max_samples: Self::MAX_SAMPLES,
+            max_sampled_statements: Self::MAX_SAMPLED_STATEMENTS,
             mask_columns: &[],
             allow_functions: false,
         }
@@ -355,6 +362,14 @@ async fn attempt(
     let ended = tokio::time::timeout_at(deadline, statements.catch_unwind()).await;
     let (result, usable) = match ended {
         Ok(Ok(Ok(()))) => (Ok(()), true),
+        // A statement stopped by a timeout at or past the rehearsal's own deadline ran out of
+        // the rehearsal's time, whichever of the two fired first (they are the same length).
+        Ok(Ok(Err(stop)))
+            if matches!(stop.error, RehearsalError::Failed(Failure::Timeout { .. }))
+                && tokio::time::Instant::now() >= deadline =>
+        {
+            (Err(timed_out), stop.connection_usable)
+        }
         Ok(Ok(Err(stop))) => (Err(stop.error), stop.connection_usable),
         Ok(Err(_panic)) => (Err(RehearsalError::Panicked), false),
         Err(_elapsed) => (Err(timed_out), false),
@@ -403,6 +418,7 @@ async fn run(
     let mut sampler = Sampler::new(target.driver, options.max_samples, &masks);
     let steps = steps::steps(analysis, target.driver, options.allow_functions);
     let mut batch = Batch::default();
+    let mut sampled_statements = 0;
     for (statement, step) in analysis.statements.iter().zip(steps) {
         let calls_functions = match step {
             Step::Skip { reason, detail } => {
@@ -419,8 +435,12 @@ async fn run(
             Step::Run { calls_functions } => calls_functions,
         };
         let changes_rows = statement.kind.changes_rows();
-        let sampled =
-            options.samples && options.max_samples > 0 && changes_rows && !calls_functions;
+        let sampled = options.samples
+            && options.max_samples > 0
+            && changes_rows
+            && !calls_functions
+            && sampled_statements < options.max_sampled_statements;
+        sampled_statements += usize::from(sampled);
         let shape = sampled
             .then(|| Shape::of(&statement.sql, target.driver))
             .flatten();

@@ -147,6 +147,30 @@ pub async fn samples_are_bounded_and_can_be_turned_off(db: &mut Db) {
     assert_eq!(rehearsal.status, RehearsalStatus::Done, "{rehearsal:#?}");
     assert_eq!(rehearsal.rows_affected, 6);
     assert!(rehearsal.statements.iter().all(|s| s.sample.is_none()));
+
+    // Only the first statements that change rows are sampled; the rest are counted.
+    let first_two = RehearsalOptions {
+        max_sampled_statements: 2,
+        ..options()
+    };
+    let rehearsal = rehearse_unchanged(
+        db,
+        &[
+            "UPDATE {t} SET balance = 1 WHERE id = 1",
+            "SELECT balance FROM {t} WHERE id = 1",
+            "UPDATE {t} SET balance = 1 WHERE id = 2",
+            "UPDATE {t} SET balance = 1 WHERE id IN (3, 4)",
+        ],
+        first_two,
+    )
+    .await;
+    let sampled: Vec<bool> = rehearsal
+        .statements
+        .iter()
+        .map(|s| s.sample.is_some())
+        .collect();
+    assert_eq!(sampled, [true, false, true, false], "{rehearsal:#?}");
+    assert_eq!(rehearsal.statements[3].rows_affected, 2);
 }
 
 /// Statement 2 fails: status `error`, statement 1's change rolled back, statement 3 not run.
