@@ -205,6 +205,21 @@ async fn masked_columns_never_leave_the_rehearsal_and_samples_can_be_off() {
     assert_eq!(r["rows_affected"], 1, "{r}");
     assert!(r["statements"][0]["sample"].is_null(), "{r}");
     assert!(!r.to_string().contains("example.com"));
+    // Nor in the page, nor in the store's row.
+    let mut bob = w.app.sign_in("bob", crate::common::PW).await;
+    let page = bob.page(&format!("/requests/{id}")).await;
+    assert!(page.contains("changes 1 row"), "{page}");
+    // (The SQL on the page names the new address; the rows' own values appear nowhere.)
+    assert!(!page.contains("ann@example.com"), "{page}");
+    let stored = w
+        .app
+        .store
+        .latest_rehearsal(id, 1, None)
+        .await
+        .expect("store")
+        .expect("rehearsal");
+    assert!(!format!("{stored:?}").contains("example.com"), "{stored:?}");
+    assert!(stored.result["statements"][0]["sample"].is_null());
     w.done().await;
 }
 
