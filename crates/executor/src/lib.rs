@@ -65,7 +65,7 @@ pub use error::{Failure, ReconcileError, Step};
 pub use reconcile::{Settlement, reconcile};
 pub use rehearse::{
     MAX_VALUE_CHARS, Rehearsal, RehearsalError, RehearsalOptions, RehearsalStatus, Sample,
-    SkipReason, Skipped, StatementRehearsal, rehearse,
+    SkipReason, Skipped, StatementRehearsal, rehearse, rehearse_analyzed,
 };
 pub use report::{Plan, Report, RunIdentity, StatementResult, TableChanges};
 pub use run::execute;

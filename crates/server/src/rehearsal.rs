@@ -9,12 +9,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use countersign_analyzer::Analysis;
 use countersign_core::permission;
 use countersign_core::request::{RehearsalStatus, RequestStatus};
 use countersign_core::timestamp;
 use countersign_core::user::User;
 use countersign_executor::{
     Limits, Rehearsal, RehearsalOptions, Sample, StatementRehearsal, Target, rehearse,
+    rehearse_analyzed,
 };
 use countersign_store::{RehearsalResult, RequestRecord};
 use serde_json::{Value, json};
@@ -203,6 +205,7 @@ impl AppState {
         tracing::info!(request = record.id, rehearsal = rehearsal_id, on = ?on.name, "rehearsal started");
         let state = self.clone();
         let sql = revision.sql.clone();
+        let analysis = revision.analysis.clone();
         let actor = user.map(|u| u.name.clone());
         let slot = self.rehearsals.per_target.get(&target.name).cloned();
         tokio::spawn(async move {
@@ -240,7 +243,14 @@ impl AppState {
                 driver: on.driver,
                 url: on.url.expose(),
             };
-            let rehearsal = rehearse(on_target, &sql, options).await;
+            // The revision's own analysis, as the reviewers saw it (a stored analysis that
+            // no longer reads is analyzed again).
+            let rehearsal = match serde_json::from_value::<Analysis>(analysis) {
+                Ok(analysis) if analysis.dialect == on.driver.dialect() => {
+                    rehearse_analyzed(on_target, &analysis, options).await
+                }
+                _ => rehearse(on_target, &sql, options).await,
+            };
             finish(
                 &state,
                 rehearsal_id,

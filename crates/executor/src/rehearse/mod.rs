@@ -217,12 +217,22 @@ impl Rehearsal {
 /// ends its session from outside (a task spawned on the current runtime), so that no
 /// statement of it runs on with its locks.
 pub async fn rehearse(target: Target<'_>, sql: &str, options: RehearsalOptions<'_>) -> Rehearsal {
+    let analysis = analyze(sql, target.driver.dialect());
+    rehearse_analyzed(target, &analysis, options).await
+}
+
+/// [`rehearse`] of a script already analyzed for the target's dialect (as the server stores a
+/// revision's analysis): its statements are run as the analysis cut them.
+pub async fn rehearse_analyzed(
+    target: Target<'_>,
+    analysis: &Analysis,
+    options: RehearsalOptions<'_>,
+) -> Rehearsal {
     let started_at = timestamp::now();
     let clock = Instant::now();
     let span = tracing::info_span!("rehearse", driver = %target.driver);
-    let analysis = analyze(sql, target.driver.dialect());
     let mut record = Record::default();
-    let error = attempt(target, &analysis, &options, &mut record)
+    let error = attempt(target, analysis, &options, &mut record)
         .instrument(span.clone())
         .await
         .err();
