@@ -505,3 +505,52 @@ async fn at_most_rehearsal_concurrency_rehearsals_run_at_once_on_a_target() {
     w.done().await;
     b.drop_table().await;
 }
+
+/// A PostgreSQL target rehearsed on another PostgreSQL database (a copy): the rehearsal counts
+/// the copy's rows; neither database keeps anything of it.
+#[tokio::test]
+async fn a_postgresql_target_is_rehearsed_on_a_copy_in_another_database() {
+    let Some(production) = Backend::from_env("COUNTERSIGN_TEST_POSTGRES_URL", "pg", "postgres")
+    else {
+        return;
+    };
+    let copy_db = unique("cs_copy");
+    let mut admin = sqlx::PgConnection::connect(&production.url)
+        .await
+        .expect("admin");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {copy_db}")))
+        .execute(&mut admin)
+        .await
+        .expect("create the copy");
+    let copy_url = match production.url.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{copy_db}"),
+        None => panic!("no database in {}", production.url),
+    };
+    let copy = production.clone().with_url(copy_url);
+    production.create_accounts(2).await;
+    copy.create_accounts(6).await;
+    let targets = format!(
+        "{}{}",
+        production.target_toml("rehearse = \"copy\""),
+        copy.target_toml("")
+            .replace("name = \"pg\"", "name = \"copy\""),
+    );
+    let w = World::new(&targets).await;
+    let sql = format!("UPDATE {} SET v = 9 WHERE id > 0", production.table);
+    let id = submit(&w, "pg", &sql).await;
+    let r = rehearsal_of(&w, id).await;
+    assert_eq!(r["status"], "done", "{r}");
+    assert_eq!(r["on_target"], "copy");
+    assert_eq!(r["rows_affected"], 6, "the copy's rows: {r}");
+    assert_eq!(production.values().await, [0, 0]);
+    assert_eq!(copy.values().await, [0; 6]);
+    w.done().await;
+    production.drop_table().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {copy_db} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("drop the copy");
+    admin.close().await.ok();
+}

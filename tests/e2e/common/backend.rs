@@ -41,6 +41,12 @@ impl Backend {
         }
     }
 
+    /// Another database of the same server (its URL), with the same table name.
+    pub fn with_url(mut self, url: String) -> Backend {
+        self.url = url;
+        self
+    }
+
     /// The same database with the table `table` (e.g. a copy of another target's).
     pub fn with_table(mut self, table: &str) -> Backend {
         table.clone_into(&mut self.table);
