@@ -47,24 +47,13 @@ fn result_of(report: &Report) -> ExecutionResult {
         .iter()
         .map(|s| json!({ "index": s.index, "rows_affected": s.rows_affected }))
         .collect::<Vec<_>>();
-    let tables = report
-        .tables
-        .iter()
-        .map(|t| {
-            json!({
-                "table": t.table,
-                "inserted": t.inserted,
-                "updated": t.updated,
-                "deleted": t.deleted,
-            })
-        })
-        .collect::<Vec<_>>();
+    let tables = crate::views::tables_json(&report.tables);
     ExecutionResult {
         outcome: report.outcome,
         finished_at: report.finished_at,
         rows_affected: i64::try_from(report.rows_affected).unwrap_or(i64::MAX),
         statements: json!(statements),
-        tables: json!(tables),
+        tables,
         error: report.error.as_ref().map(ToString::to_string),
     }
 }

@@ -335,18 +335,7 @@ async fn finish(state: &AppState, id: i64, actor: Option<&str>, result: &Rehears
 /// How the store records what a rehearsal found: `{tables, statements}`, the statements as
 /// the API shows them.
 fn result_of(rehearsal: &Rehearsal) -> RehearsalResult {
-    let tables: Vec<Value> = rehearsal
-        .tables
-        .iter()
-        .map(|t| {
-            json!({
-                "table": t.table,
-                "inserted": t.inserted,
-                "updated": t.updated,
-                "deleted": t.deleted,
-            })
-        })
-        .collect();
+    let tables = crate::views::tables_json(&rehearsal.tables);
     let statements: Vec<Value> = rehearsal.statements.iter().map(statement_json).collect();
     RehearsalResult {
         status: rehearsal.status,

@@ -145,6 +145,27 @@ pub struct TableChangesView {
     pub deleted: u64,
 }
 
+impl From<&countersign_executor::TableChanges> for TableChangesView {
+    fn from(t: &countersign_executor::TableChanges) -> TableChangesView {
+        TableChangesView {
+            table: t.table.clone(),
+            inserted: t.inserted,
+            updated: t.updated,
+            deleted: t.deleted,
+        }
+    }
+}
+
+/// What the database said a transaction changed, per table, as the store keeps it.
+pub fn tables_json(tables: &[countersign_executor::TableChanges]) -> Value {
+    serde_json::json!(
+        tables
+            .iter()
+            .map(TableChangesView::from)
+            .collect::<Vec<_>>()
+    )
+}
+
 impl TableChangesView {
     /// The table as a person reads it.
     pub fn label(&self) -> &str {
