@@ -3,11 +3,11 @@
 //! concurrent calls and across server processes; whole-script rollback; the row-count guard;
 //! timeouts; and a server killed mid-run, restarted and reconciled without running anything again.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{Backend, TestApp, World, config_for};
+use crate::common::{
+    Backend, TestApp, World, config_for, free_addr, spawn_server, wait_up, write_config,
+};
 use countersign_store::Store;
 use countersign_store::testing::TestStore;
 use reqwest::StatusCode;
@@ -398,44 +398,6 @@ async fn sixty_four_concurrent_executes_run_it_exactly_once() {
     );
     assert_eq!(b.values().await, vec![1], "applied once");
     w.done().await;
-}
-
-/// The `countersign` binary serving `config`, with its output discarded.
-fn spawn_server(config: &Path, listen: &str, extra_env: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_countersign"));
-    cmd.args(["serve", "--config"])
-        .arg(config)
-        .env("COUNTERSIGN_SERVER_LISTEN", listen)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("spawn countersign serve")
-}
-
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").to_string()
-}
-
-async fn wait_up(base: &str) {
-    for _ in 0..200 {
-        if reqwest::get(format!("{base}/healthz"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{base} did not come up");
-}
-
-fn write_config(dir: &Path, store_url: &str, targets: &str) -> PathBuf {
-    let path = dir.join("countersign.toml");
-    std::fs::write(&path, format!("[store]\nurl = \"{store_url}\"\n{targets}")).expect("config");
-    path
 }
 
 #[tokio::test]

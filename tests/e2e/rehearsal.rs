@@ -554,3 +554,76 @@ async fn a_postgresql_target_is_rehearsed_on_a_copy_in_another_database() {
     .expect("drop the copy");
     admin.close().await.ok();
 }
+
+/// A `countersign serve` process killed (SIGKILL) while its rehearsal waits on a row lock: the
+/// target keeps nothing of it, and the restarted server settles it as an error (once it is
+/// older than any live instance could still be running it: 2 × 1 s + 10 s here).
+#[tokio::test]
+async fn a_server_killed_mid_rehearsal_leaves_nothing_and_the_rehearsal_ends_as_an_error() {
+    use crate::common::{free_addr, spawn_server, wait_up, write_config};
+
+    let Some(b) = Backend::from_env("COUNTERSIGN_TEST_POSTGRES_URL", "pg", "postgres") else {
+        return;
+    };
+    b.create_accounts(1).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let targets = b.target_toml("rehearsal_timeout = \"1s\"");
+    let config = write_config(dir.path(), &store_url, &targets);
+    let w = World::with_app(TestApp::start(config_for(&store_url, &targets, &[])).await).await;
+    let id = submit(
+        &w,
+        b.name,
+        &format!("UPDATE {} SET v = 5 WHERE id = 1", b.table),
+    )
+    .await;
+    let token = w.token("bob").to_owned();
+    let alice = w.token("alice").to_owned();
+    w.app.stop().await;
+
+    let mut holder = sqlx::PgConnection::connect(&b.url).await.expect("holder");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "BEGIN; SELECT * FROM {} WHERE id = 1 FOR UPDATE",
+        b.table
+    )))
+    .execute(&mut holder)
+    .await
+    .expect("lock");
+    let addr = free_addr();
+    let base = format!("http://{addr}");
+    let mut server = spawn_server(&config, &addr, &[]);
+    wait_up(&base).await;
+    let res = TestApp::client()
+        .post(format!("{base}/api/v1/requests/{id}/rehearse"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("rehearse");
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill().expect("kill -9");
+    server.wait().ok();
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .expect("release");
+    holder.close().await.ok();
+
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    let mut server = spawn_server(&config, &addr, &[]);
+    wait_up(&base).await;
+    let request: Value = TestApp::client()
+        .get(format!("{base}/api/v1/requests/{id}"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .expect("read")
+        .json()
+        .await
+        .expect("json");
+    server.kill().ok();
+    server.wait().ok();
+    assert_eq!(request["rehearsal"]["status"], "error", "{request}");
+    assert_eq!(b.values().await, [0], "nothing of the rehearsal stayed");
+    b.drop_table().await;
+}

@@ -290,11 +290,15 @@ impl AppState {
     }
 }
 
+/// Beyond twice the timeout: connecting is within the timeout, but the rollback, the ending of
+/// a busy session from outside (at most 5 s) and the recording of the end come after it.
+const SETTLE_MARGIN: Duration = Duration::from_secs(10);
+
 /// How often rehearsals left running are looked for.
 const SETTLE_EVERY: Duration = Duration::from_secs(60);
 
 /// A rehearsal started before this is over on any live instance: it waits for its turn at
-/// most its timeout, then runs at most its timeout (plus connecting and recording).
+/// most its timeout, then runs at most its timeout, then ends within [`SETTLE_MARGIN`].
 pub fn interrupted_before(config: &Config) -> OffsetDateTime {
     let longest = config
         .targets
@@ -302,7 +306,7 @@ pub fn interrupted_before(config: &Config) -> OffsetDateTime {
         .map(|t| t.rehearsal.timeout)
         .max()
         .unwrap_or_default();
-    timestamp::now() - (longest * 2 + Duration::from_secs(30))
+    timestamp::now() - (longest * 2 + SETTLE_MARGIN)
 }
 
 /// The result of a rehearsal that never got a turn.

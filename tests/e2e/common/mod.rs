@@ -2,8 +2,10 @@
 //! browser-like client that keeps its cookies, and helpers to make users and tokens.
 
 mod backend;
+mod process;
 mod world;
 pub use backend::{Backend, unique};
+pub use process::{free_addr, spawn_server, wait_up, write_config};
 pub use world::{PW, World};
 
 use std::net::SocketAddr;
