@@ -189,6 +189,42 @@ async fn disabling_a_user_ends_their_sessions_and_refuses_their_sign_in() {
         !page.contains("action=\"/admin/users/alice/disable\""),
         "no forms for a disabled user: {page}"
     );
+
+    // Enabled again: she signs in, and the change is audited once.
+    assert!(page.contains("Enable alice"), "{page}");
+    let (status, location, _) = post(
+        &admin,
+        "/admin/users/alice/enable",
+        &[("csrf_token", &csrf)],
+    )
+    .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/admin")
+    );
+    assert_eq!(
+        sign_in_status(&app, "alice", PW).await,
+        StatusCode::SEE_OTHER
+    );
+    let (status, _, _) = post(
+        &admin,
+        "/admin/users/alice/enable",
+        &[("csrf_token", &csrf)],
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "enabling an active user changes nothing"
+    );
+    let enabled: Vec<AuditEvent> = audit_events(&app)
+        .await
+        .into_iter()
+        .filter(|e| e.action == "user.enabled")
+        .collect();
+    assert_eq!(enabled.len(), 1, "{enabled:?}");
+    assert_eq!(enabled[0].actor.as_deref(), Some("root"));
+    assert_eq!(enabled[0].details["user"], "alice");
     app.stop().await;
     db.cleanup().await;
 }
@@ -250,6 +286,7 @@ fn every_user_form() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         ("/admin/users/alice/password", vec![("password", NEW_PW)]),
         ("/admin/users/alice/roles", vec![("role", "admin")]),
         ("/admin/users/alice/disable", vec![]),
+        ("/admin/users/alice/enable", vec![]),
     ]
 }
 

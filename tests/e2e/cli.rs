@@ -262,6 +262,24 @@ async fn a_disabled_user_gets_no_token_and_their_password_can_be_changed_by_admi
         "{}",
         stderr(&missing)
     );
+
+    // Enabled again, bob gets a token; enabling an active user says so and changes nothing.
+    let out = ws.run(&["user", "enable", "bob"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("enabled user bob"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(ws.run(&["token", "create", "bob"], "").status.success());
+    let again = ws.run(&["user", "enable", "bob"], "");
+    assert!(again.status.success());
+    assert!(
+        stdout(&again).contains("not disabled"),
+        "{}",
+        stdout(&again)
+    );
+    assert!(!ws.run(&["user", "enable", "nobody"], "").status.success());
 }
 
 #[test]

@@ -23,6 +23,8 @@ pub enum UserCommand {
     },
     /// Disable a user: they can no longer sign in, and their sessions and tokens stop working
     Disable { name: String },
+    /// Enable a disabled user again: they can sign in, and their tokens work again
+    Enable { name: String },
     /// Give or take away roles (every session of the user ends)
     Role {
         name: String,
@@ -86,6 +88,13 @@ pub async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
         UserCommand::Disable { name } => {
             store.disable_user(&name, None).await?;
             println!("disabled user {name}");
+        }
+        UserCommand::Enable { name } => {
+            if store.enable_user(&name, None).await? {
+                println!("enabled user {name}");
+            } else {
+                println!("user {name} is not disabled; nothing changed");
+            }
         }
         UserCommand::Role { name, add, remove } => {
             if add.is_empty() && remove.is_empty() {

@@ -41,6 +41,7 @@ named_enum! {
         UserLoginThrottled = "user.login_throttled",
         UserCreated = "user.created",
         UserDisabled = "user.disabled",
+        UserEnabled = "user.enabled",
         UserPasswordChanged = "user.password_changed",
         UserRolesChanged = "user.roles_changed",
         TokenCreated = "token.created",

@@ -132,6 +132,33 @@ impl Store {
         .await
     }
 
+    /// Enables `name` again: they can sign in, and their tokens work again. Returns whether
+    /// the user was disabled (enabling an active user changes nothing and records nothing).
+    pub async fn enable_user(&self, name: &str, actor: Option<&str>) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let known = sqlx::query("SELECT disabled_at FROM users WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user {name:?}")))?;
+        let disabled: Option<String> = known.try_get("disabled_at")?;
+        if disabled.is_none() {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE users SET disabled_at = NULL WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        let details = serde_json::json!({ "user": name });
+        append(
+            &mut tx,
+            NewEvent::new(actor, AuditAction::UserEnabled, details),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Disables `name` and ends every session of theirs; their tokens stop working too.
     pub async fn disable_user(&self, name: &str, actor: Option<&str>) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;

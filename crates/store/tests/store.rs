@@ -68,6 +68,10 @@ store_tests! {
         store.disable_user("alice", None).await.expect("disable");
         assert!(store.session("s", IDLE).await.expect("read").is_none());
         assert!(matches!(store.disable_user("nobody", None).await, Err(StoreError::NotFound(_))));
+        assert!(store.enable_user("alice", Some("root")).await.expect("enable"), "she was disabled");
+        assert!(!store.user_by_name("alice").await.expect("read").expect("alice").disabled);
+        assert!(!store.enable_user("alice", Some("root")).await.expect("enable"), "already active");
+        assert!(matches!(store.enable_user("nobody", None).await, Err(StoreError::NotFound(_))));
     }
 }
 

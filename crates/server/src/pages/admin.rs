@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin", get(admin))
         .route("/admin/users", post(add_user))
         .route("/admin/users/{name}/disable", post(disable_user))
+        .route("/admin/users/{name}/enable", post(enable_user))
         .route("/admin/users/{name}/password", post(set_password))
         .route("/admin/users/{name}/roles", post(change_roles))
         .route("/admin/tokens/{id}/revoke", post(revoke_token))
@@ -454,6 +455,22 @@ async fn disable_user(
         other => other?,
     }
     tracing::info!(user = ?name, by = ?me.user.name, "user disabled");
+    Ok(Redirect::to("/admin").into_response())
+}
+
+/// `POST /admin/users/{name}/enable`: a disabled user may sign in again, their tokens work
+/// again.
+async fn enable_user(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    SignedForm { me, .. }: SignedForm,
+) -> Result<Response, PageError> {
+    permission::may_manage_users(&me.user).map_err(ApiError::from)?;
+    match state.store.enable_user(&name, Some(&me.user.name)).await {
+        Err(StoreError::NotFound(_)) => return no_such_user(&state, &me, &name).await,
+        other => other?,
+    };
+    tracing::info!(user = ?name, by = ?me.user.name, "user enabled");
     Ok(Redirect::to("/admin").into_response())
 }
 
