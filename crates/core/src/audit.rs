@@ -409,6 +409,7 @@ mod tests {
                 "user.login_throttled",
                 "user.created",
                 "user.disabled",
+                "user.enabled",
                 "user.password_changed",
                 "user.roles_changed",
                 "token.created",
