@@ -50,6 +50,34 @@ pub const fn rehearsable(status: RequestStatus) -> bool {
     )
 }
 
+/// Whether request `id` on `target` may be rehearsed now: the target is rehearsed at all and
+/// the request is still read by people.
+fn check_rehearsable(
+    target: &TargetConfig,
+    id: i64,
+    status: RequestStatus,
+) -> Result<(), RehearsalRefused> {
+    if target.rehearsal.on == RehearseOn::Off {
+        return Err(RehearsalRefused::Off(target.name.clone()));
+    }
+    if !rehearsable(status) {
+        return Err(RehearsalRefused::NotNow(id, status));
+    }
+    Ok(())
+}
+
+/// Whether `user` may start a rehearsal on `target` of a request by `author` naming
+/// `reviewers` (`core::permission::may_rehearse`, which asks where it runs).
+fn may_start(
+    user: &User,
+    target: &TargetConfig,
+    author: &str,
+    reviewers: &[String],
+) -> Result<(), permission::Forbidden> {
+    let on_itself = target.rehearsal.on == RehearseOn::Itself;
+    permission::may_rehearse(user, author, reviewers, on_itself)
+}
+
 /// The places rehearsals take: one semaphore per target (`rehearsal_concurrency` permits)
 /// and the requests with one under way.
 #[derive(Debug, Default)]
@@ -102,34 +130,22 @@ impl AppState {
     pub async fn rehearse(&self, id: i64, user: &User) -> Result<i64, ApiError> {
         let record = self.load_request(id).await?;
         let target = self.rehearsal_target(&record)?;
-        let current = record.current();
-        permission::may_rehearse(
-            user,
-            &record.author,
-            &current.reviewers,
-            target.rehearsal.on == RehearseOn::Itself,
-        )?;
+        may_start(user, target, &record.author, &record.current().reviewers)?;
         self.start_rehearsal(&record, Some(user)).await
     }
 
-    /// Whether `user` may start a rehearsal of request `view` now (the page's "Rehearse").
+    /// Whether `user` may start a rehearsal of request `view` now (the page's "Rehearse"):
+    /// the checks of [`Self::rehearse`], and none running.
     pub fn may_start_rehearsal(&self, user: &User, view: &RequestView) -> bool {
         let Some(target) = self.config.target(&view.target) else {
             return false;
         };
-        target.rehearsal.on != RehearseOn::Off
-            && rehearsable(view.status)
+        check_rehearsable(target, view.id, view.status).is_ok()
             && view
                 .rehearsal
                 .as_ref()
                 .is_none_or(|r| r.status != RehearsalStatus::Running)
-            && permission::may_rehearse(
-                user,
-                &view.author,
-                &view.reviewers,
-                target.rehearsal.on == RehearseOn::Itself,
-            )
-            .is_ok()
+            && may_start(user, target, &view.author, &view.reviewers).is_ok()
     }
 
     /// After a submit or a revise: a target rehearsed on a copy rehearses the new revision by
@@ -160,12 +176,7 @@ impl AppState {
                 format!("target {:?} is no longer configured", record.target),
             )
         })?;
-        if target.rehearsal.on == RehearseOn::Off {
-            return Err(RehearsalRefused::Off(target.name.clone()).into());
-        }
-        if !rehearsable(record.status) {
-            return Err(RehearsalRefused::NotNow(record.id, record.status).into());
-        }
+        check_rehearsable(target, record.id, record.status)?;
         Ok(target)
     }
 
