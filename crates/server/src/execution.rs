@@ -21,6 +21,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::config::{Driver, TargetConfig};
 use crate::error::ApiError;
+use crate::views::RehearsalView;
 
 /// What the record of an interrupted run says about its outcome.
 const INTERRUPTED: &str =
@@ -100,22 +101,18 @@ impl AppState {
             .store
             .latest_rehearsal(record.id, record.revision, Some(RehearsalStatus::Done))
             .await?;
-        Ok(
-            match rehearsal.and_then(|r| r.rows_affected.map(|rows| (r, rows))) {
-                Some((r, rows)) => Guard::Rehearsal {
-                    rows,
-                    tables: r.result["tables"]
-                        .as_array()
-                        .map(|all| {
-                            all.iter()
-                                .filter_map(|t| t["table"].as_str().map(str::to_owned))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                },
-                None => Guard::None,
+        // Read as the API shows it, so the guard holds the run to the tables reviewers saw.
+        Ok(match rehearsal.map(RehearsalView::from) {
+            Some(RehearsalView {
+                rows_affected: Some(rows),
+                tables,
+                ..
+            }) => Guard::Rehearsal {
+                rows,
+                tables: tables.into_iter().map(|t| t.table).collect(),
             },
-        )
+            _ => Guard::None,
+        })
     }
 
     /// Executes approved request `id` as `user`, exactly once: the claim is one conditional
