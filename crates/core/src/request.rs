@@ -92,6 +92,9 @@ named_enum! {
         Timeout = "timeout",
         /// The run was interrupted and the target cannot tell whether it committed.
         Unknown = "unknown",
+        /// Undo is required on the target and the run's before-images could not be taken;
+        /// nothing was changed.
+        NoUndo = "no_undo",
     }
 }
 
@@ -230,7 +233,8 @@ mod tests {
                 "error",
                 "guard",
                 "timeout",
-                "unknown"
+                "unknown",
+                "no_undo"
             ]
         );
         let committed: Vec<_> = ExecutionOutcome::ALL

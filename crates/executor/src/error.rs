@@ -83,9 +83,16 @@ pub enum Failure {
     /// MySQL/MariaDB, a `COMMIT` the analysis did not see): what ran until then stays.
     #[error("{message}")]
     CommittedEarly { message: String },
+    /// Undo is required and the run's images could not be captured whole: nothing was
+    /// changed.
+    #[error("no undo: {reason}; nothing was changed (undo is required on this target)")]
+    NoUndo { reason: String },
     /// The caller could not record the transaction's identity; nothing was run.
     #[error("could not record the transaction's identity, so nothing was run: {message}")]
     Record { message: String },
+    /// The caller could not store the run's images; nothing was committed.
+    #[error("could not store the rows' before-images, so nothing was committed: {message}")]
+    Images { message: String },
     /// The changes could not be counted or the run's footing checked; nothing was committed.
     #[error("could not check the run before its commit, so it was rolled back: {message}")]
     Check { message: String },
@@ -106,6 +113,7 @@ impl Failure {
             | Self::UnrehearsedTable { .. }
             | Self::Split { .. }
             | Self::Lexing { .. } => ExecutionOutcome::Guard,
+            Self::NoUndo { .. } => ExecutionOutcome::NoUndo,
             // The changes are in the target: the record must not say otherwise.
             Self::CommittedEarly { .. } => ExecutionOutcome::Committed,
             Self::CommitUnknown { .. } => ExecutionOutcome::Unknown,
@@ -113,6 +121,7 @@ impl Failure {
             | Self::Begin { .. }
             | Self::Statement { .. }
             | Self::Record { .. }
+            | Self::Images { .. }
             | Self::Check { .. }
             | Self::Commit { .. } => ExecutionOutcome::Error,
         }

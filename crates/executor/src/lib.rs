@@ -59,6 +59,7 @@ mod session;
 mod sqlite;
 mod target;
 mod text;
+mod undo;
 
 pub use countersign_core::request::ExecutionOutcome;
 pub use error::{Failure, ReconcileError, Step};
@@ -68,6 +69,10 @@ pub use rehearse::{
     SkipReason, Skipped, StatementRehearsal, rehearse, rehearse_analyzed,
 };
 pub use report::{Plan, Report, RunIdentity, StatementResult, TableChanges};
-pub use run::execute;
+pub use run::{execute, execute_with_undo};
 pub use scrub::scrub;
 pub use target::{Driver, Limits, Target};
+pub use undo::{
+    Literal, RevertStatement, RowImage, Undo, UndoCheck, UndoMode, UndoReport, literal_text,
+    revert_sql,
+};

@@ -43,7 +43,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
 use crate::counting::Counters;
 use crate::report::RunIdentity;
-use crate::session::{Integrity, MARKER_TABLE};
+use crate::session::{ColumnInfo, Integrity, MARKER_TABLE};
 use crate::target::Limits;
 use crate::text::{self, Fetch, Keep};
 
@@ -349,6 +349,35 @@ impl Session {
         .bind(table)
         .fetch_all(&mut self.conn)
         .await
+    }
+
+    /// The columns of `table` (in `schema`, or the session's database), in the table's order.
+    pub(crate) async fn columns(
+        &mut self,
+        schema: Option<&str>,
+        table: &str,
+    ) -> Result<Vec<ColumnInfo>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT CAST(COLUMN_NAME AS CHAR), \
+             DATA_TYPE IN ('binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob', \
+             'bit', 'geometry', 'point', 'linestring', 'polygon'), \
+             EXTRA LIKE '%GENERATED%' \
+             FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
+             ORDER BY ORDINAL_POSITION",
+        )
+        .bind(schema)
+        .bind(table)
+        .fetch_all(&mut self.conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ColumnInfo {
+                name: row.get(0),
+                binary: row.get::<i64, _>(1) != 0,
+                generated: row.get::<i64, _>(2) != 0,
+            })
+            .collect())
     }
 
     /// Whether the server is MariaDB (which has `INSERT … RETURNING`).

@@ -22,7 +22,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
 use crate::counting::{Counters, non_negative};
 use crate::report::RunIdentity;
-use crate::session::Integrity;
+use crate::session::{ColumnInfo, Integrity};
 use crate::target::Limits;
 use crate::text::{self, Fetch, Keep};
 
@@ -175,6 +175,37 @@ impl Session {
             .bind(table)
             .fetch_all(&mut self.conn)
             .await
+    }
+
+    /// `schema.table` of `table` (as written in SQL), as the counters name it, and its
+    /// columns; empty when there is no such table.
+    pub(crate) async fn table_info(
+        &mut self,
+        table: &str,
+    ) -> Result<(String, Vec<ColumnInfo>), sqlx::Error> {
+        let counter: Option<String> = sqlx::query_scalar(
+            "SELECT n.nspname || '.' || c.relname FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
+        )
+        .bind(table)
+        .fetch_optional(&mut self.conn)
+        .await?;
+        let columns = sqlx::query(
+            "SELECT a.attname::text, a.atttypid = 'bytea'::regtype, a.attgenerated <> '' \
+             FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 \
+             AND NOT a.attisdropped ORDER BY a.attnum",
+        )
+        .bind(table)
+        .fetch_all(&mut self.conn)
+        .await?
+        .into_iter()
+        .map(|row| ColumnInfo {
+            name: row.get(0),
+            binary: row.get(1),
+            generated: row.get(2),
+        })
+        .collect();
+        Ok((counter.unwrap_or_default(), columns))
     }
 
     /// What `txid_status()` says of `txid`: `committed`, `aborted`, `in progress`, or `None`

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::error::Failure;
 use crate::target::Limits;
+use crate::undo::UndoReport;
 
 /// The approved revision, ready to run.
 #[derive(Debug, Clone, Copy)]
@@ -114,6 +115,8 @@ pub struct Report {
     pub duration: Duration,
     /// What identifies the run on its target.
     pub identity: RunIdentity,
+    /// Whether it can be undone; `None` when no undo was asked for.
+    pub undo: Option<UndoReport>,
 }
 
 impl Report {
@@ -129,6 +132,7 @@ pub(crate) struct Progress {
     pub(crate) statements: Vec<StatementResult>,
     pub(crate) tables: Option<Vec<TableChanges>>,
     pub(crate) identity: RunIdentity,
+    pub(crate) undo: Option<UndoReport>,
 }
 
 impl Progress {

@@ -16,11 +16,12 @@ use crate::report::{Plan, Progress, Report, RunIdentity, StatementResult};
 use crate::scrub::scrub;
 use crate::session::Session;
 use crate::target::{Driver, Target};
+use crate::undo::{RowImage, Undo, UndoMode, UndoReport, plan_capture, run_captured};
 use futures_util::StreamExt;
 
 /// How far past its statement timeout a statement may run before the executor stops waiting
 /// for the database to enforce it and drops the connection (which rolls back).
-const DEADLINE_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const DEADLINE_GRACE: Duration = Duration::from_secs(2);
 
 /// How long a `ROLLBACK` may take before the connection is dropped instead.
 const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,6 +46,25 @@ pub async fn execute<E: fmt::Display>(
     plan: Plan<'_>,
     record: impl AsyncFnOnce(RunIdentity) -> Result<(), E>,
 ) -> Report {
+    execute_with_undo(target, plan, None, record, async |_| Ok(())).await
+}
+
+/// [`execute`], capturing the before- and after-image of every row the run changes when
+/// `undo` is given (see [`crate::undo`]): the statements go one by one (each its approved
+/// text), and `keep` is called once, after the last statement and the guard, before the
+/// commit, with the images — for the caller to store durably, marked pending until the commit
+/// is known. If it returns an error, the run rolls back. Where the images cannot be captured
+/// whole, a run whose undo is [`UndoMode::Required`] changes nothing (outcome `no_undo`); an
+/// optional one runs as [`execute`] does and its report says why there is no undo.
+///
+/// [`UndoMode::Required`]: crate::UndoMode::Required
+pub async fn execute_with_undo<E: fmt::Display>(
+    target: Target<'_>,
+    plan: Plan<'_>,
+    undo: Option<Undo<'_>>,
+    record: impl AsyncFnOnce(RunIdentity) -> Result<(), E>,
+    keep: impl AsyncFnOnce(Vec<RowImage>) -> Result<(), E>,
+) -> Report {
     let started_at = timestamp::now();
     let clock = Instant::now();
     let span = tracing::info_span!(
@@ -53,7 +73,7 @@ pub async fn execute<E: fmt::Display>(
         statements = plan.statements,
     );
     let mut progress = Progress::default();
-    let result = run(target, &plan, record, &mut progress)
+    let result = run(target, &plan, undo, record, keep, &mut progress)
         .instrument(span.clone())
         .await;
     let report = Report {
@@ -69,6 +89,7 @@ pub async fn execute<E: fmt::Display>(
         finished_at: timestamp::now(),
         duration: clock.elapsed(),
         identity: progress.identity,
+        undo: progress.undo,
     };
     span.in_scope(|| log(&report));
     report
@@ -95,9 +116,9 @@ fn log(report: &Report) {
 
 /// Why a run stopped short of a clean commit, and whether its connection can still be spoken
 /// to (to roll back and close) or must be dropped.
-struct Stop {
-    failure: Failure,
-    connection_usable: bool,
+pub(crate) struct Stop {
+    pub(crate) failure: Failure,
+    pub(crate) connection_usable: bool,
 }
 
 impl From<Failure> for Stop {
@@ -112,13 +133,15 @@ impl From<Failure> for Stop {
 async fn run<E: fmt::Display>(
     target: Target<'_>,
     plan: &Plan<'_>,
+    undo: Option<Undo<'_>>,
     record: impl AsyncFnOnce(RunIdentity) -> Result<(), E>,
+    keep: impl AsyncFnOnce(Vec<RowImage>) -> Result<(), E>,
     progress: &mut Progress,
 ) -> Result<(), Failure> {
     let mut session = Session::open(target, &plan.limits)
         .await
         .map_err(|error| Failure::connect(&DriverError::new(target, &error)))?;
-    let result = transact(&mut session, target, plan, record, progress).await;
+    let result = transact(&mut session, target, plan, undo, record, keep, progress).await;
     let Err(mut stop) = result else {
         close(session).await;
         return Ok(());
@@ -141,7 +164,9 @@ async fn transact<E: fmt::Display>(
     session: &mut Session,
     target: Target<'_>,
     plan: &Plan<'_>,
+    undo: Option<Undo<'_>>,
     record: impl AsyncFnOnce(RunIdentity) -> Result<(), E>,
+    keep: impl AsyncFnOnce(Vec<RowImage>) -> Result<(), E>,
     progress: &mut Progress,
 ) -> Result<(), Stop> {
     let fail = |step, error: sqlx::Error| Failure::at(step, DriverError::new(target, &error));
@@ -154,11 +179,44 @@ async fn transact<E: fmt::Display>(
         .map_err(|error| Failure::Record {
             message: scrub(&error.to_string(), target.url),
         })?;
+    let capture = match undo {
+        None => None,
+        Some(undo) => {
+            let planned = plan_capture(session, target.driver, undo.analysis)
+                .await
+                .map_err(|error| fail(Step::Begin, error))?;
+            match (planned, undo.mode) {
+                (Ok(capture), _) => Some((undo, capture)),
+                (Err(reason), UndoMode::Required) => return Err(Failure::NoUndo { reason }.into()),
+                (Err(reason), UndoMode::Optional) => {
+                    progress.undo = Some(UndoReport::unavailable(reason));
+                    None
+                }
+            }
+        }
+    };
     let before = session
         .counters()
         .await
         .map_err(|error| fail(Step::Begin, error))?;
-    run_script(session, target, plan, progress).await?;
+    let captured = match &capture {
+        Some((undo, capture)) => Some(
+            run_captured(
+                session,
+                target,
+                capture,
+                &plan.limits,
+                undo.mode,
+                undo.limit_rows,
+                progress,
+            )
+            .await?,
+        ),
+        None => {
+            run_script(session, target, plan, progress).await?;
+            None
+        }
+    };
     let after = session
         .counters()
         .await
@@ -203,6 +261,35 @@ async fn transact<E: fmt::Display>(
             table: t.table.clone(),
         }
         .into());
+    }
+    if let (Some(mut captured), Some((undo, _))) = (captured, capture) {
+        captured.check_counts(
+            target.driver,
+            progress.tables.as_deref().unwrap_or_default(),
+        );
+        captured.select_after(session, target).await?;
+        match (captured.incomplete().map(str::to_owned), undo.mode) {
+            (Some(reason), UndoMode::Required) => return Err(Failure::NoUndo { reason }.into()),
+            (Some(reason), UndoMode::Optional) => {
+                progress.undo = Some(UndoReport::unavailable(reason));
+            }
+            (None, _) => {
+                let images = captured.into_images();
+                let rows = images.len() as u64;
+                keep(images).await.map_err(|error| Failure::Images {
+                    message: scrub(&error.to_string(), target.url),
+                })?;
+                progress.undo = Some(if rows == 0 {
+                    UndoReport::unavailable("the run changed no rows: there is nothing to undo")
+                } else {
+                    UndoReport {
+                        available: true,
+                        rows,
+                        reason: None,
+                    }
+                });
+            }
+        }
     }
     session.commit().await.map_err(|error| {
         let failure = fail(Step::Commit, error);

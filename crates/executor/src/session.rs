@@ -36,6 +36,28 @@ pub(crate) struct TableName {
     pub(crate) name: String,
 }
 
+/// A column of a table, from the target's catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ColumnInfo {
+    pub(crate) name: String,
+    /// Its values are bytes (MySQL: written back as `X'…'`).
+    pub(crate) binary: bool,
+    /// The database computes it (a generated column): never written back.
+    pub(crate) generated: bool,
+}
+
+/// What the catalog says of a table a run changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TableInfo {
+    /// Its name among the database's counters ([`crate::counting`]): `schema.table`
+    /// (PostgreSQL), `main.table` (SQLite), `*` (MySQL/MariaDB).
+    pub(crate) counter: String,
+    /// Its columns, in the table's order; empty when there is no such table.
+    pub(crate) columns: Vec<ColumnInfo>,
+    /// Its primary key's columns, in key order; empty without one.
+    pub(crate) key: Vec<String>,
+}
+
 /// How long opening a connection may take before the run fails.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -147,6 +169,25 @@ impl Session {
             Self::Mysql(session) => session.primary_key(schema, &table.name).await,
             Self::Sqlite(session) => session.primary_key(schema, &table.name).await,
         }
+    }
+
+    /// What the catalog says of `table`: its counter name, columns and primary key.
+    pub(crate) async fn table_info(&mut self, table: &TableName) -> Result<TableInfo, sqlx::Error> {
+        let key = self.primary_key(table).await?;
+        let schema = table.schema.as_deref();
+        let (counter, columns) = match self {
+            Self::Postgres(session) => session.table_info(&table.written).await?,
+            Self::Mysql(session) => ("*".to_owned(), session.columns(schema, &table.name).await?),
+            Self::Sqlite(session) => (
+                format!("{}.{}", schema.unwrap_or("main"), table.name),
+                session.columns(schema, &table.name).await?,
+            ),
+        };
+        Ok(TableInfo {
+            counter,
+            columns,
+            key,
+        })
     }
 
     /// Whether `INSERT … RETURNING` and `DELETE … RETURNING` are understood (PostgreSQL,

@@ -26,11 +26,11 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sqlx::error::DatabaseError;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteOperation, SqliteQueryResult};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
 use crate::counting::{Counters, non_negative};
 use crate::report::RunIdentity;
-use crate::session::MARKER_TABLE;
+use crate::session::{ColumnInfo, MARKER_TABLE};
 use crate::target::Limits;
 use crate::text::{self, Fetch, Keep};
 
@@ -230,6 +230,28 @@ impl Session {
             .bind(schema.unwrap_or("main"))
             .fetch_all(&mut self.conn)
             .await
+    }
+
+    /// The columns of `table` (in `schema`, or `main`), in the table's order.
+    pub(crate) async fn columns(
+        &mut self,
+        schema: Option<&str>,
+        table: &str,
+    ) -> Result<Vec<ColumnInfo>, sqlx::Error> {
+        let rows =
+            sqlx::query("SELECT name, hidden FROM pragma_table_xinfo(?1, ?2) WHERE hidden <> 1")
+                .bind(table)
+                .bind(schema.unwrap_or("main"))
+                .fetch_all(&mut self.conn)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ColumnInfo {
+                name: row.get(0),
+                binary: false,
+                generated: row.get::<i64, _>(1) != 0,
+            })
+            .collect())
     }
 
     pub(crate) async fn commit(&mut self) -> Result<(), sqlx::Error> {

@@ -25,7 +25,7 @@
 //! is ended from a second connection (`pg_terminate_backend`, `KILL`), so that no lock
 //! outlives it. Every message has been [`crate::scrub`]bed.
 
-mod sample;
+pub(crate) mod sample;
 mod steps;
 
 use std::panic::AssertUnwindSafe;
@@ -247,6 +247,7 @@ pub async fn rehearse_analyzed(
             .collect(),
         tables: record.tables.clone(),
         identity: RunIdentity::default(),
+        undo: None,
     };
     let rehearsal = Rehearsal {
         status: error

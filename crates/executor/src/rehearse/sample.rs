@@ -22,8 +22,8 @@ use std::collections::HashMap;
 
 use countersign_core::mask::{MASKED, Masks};
 use sqlparser::ast::{
-    Delete, Expr, FromTable, Insert, ObjectName, ObjectNamePart, OrderByExpr, Statement,
-    TableFactor, TableObject, TableWithJoins, Update,
+    AssignmentTarget, Delete, Expr, FromTable, Insert, ObjectName, ObjectNamePart, OrderByExpr,
+    SqliteOnConflict, Statement, TableFactor, TableObject, TableWithJoins, Update,
 };
 use sqlparser::parser::Parser;
 
@@ -61,9 +61,16 @@ pub(crate) enum Shape {
         selection: Option<String>,
         order_by: Option<String>,
         limit: Option<String>,
+        /// The columns an `UPDATE` assigns (their last name part, as written).
+        assigned: Vec<String>,
     },
     /// An `INSERT` into one table.
-    Insert { table: TableName },
+    Insert {
+        table: TableName,
+        /// It may change rows already there: `ON CONFLICT`/`ON DUPLICATE KEY`, `REPLACE`,
+        /// `INSERT OR REPLACE`.
+        upsert: bool,
+    },
 }
 
 impl Shape {
@@ -77,6 +84,7 @@ impl Shape {
         match statements.pop()? {
             Statement::Update(Update {
                 table,
+                assignments,
                 from: None,
                 selection,
                 returning: None,
@@ -85,6 +93,17 @@ impl Shape {
                 ..
             }) => {
                 let (table, alias) = single_table(&table)?;
+                let assigned = assignments
+                    .iter()
+                    .flat_map(|a| match &a.target {
+                        AssignmentTarget::ColumnName(name) => vec![name],
+                        AssignmentTarget::Tuple(names) => names.iter().collect(),
+                    })
+                    .filter_map(|name| match name.0.last() {
+                        Some(ObjectNamePart::Identifier(ident)) => Some(ident.value.clone()),
+                        _ => None,
+                    })
+                    .collect();
                 Some(Self::Filtered {
                     delete: false,
                     table,
@@ -92,6 +111,7 @@ impl Shape {
                     selection: selection.as_ref().map(Expr::to_string),
                     order_by: order(&order_by),
                     limit: limit.as_ref().map(Expr::to_string),
+                    assigned,
                 })
             }
             Statement::Delete(Delete {
@@ -112,14 +132,21 @@ impl Shape {
                     selection: selection.as_ref().map(Expr::to_string),
                     order_by: order(&order_by),
                     limit: limit.as_ref().map(Expr::to_string),
+                    assigned: Vec::new(),
                 })
             }
             Statement::Insert(Insert {
                 table: TableObject::TableName(name),
                 returning: None,
+                on,
+                replace_into,
+                or,
                 ..
             }) => Some(Self::Insert {
                 table: table_name(&name)?,
+                upsert: on.is_some()
+                    || replace_into
+                    || matches!(or, Some(SqliteOnConflict::Replace)),
             }),
             _ => None,
         }
@@ -174,7 +201,7 @@ fn order(order_by: &[OrderByExpr]) -> Option<String> {
 }
 
 /// `name` quoted as an identifier of `driver`.
-fn quote_ident(driver: Driver, name: &str) -> String {
+pub(crate) fn quote_ident(driver: Driver, name: &str) -> String {
     match driver {
         Driver::Mysql => format!("`{}`", name.replace('`', "``")),
         Driver::Postgres | Driver::Sqlite => format!("\"{}\"", name.replace('"', "\"\"")),
@@ -291,7 +318,7 @@ impl<'m> Sampler<'m> {
             None => *self.returning.insert(session.has_returning().await?),
         };
         match shape {
-            Shape::Insert { table } if returning => Ok(Planned {
+            Shape::Insert { table, .. } if returning => Ok(Planned {
                 statement: format!("{sql}\nRETURNING *"),
                 returning: true,
                 returned: Returned::First,
@@ -327,6 +354,7 @@ impl<'m> Sampler<'m> {
                 selection,
                 order_by,
                 limit,
+                ..
             } => {
                 let key_columns = self.key(session, &table).await?;
                 let qualifier = alias.clone().unwrap_or_else(|| table.written.clone());

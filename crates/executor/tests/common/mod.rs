@@ -10,6 +10,7 @@
 
 pub mod rehearsals;
 pub mod scenarios;
+pub mod undo;
 
 /// One test per scenario of [`scenarios`] that takes only the database, on the database `db`
 /// (an expression giving `Option<Db>`; `None` skips): the executor's twin of the store's
