@@ -17,3 +17,4 @@ mod leaks;
 mod pages;
 mod rehearsal;
 mod requests_api;
+mod undo;

@@ -56,6 +56,7 @@ named_enum! {
         ExecutionReconciled = "execution.reconciled",
         RehearsalStarted = "rehearsal.started",
         RehearsalFinished = "rehearsal.finished",
+        UndoPruned = "undo.pruned",
     }
 }
 
@@ -424,6 +425,7 @@ mod tests {
                 "execution.reconciled",
                 "rehearsal.started",
                 "rehearsal.finished",
+                "undo.pruned",
             ]
         );
         assert_eq!(

@@ -18,6 +18,8 @@ pub enum Deed {
     Review,
     Execute,
     Rehearse,
+    Revert,
+    ReadImages,
     ManageUsers,
 }
 
@@ -30,6 +32,8 @@ impl fmt::Display for Deed {
             Self::Review => "review this request",
             Self::Execute => "execute this request",
             Self::Rehearse => "rehearse this request",
+            Self::Revert => "revert this request",
+            Self::ReadImages => "read the rows this request changed",
             Self::ManageUsers => "manage users and tokens",
         })
     }
@@ -54,6 +58,8 @@ pub enum ForbiddenReason {
     NotAnAdmin,
     /// On a target rehearsed on itself, only a named reviewer (not the author) or an admin.
     NotANamedReviewerOrAdmin,
+    /// Production rows: only the request's author, its named reviewers and admins.
+    NotAuthorReviewerOrAdmin,
 }
 
 impl fmt::Display for ForbiddenReason {
@@ -69,6 +75,9 @@ impl fmt::Display for ForbiddenReason {
             Self::NotANamedReviewerOrAdmin => {
                 "its target is rehearsed on itself, so only a reviewer named on it or an admin \
                  may start a rehearsal (it runs unreviewed SQL)"
+            }
+            Self::NotAuthorReviewerOrAdmin => {
+                "these are production rows: only its author, its named reviewers and admins may"
             }
         })
     }
@@ -170,6 +179,28 @@ pub fn may_rehearse(
     })
 }
 
+/// Reverting an execution (a new request restoring its rows): the request's author or an
+/// admin.
+pub fn may_revert(user: &User, author: &str) -> Result<(), Forbidden> {
+    check(user, Deed::Revert, || author_or_admin(user, author))
+}
+
+/// Reading the images of the rows an execution changed (production rows): the request's
+/// author, its named reviewers and admins.
+pub fn may_read_images(
+    user: &User,
+    author: &str,
+    named_reviewers: &[String],
+) -> Result<(), Forbidden> {
+    check(user, Deed::ReadImages, || {
+        if is_author(user, author) || named_reviewers.contains(&user.name) || user.is_admin() {
+            Ok(())
+        } else {
+            Err(ForbiddenReason::NotAuthorReviewerOrAdmin)
+        }
+    })
+}
+
 /// Managing users and tokens: admins.
 pub fn may_manage_users(user: &User) -> Result<(), Forbidden> {
     check(user, Deed::ManageUsers, || {
@@ -236,8 +267,11 @@ mod tests {
     #[test]
     fn the_author_or_an_admin_may_withdraw_and_execute() {
         type Check = fn(&User, &str) -> Result<(), Forbidden>;
-        let checks: [(Deed, Check); 2] =
-            [(Deed::Withdraw, may_withdraw), (Deed::Execute, may_execute)];
+        let checks: [(Deed, Check); 3] = [
+            (Deed::Withdraw, may_withdraw),
+            (Deed::Execute, may_execute),
+            (Deed::Revert, may_revert),
+        ];
         for (deed, may) in checks {
             assert_eq!(may(&user(AUTHOR, &[]), AUTHOR), Ok(()));
             assert_eq!(may(&user("root", &[Role::Admin]), AUTHOR), Ok(()));
@@ -254,6 +288,25 @@ mod tests {
                 denied(deed, ForbiddenReason::Disabled)
             );
         }
+    }
+
+    #[test]
+    fn production_rows_are_for_the_author_named_reviewers_and_admins() {
+        for reader in [
+            user(AUTHOR, &[]),
+            user("bob", &[Role::Reviewer]),
+            user("root", &[Role::Admin]),
+        ] {
+            assert_eq!(may_read_images(&reader, AUTHOR, &named()), Ok(()));
+        }
+        assert_eq!(
+            may_read_images(&user("zed", &[Role::Reviewer]), AUTHOR, &named()),
+            denied(Deed::ReadImages, ForbiddenReason::NotAuthorReviewerOrAdmin)
+        );
+        assert_eq!(
+            may_read_images(&disabled(user("bob", &[])), AUTHOR, &named()),
+            denied(Deed::ReadImages, ForbiddenReason::Disabled)
+        );
     }
 
     #[test]

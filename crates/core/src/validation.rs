@@ -37,6 +37,10 @@ pub struct NewRequest {
     pub reviewers: Vec<String>,
     #[serde(default)]
     pub expected_rows: Option<i64>,
+    /// Run without undo where the target requires it (design §11): reviewers see "This
+    /// change cannot be undone".
+    #[serde(default)]
+    pub without_undo: bool,
 }
 
 /// One thing wrong with a request; [`FieldError::field`] names the input it is about.
@@ -210,6 +214,8 @@ pub struct RequestEdit {
     pub reviewers: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
     pub expected_rows: Option<Option<i64>>,
+    #[serde(default)]
+    pub without_undo: Option<bool>,
 }
 
 /// A request with an edit applied.
@@ -233,10 +239,12 @@ impl RequestEdit {
             target: current.target.clone(),
             reviewers: self.reviewers.unwrap_or_else(|| current.reviewers.clone()),
             expected_rows: self.expected_rows.unwrap_or(current.expected_rows),
+            without_undo: self.without_undo.unwrap_or(current.without_undo),
         };
         let new_revision = request.sql != current.sql
             || request.intent != current.intent
             || request.expected_rows != current.expected_rows
+            || request.without_undo != current.without_undo
             || !same_set(&request.reviewers, &current.reviewers);
         Edited {
             request,
@@ -369,6 +377,7 @@ mod tests {
             target: "production".into(),
             reviewers: vec!["bob".into(), "carol".into()],
             expected_rows: Some(1),
+            without_undo: false,
         }
     }
 

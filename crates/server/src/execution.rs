@@ -14,12 +14,14 @@ use countersign_core::request::{
 };
 use countersign_core::timestamp;
 use countersign_core::user::User;
-use countersign_executor::{Limits, Plan, Report, Settlement, Target};
+use countersign_executor::{
+    Failure, Limits, Plan, Report, RowImage, Settlement, Target, Undo, UndoMode,
+};
 use countersign_store::{ExecutionResult, OpenExecution, RequestRecord, StoreError};
 use serde_json::json;
 
 use crate::AppState;
-use crate::config::{Driver, TargetConfig};
+use crate::config::{Driver, TargetConfig, UndoSetting};
 use crate::error::ApiError;
 use crate::views::RehearsalView;
 
@@ -41,8 +43,9 @@ fn executor_target(target: &TargetConfig) -> Target<'_> {
     }
 }
 
-/// How the store records an executor's report.
-fn result_of(report: &Report) -> ExecutionResult {
+/// How the store records an executor's report; `no_undo` is why the run had no undo when
+/// the executor was not asked for one.
+fn result_of(report: &Report, no_undo: Option<&str>) -> ExecutionResult {
     let statements = report
         .statements
         .iter()
@@ -56,6 +59,27 @@ fn result_of(report: &Report) -> ExecutionResult {
         statements: json!(statements),
         tables,
         error: report.error.as_ref().map(ToString::to_string),
+        undo: undo_json(report, no_undo),
+    }
+}
+
+/// The execution's `undo` object: `{available, rows, reason}`.
+fn undo_json(report: &Report, no_undo: Option<&str>) -> serde_json::Value {
+    let unavailable = |reason: &str| json!({ "available": false, "rows": 0, "reason": reason });
+    if let Some(Failure::NoUndo { reason }) = &report.error {
+        return unavailable(reason);
+    }
+    if !report.is_committed() {
+        return unavailable("the run did not commit: there is nothing to undo");
+    }
+    match (&report.undo, no_undo) {
+        (Some(undo), _) => json!({
+            "available": undo.available,
+            "rows": undo.rows,
+            "reason": undo.reason,
+        }),
+        (None, Some(reason)) => unavailable(reason),
+        (None, None) => unavailable("no images were taken"),
     }
 }
 
@@ -131,18 +155,29 @@ impl AppState {
         let current = record.current();
         let analysis: Analysis =
             serde_json::from_value(current.analysis.clone()).map_err(ApiError::internal)?;
+        let no_undo = match (target.undo.setting, current.without_undo) {
+            (UndoSetting::Off, _) => Some("undo is off for this target"),
+            (_, true) => Some("submitted without undo: this change cannot be undone"),
+            _ => None,
+        };
         let changes_rows: Vec<bool> = analysis
             .statements
             .iter()
             .map(|s| s.kind.changes_rows())
             .collect();
+        let implicit_commits = target.driver == Driver::Mysql
+            && !analysis.statements.is_empty()
+            && analysis.statements.iter().all(|s| s.commits_implicitly());
         let script = Script {
             sql: current.sql.clone(),
             statements: analysis.statements.len(),
             changes_rows,
-            implicit_commits: target.driver == Driver::Mysql
-                && !analysis.statements.is_empty()
-                && analysis.statements.iter().all(|s| s.commits_implicitly()),
+            implicit_commits,
+            undo: match (no_undo, target.undo.setting) {
+                (Some(reason), _) => UndoPlan::None(reason),
+                (None, UndoSetting::Optional) => UndoPlan::Capture(analysis, UndoMode::Optional),
+                (None, _) => UndoPlan::Capture(analysis, UndoMode::Required),
+            },
         };
         let guard = self.guard_of(&record, &script).await?;
         let (expected_rows, guard_source) = match &guard {
@@ -189,12 +224,34 @@ impl AppState {
             },
             implicit_commits: script.implicit_commits,
         };
-        let report = countersign_executor::execute(
+        let undo = match &script.undo {
+            UndoPlan::Capture(analysis, mode) => Some(Undo {
+                analysis,
+                mode: *mode,
+                limit_rows: target.undo.limit_rows,
+            }),
+            UndoPlan::None(_) => None,
+        };
+        let images_store = self.store.clone();
+        let report = countersign_executor::execute_with_undo(
             executor_target(target),
             plan,
+            undo,
             async |identity: RunIdentity| store.record_identity(id, &identity).await,
+            async |images: Vec<RowImage>| {
+                let json: Vec<String> = images
+                    .iter()
+                    .map(|image| serde_json::to_string(image).unwrap_or_default())
+                    .collect();
+                drop(images);
+                images_store.store_pending_images(id, &json).await
+            },
         )
         .await;
+        let no_undo = match &script.undo {
+            UndoPlan::None(reason) => Some(*reason),
+            UndoPlan::Capture(..) => None,
+        };
         heartbeat.abort();
         tracing::info!(request = id, outcome = %report.outcome, rows = report.rows_affected, "executed");
         let status = self
@@ -202,7 +259,7 @@ impl AppState {
             .finish_execution(
                 id,
                 Some(&user.name),
-                &result_of(&report),
+                &result_of(&report, no_undo),
                 AuditAction::ExecutionFinished,
             )
             .await?;
@@ -281,6 +338,27 @@ impl AppState {
                 }
             }
         };
+        let undo = match outcome {
+            ExecutionOutcome::Committed => match self.store.pending_images(run.request_id).await? {
+                0 => json!({
+                    "available": false,
+                    "rows": 0,
+                    "reason": "the server stopped during the run, before its images were stored",
+                }),
+                // Stored before the commit, complete: the target says the commit happened.
+                rows => json!({ "available": true, "rows": rows, "reason": null }),
+            },
+            ExecutionOutcome::Unknown => json!({
+                "available": false,
+                "rows": 0,
+                "reason": "whether the run committed is unknown, so its images are not trusted",
+            }),
+            _ => json!({
+                "available": false,
+                "rows": 0,
+                "reason": "the run did not commit: there is nothing to undo",
+            }),
+        };
         let result = ExecutionResult {
             outcome,
             finished_at: timestamp::now(),
@@ -288,6 +366,7 @@ impl AppState {
             statements: json!([]),
             tables: serde_json::Value::Null,
             error: Some(note.to_owned()),
+            undo,
         };
         match self
             .store
@@ -350,6 +429,16 @@ struct Script {
     changes_rows: Vec<bool>,
     /// MySQL: the script is DDL, whose statements commit one by one (run without XA).
     implicit_commits: bool,
+    /// Whether the run captures images, and how.
+    undo: UndoPlan,
+}
+
+/// Whether a run captures images for undo.
+enum UndoPlan {
+    /// With the revision's analysis, required or optional.
+    Capture(Analysis, UndoMode),
+    /// Not at all, and why.
+    None(&'static str),
 }
 
 /// How often a live run beats: a fifth of `reconcile_after` (1 s by default), between 200 ms

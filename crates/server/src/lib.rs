@@ -13,6 +13,7 @@ pub mod hygiene;
 pub mod pages;
 pub mod rehearsal;
 pub mod text;
+pub mod undo;
 pub mod views;
 pub mod workflow;
 
@@ -118,6 +119,7 @@ pub async fn serve(
     state.settle_interrupted_rehearsals().await;
     let rehearsal_settler = state.spawn_rehearsal_settler();
     let checkpointer = state.spawn_checkpointer();
+    let pruner = state.spawn_image_pruner();
     let closing = state.clone();
     let app = router(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
@@ -169,6 +171,7 @@ pub async fn serve(
     graceful.shutdown().await;
     reconciler.abort();
     rehearsal_settler.abort();
+    pruner.abort();
     if let Some(checkpointer) = checkpointer {
         checkpointer.stop().await;
         // The last word: the head as it is at shutdown, signed.

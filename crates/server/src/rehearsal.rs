@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
 use crate::AppState;
-use crate::config::{Config, RehearseOn, TargetConfig};
+use crate::config::{Config, RehearseOn, TargetConfig, UndoSetting};
 use crate::error::ApiError;
 use crate::views::RequestView;
 
@@ -217,6 +217,13 @@ impl AppState {
         let state = self.clone();
         let sql = revision.sql.clone();
         let analysis = revision.analysis.clone();
+        // Undo is judged on the request's own target's settings, whichever copy it runs on.
+        let no_undo = match (target.undo.setting, revision.without_undo) {
+            (UndoSetting::Off, _) => Some("undo is off for this target"),
+            (_, true) => Some("submitted without undo: this change cannot be undone"),
+            _ => None,
+        };
+        let undo_limit_rows = no_undo.is_none().then_some(target.undo.limit_rows);
         let actor = user.map(|u| u.name.clone());
         let slot = self.rehearsals.per_target.get(&target.name).cloned();
         tokio::spawn(async move {
@@ -245,6 +252,7 @@ impl AppState {
                 samples: target.rehearsal.samples,
                 mask_columns: &target.rehearsal.mask_columns,
                 allow_functions: target.rehearsal.allow_functions,
+                undo_limit_rows,
                 ..RehearsalOptions::new(Limits {
                     statement_timeout: target.policy.statement_timeout,
                     lock_timeout: target.policy.lock_timeout,
@@ -266,7 +274,7 @@ impl AppState {
                 &state,
                 rehearsal_id,
                 actor.as_deref(),
-                &result_of(&rehearsal),
+                &result_of(&rehearsal, no_undo),
             )
             .await;
         });
@@ -347,11 +355,17 @@ async fn finish(state: &AppState, id: i64, actor: Option<&str>, result: &Rehears
     }
 }
 
-/// How the store records what a rehearsal found: `{tables, statements}`, the statements as
-/// the API shows them.
-fn result_of(rehearsal: &Rehearsal) -> RehearsalResult {
+/// How the store records what a rehearsal found: `{tables, statements, undo_possible,
+/// undo_reason}`, the statements as the API shows them. `no_undo`: why the run will have no
+/// undo whatever the rehearsal finds.
+fn result_of(rehearsal: &Rehearsal, no_undo: Option<&str>) -> RehearsalResult {
     let tables = crate::views::tables_json(&rehearsal.tables);
     let statements: Vec<Value> = rehearsal.statements.iter().map(statement_json).collect();
+    let (undo_possible, undo_reason) = match (no_undo, &rehearsal.undo) {
+        (Some(reason), _) => (Some(false), Some(reason.to_owned())),
+        (None, Some(check)) => (Some(check.possible), check.reason.clone()),
+        (None, None) => (None, None),
+    };
     RehearsalResult {
         status: rehearsal.status,
         finished_at: rehearsal.finished_at,
@@ -359,7 +373,12 @@ fn result_of(rehearsal: &Rehearsal) -> RehearsalResult {
             .error
             .is_none()
             .then(|| i64::try_from(rehearsal.rows_affected).unwrap_or(i64::MAX)),
-        result: json!({ "tables": tables, "statements": statements }),
+        result: json!({
+            "tables": tables,
+            "statements": statements,
+            "undo_possible": undo_possible,
+            "undo_reason": undo_reason,
+        }),
         error: rehearsal.error.as_ref().map(ToString::to_string),
     }
 }

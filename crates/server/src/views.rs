@@ -39,6 +39,27 @@ pub struct RequestView {
     pub execution: Option<ExecutionView>,
     /// The latest rehearsal of the current revision, if any.
     pub rehearsal: Option<RehearsalView>,
+    /// The current revision was submitted to run without undo ("This change cannot be
+    /// undone").
+    pub without_undo: bool,
+    /// `{id}` of the request whose execution this one reverts, or `null`.
+    pub reverts: Option<RequestRef>,
+    /// `[{id}]`: the requests that revert this one's execution.
+    pub reverted_by: Vec<RequestRef>,
+}
+
+/// A link to another request.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct RequestRef {
+    pub id: i64,
+}
+
+/// Whether an execution can be undone: `{available, rows, reason}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct UndoView {
+    pub available: bool,
+    pub rows: i64,
+    pub reason: Option<String>,
 }
 
 /// A rehearsal as the API shows it (docs/api.md, "Rehearsal").
@@ -62,6 +83,11 @@ pub struct RehearsalView {
     /// skipped, sample}`.
     pub statements: Vec<Value>,
     pub error: Option<String>,
+    /// Whether the run could be undone, as the rehearsal found (`null` while running or when
+    /// it could not tell).
+    pub undo_possible: Option<bool>,
+    /// Why not; `null` when it could.
+    pub undo_reason: Option<String>,
 }
 
 impl From<RehearsalRecord> for RehearsalView {
@@ -83,6 +109,8 @@ impl From<RehearsalRecord> for RehearsalView {
             tables,
             statements,
             error: r.error,
+            undo_possible: r.result["undo_possible"].as_bool(),
+            undo_reason: r.result["undo_reason"].as_str().map(str::to_owned),
         }
     }
 }
@@ -112,6 +140,7 @@ pub struct RevisionView {
     pub risk: countersign_core::policy::RiskLevel,
     #[serde(with = "timestamp_serde")]
     pub created_at: OffsetDateTime,
+    pub without_undo: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -133,6 +162,8 @@ pub struct ExecutionView {
     /// What the guard compared against: `expected_rows`, `rehearsal`, or `null` (no guard).
     pub guard_source: Option<GuardSource>,
     pub error: Option<String>,
+    /// Whether the run can be undone; `null` while it runs.
+    pub undo: Option<UndoView>,
 }
 
 /// The rows a run changed in one table, as the database counted them.
@@ -194,6 +225,7 @@ impl RequestView {
             ApprovalState::Rejected { .. } => 0,
         };
         let revision = record.revision;
+        let without_undo = current.without_undo;
         RequestView {
             id: record.id,
             title: record.title,
@@ -225,6 +257,13 @@ impl RequestView {
                 .collect(),
             execution: record.execution.map(ExecutionView::from),
             rehearsal: None,
+            without_undo,
+            reverts: record.reverts.map(|id| RequestRef { id }),
+            reverted_by: record
+                .reverted_by
+                .into_iter()
+                .map(|id| RequestRef { id })
+                .collect(),
         }
     }
 }
@@ -240,6 +279,7 @@ impl From<RevisionRecord> for RevisionView {
             reviewers: r.reviewers,
             risk: r.risk,
             created_at: r.created_at,
+            without_undo: r.without_undo,
         }
     }
 }
@@ -262,6 +302,7 @@ impl From<ExecutionRecord> for ExecutionView {
             tables: serde_json::from_value(e.tables).unwrap_or_default(),
             guard_source: e.guard_source,
             error: e.error,
+            undo: serde_json::from_value(e.undo).ok(),
         }
     }
 }

@@ -125,6 +125,32 @@ impl AppState {
         Ok(id)
     }
 
+    /// Submits `new`, by `author`, as the revert of request `reverts` (linked both ways);
+    /// checked like any submission. Returns its id.
+    pub(crate) async fn submit_revert(
+        &self,
+        author: &User,
+        new: NewRequest,
+        reverts: i64,
+    ) -> Result<i64, ApiError> {
+        permission::may_submit(author)?;
+        new.validate(&author.name)?;
+        let target = self.target(&new.target)?;
+        let checked = self.check_revision(target, &new).await?;
+        let id = self
+            .store
+            .submit_revert(
+                author,
+                new.title.trim(),
+                &target.name,
+                &checked.input(&new),
+                reverts,
+            )
+            .await?;
+        self.rehearse_new_revision(id).await;
+        Ok(id)
+    }
+
     /// Applies `edit` to request `id` as `user`: a new title, or a new revision that re-runs the
     /// analysis and voids every earlier review.
     pub async fn revise(&self, id: i64, user: &User, edit: RequestEdit) -> Result<(), ApiError> {
@@ -257,6 +283,7 @@ impl CheckedRevision {
             reviewers: &self.reviewers,
             risk: self.risk,
             analysis: &self.analysis,
+            without_undo: new.without_undo,
         }
     }
 }
@@ -271,5 +298,6 @@ pub fn current_as_new(record: &RequestRecord) -> NewRequest {
         target: record.target.clone(),
         reviewers: current.reviewers.clone(),
         expected_rows: current.expected_rows,
+        without_undo: current.without_undo,
     }
 }

@@ -37,6 +37,8 @@ pub struct ExecutionRecord {
     pub tables: Value,
     /// What the guard compared against (`expected_rows`, `rehearsal`), or `None`: no guard.
     pub guard_source: Option<GuardSource>,
+    /// `{available, rows, reason}`: whether the run can be undone; `null` until it finished.
+    pub undo: Value,
 }
 
 /// How a run ended, as the store records it.
@@ -52,6 +54,10 @@ pub struct ExecutionResult {
     pub tables: Value,
     /// The database's message, already scrubbed of connection details.
     pub error: Option<String>,
+    /// `{available, rows, reason}`; `null` where nothing can be said. The images stored
+    /// pending for the run are kept when the run committed with undo available, and removed
+    /// otherwise.
+    pub undo: Value,
 }
 
 /// A run not yet finished: live on some instance, or left behind by one that died.
@@ -177,7 +183,7 @@ impl Store {
         let revision: i64 = done.try_get("revision")?;
         sqlx::query(
             "UPDATE executions SET finished_at = $1, outcome = $2, rows_affected = $3, \
-             statements = $4, error = $5, tables = $6 WHERE request_id = $7",
+             statements = $4, error = $5, tables = $6, undo = $7 WHERE request_id = $8",
         )
         .bind(finished.as_str())
         .bind(result.outcome.as_str())
@@ -185,15 +191,19 @@ impl Store {
         .bind(result.statements.to_string())
         .bind(result.error.as_deref())
         .bind((!result.tables.is_null()).then(|| result.tables.to_string()))
+        .bind((!result.undo.is_null()).then(|| result.undo.to_string()))
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        let undone = result.outcome.is_committed() && result.undo["available"] == json!(true);
+        crate::images::settle_images(&mut tx, id, undone).await?;
         let details = json!({
             "outcome": result.outcome,
             "status": status,
             "rows_affected": result.rows_affected,
             "tables": result.tables,
             "error": result.error,
+            "undo": result.undo,
         });
         append(
             &mut tx,
@@ -241,7 +251,7 @@ pub(crate) async fn execution_of(
     let Some(row) = sqlx::query(
         "SELECT e.revision, u.name AS triggered_by, e.started_at, e.finished_at, e.outcome, \
          e.expected_rows, e.rows_affected, e.statements, e.error, e.txid, e.tables, \
-         e.guard_source \
+         e.guard_source, e.undo \
          FROM executions e JOIN users u ON u.id = e.triggered_by WHERE e.request_id = $1",
     )
     .bind(id)
@@ -255,6 +265,7 @@ pub(crate) async fn execution_of(
     let statements: Option<String> = row.try_get("statements")?;
     let tables: Option<String> = row.try_get("tables")?;
     let guard_source: Option<String> = row.try_get("guard_source")?;
+    let undo: Option<String> = row.try_get("undo")?;
     Ok(Some(ExecutionRecord {
         revision: row.try_get("revision")?,
         triggered_by: row.try_get("triggered_by")?,
@@ -286,5 +297,10 @@ pub(crate) async fn execution_of(
                     .map_err(|_| StoreError::Corrupt(format!("guard source {g:?}")))
             })
             .transpose()?,
+        undo: match undo {
+            Some(u) => serde_json::from_str(&u)
+                .map_err(|e| StoreError::Corrupt(format!("execution undo: {e}")))?,
+            None => Value::Null,
+        },
     }))
 }

@@ -12,6 +12,7 @@ mod checkpoints;
 mod columns;
 mod error;
 mod executions;
+mod images;
 mod rehearsals;
 mod requests;
 mod sessions;

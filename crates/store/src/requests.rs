@@ -31,6 +31,8 @@ pub struct RevisionInput<'a> {
     pub risk: RiskLevel,
     /// The analyzer's report, stored as JSON.
     pub analysis: &'a Value,
+    /// Submitted to run without undo (design §11): reviewers see it in words.
+    pub without_undo: bool,
 }
 
 /// One revision of a request, with its named reviewers.
@@ -45,6 +47,8 @@ pub struct RevisionRecord {
     pub analysis: Value,
     pub reviewers: Vec<String>,
     pub created_at: OffsetDateTime,
+    /// Submitted to run without undo.
+    pub without_undo: bool,
 }
 
 /// A request with everything about it.
@@ -64,6 +68,10 @@ pub struct RequestRecord {
     /// Every review of every revision, oldest first.
     pub reviews: Vec<Review>,
     pub execution: Option<ExecutionRecord>,
+    /// The request whose execution this one reverts.
+    pub reverts: Option<i64>,
+    /// The requests that revert this one's execution, oldest first.
+    pub reverted_by: Vec<i64>,
 }
 
 impl RequestRecord {
@@ -119,22 +127,48 @@ impl Store {
         target: &str,
         rev: &RevisionInput<'_>,
     ) -> Result<i64, StoreError> {
+        self.submit(author, title, target, rev, None).await
+    }
+
+    /// Records a new request that reverts the execution of request `reverts` (its SQL
+    /// generated from that execution's images), linked both ways; returns its id.
+    pub async fn submit_revert(
+        &self,
+        author: &User,
+        title: &str,
+        target: &str,
+        rev: &RevisionInput<'_>,
+        reverts: i64,
+    ) -> Result<i64, StoreError> {
+        self.submit(author, title, target, rev, Some(reverts)).await
+    }
+
+    async fn submit(
+        &self,
+        author: &User,
+        title: &str,
+        target: &str,
+        rev: &RevisionInput<'_>,
+        reverts: Option<i64>,
+    ) -> Result<i64, StoreError> {
         let now = timestamp::format(timestamp::now());
         let mut tx = self.write_tx().await?;
         let id: i64 = sqlx::query(
-            "INSERT INTO requests (title, target, author_id, status, revision, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 1, $5, $5) RETURNING id",
+            "INSERT INTO requests \
+             (title, target, author_id, status, revision, created_at, updated_at, reverts) \
+             VALUES ($1, $2, $3, $4, 1, $5, $5, $6) RETURNING id",
         )
         .bind(title)
         .bind(target)
         .bind(author.id)
         .bind(RequestStatus::PendingReview.as_str())
         .bind(now.as_str())
+        .bind(reverts)
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
         let sha = insert_revision(&mut tx, id, 1, rev, &now).await?;
-        let details = json!({
+        let mut details = json!({
             "title": title,
             "target": target,
             "sql_sha256": sha,
@@ -142,6 +176,12 @@ impl Store {
             "expected_rows": rev.expected_rows,
             "reviewers": names(rev.reviewers),
         });
+        if rev.without_undo {
+            details["without_undo"] = json!(true);
+        }
+        if let Some(reverts) = reverts {
+            details["reverts"] = json!(reverts);
+        }
         append(
             &mut tx,
             NewEvent::new(Some(&author.name), AuditAction::RequestSubmitted, details)
@@ -196,6 +236,7 @@ impl Store {
                 "risk": rev.risk,
                 "expected_rows": rev.expected_rows,
                 "reviewers": names(rev.reviewers),
+                "without_undo": rev.without_undo,
             });
         }
         append(
@@ -339,7 +380,7 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         let Some(row) = sqlx::query(
             "SELECT r.id, r.title, r.target, a.name AS author, r.status, r.revision, \
-             r.created_at, r.updated_at \
+             r.created_at, r.updated_at, r.reverts \
              FROM requests r JOIN users a ON a.id = r.author_id WHERE r.id = $1",
         )
         .bind(id)
@@ -351,6 +392,11 @@ impl Store {
         let revisions = revisions_of(&mut conn, id).await?;
         let reviews = reviews_of(&mut conn, id, None).await?;
         let execution = crate::executions::execution_of(&mut conn, id).await?;
+        let reverted_by: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM requests WHERE reverts = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
         Ok(Some(RequestRecord {
             id,
             title: row.try_get("title")?,
@@ -363,6 +409,8 @@ impl Store {
             revisions,
             reviews,
             execution,
+            reverts: row.try_get("reverts")?,
+            reverted_by,
         }))
     }
 
@@ -433,8 +481,8 @@ async fn insert_revision(
     let sha = sql_sha256(rev.sql);
     sqlx::query(
         "INSERT INTO revisions \
-         (request_id, revision, intent, sql, sql_sha256, expected_rows, risk, analysis, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         (request_id, revision, intent, sql, sql_sha256, expected_rows, risk, analysis, created_at, \
+         without_undo) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(id)
     .bind(revision)
@@ -445,6 +493,7 @@ async fn insert_revision(
     .bind(rev.risk.as_str())
     .bind(rev.analysis.to_string())
     .bind(now)
+    .bind(rev.without_undo)
     .execute(&mut *conn)
     .await?;
     for reviewer in rev.reviewers {
@@ -465,8 +514,8 @@ async fn revisions_of(
     id: i64,
 ) -> Result<Vec<RevisionRecord>, StoreError> {
     let rows = sqlx::query(
-        "SELECT revision, intent, sql, sql_sha256, expected_rows, risk, analysis, created_at \
-         FROM revisions WHERE request_id = $1 ORDER BY revision",
+        "SELECT revision, intent, sql, sql_sha256, expected_rows, risk, analysis, created_at, \
+         CAST(without_undo AS INTEGER) AS without_undo FROM revisions WHERE request_id = $1 ORDER BY revision",
     )
     .bind(id)
     .fetch_all(&mut *conn)
@@ -499,6 +548,7 @@ async fn revisions_of(
                 .map_err(|e| StoreError::Corrupt(format!("analysis of request #{id}: {e}")))?,
             reviewers,
             created_at: time_col(row, "created_at")?,
+            without_undo: row.try_get::<i64, _>("without_undo")? != 0,
         });
     }
     Ok(revisions)

@@ -27,6 +27,7 @@ async fn request(store: &Store) -> (i64, User) {
         reviewers: &reviewers,
         risk: RiskLevel::Low,
         analysis: &analysis,
+        without_undo: false,
     };
     let id = store
         .submit_request(&alice, "Fix order 42", "shop", &revision)

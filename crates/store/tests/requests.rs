@@ -35,6 +35,7 @@ fn revision<'a>(
         reviewers,
         risk: RiskLevel::Low,
         analysis,
+        without_undo: false,
     }
 }
 

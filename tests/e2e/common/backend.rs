@@ -145,6 +145,28 @@ impl Backend {
             .collect()
     }
 
+    /// The ids of the table, in order.
+    pub async fn ids(&self) -> Vec<i64> {
+        let mut c = self.conn().await;
+        let int = if self.driver == "mysql" {
+            "SIGNED"
+        } else {
+            "BIGINT"
+        };
+        let sql = format!(
+            "SELECT CAST(id AS {int}) AS id FROM {} ORDER BY id",
+            self.table
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut c)
+            .await
+            .expect("select");
+        c.close().await.ok();
+        rows.iter()
+            .map(|r| r.try_get::<i64, _>("id").expect("id"))
+            .collect()
+    }
+
     pub async fn drop_table(&self) {
         if self.driver != "sqlite" {
             self.exec(format!("DROP TABLE IF EXISTS {}", self.table))

@@ -44,6 +44,7 @@ use crate::report::{Progress, RunIdentity, StatementResult, TableChanges};
 use crate::run::{close, roll_back};
 use crate::session::{Session, within_connect_timeout};
 use crate::target::{Driver, Limits, Target};
+use crate::undo::UndoCheck;
 use crate::{mysql, postgres};
 
 pub use sample::{MAX_VALUE_CHARS, Sample};
@@ -76,6 +77,9 @@ pub struct RehearsalOptions<'a> {
     /// Whether statements calling functions the analyzer cannot see into are run (the
     /// target's `rehearse_functions`).
     pub allow_functions: bool,
+    /// When given, the rehearsal also says whether a run with undo could capture every row
+    /// it changes, at most this many (the target's `undo_limit_rows`): [`Rehearsal::undo`].
+    pub undo_limit_rows: Option<u64>,
 }
 
 impl RehearsalOptions<'_> {
@@ -97,6 +101,7 @@ impl RehearsalOptions<'_> {
             max_sampled_statements: Self::MAX_SAMPLED_STATEMENTS,
             mask_columns: &[],
             allow_functions: false,
+            undo_limit_rows: None,
         }
     }
 
@@ -202,6 +207,8 @@ pub struct Rehearsal {
     pub started_at: OffsetDateTime,
     pub finished_at: OffsetDateTime,
     pub duration: Duration,
+    /// Whether a run could be undone (asked with [`RehearsalOptions::undo_limit_rows`]).
+    pub undo: Option<UndoCheck>,
 }
 
 impl Rehearsal {
@@ -249,17 +256,28 @@ pub async fn rehearse_analyzed(
         identity: RunIdentity::default(),
         undo: None,
     };
+    let rows_affected = progress.rows_affected();
+    let undo = options.undo_limit_rows.map(|limit| {
+        undo_check(
+            target.driver,
+            record.undo.take(),
+            limit,
+            rows_affected,
+            record.tables.as_deref(),
+        )
+    });
     let rehearsal = Rehearsal {
         status: error
             .as_ref()
             .map_or(RehearsalStatus::Done, RehearsalError::status),
-        rows_affected: progress.rows_affected(),
+        rows_affected,
         tables: record.tables.unwrap_or_default(),
         statements: record.statements,
         error,
         started_at,
         finished_at: timestamp::now(),
         duration: clock.elapsed(),
+        undo,
     };
     span.in_scope(|| match &rehearsal.error {
         None => tracing::info!(
@@ -285,6 +303,49 @@ struct Record {
     /// The session, once its transaction has begun: ended from outside should the rehearsal
     /// be dropped before it is rolled back.
     session: EndOnDrop,
+    /// Whether capture could follow every statement: the counter names of the tables it
+    /// would capture, or why not.
+    undo: Option<Result<Vec<String>, String>>,
+}
+
+/// Whether a run could be undone, from the capture's plan (`planned`) and what the rehearsal
+/// counted.
+fn undo_check(
+    driver: Driver,
+    planned: Option<Result<Vec<String>, String>>,
+    limit: u64,
+    rows: u64,
+    tables: Option<&[TableChanges]>,
+) -> UndoCheck {
+    let no = |reason: String| UndoCheck {
+        possible: false,
+        reason: Some(reason),
+    };
+    let counters = match planned {
+        None => return no("the rehearsal did not get far enough to tell".into()),
+        Some(Err(reason)) => return no(reason),
+        Some(Ok(counters)) => counters,
+    };
+    if rows > limit {
+        return no(format!(
+            "it changes {rows} rows, more than the target's undo_limit_rows ({limit})"
+        ));
+    }
+    if driver != Driver::Mysql
+        && let Some(other) = tables
+            .unwrap_or_default()
+            .iter()
+            .find(|t| t.total() > 0 && !counters.iter().any(|c| c.eq_ignore_ascii_case(&t.table)))
+    {
+        return no(format!(
+            "rows of {} change through something capture cannot follow (a trigger, a function)",
+            other.table
+        ));
+    }
+    UndoCheck {
+        possible: true,
+        reason: None,
+    }
 }
 
 /// Ends a rehearsal's session from outside (on a task of its own) if the rehearsal is dropped
@@ -421,6 +482,18 @@ async fn run(
         .await
         .map_err(|e| failed(RunStep::Begin, &e))?;
     record.session.arm(target, identity.clone());
+    if options.undo_limit_rows.is_some() {
+        record.undo = Some(
+            match crate::undo::plan_capture(session, target.driver, analysis).await {
+                Ok(Ok(plan)) => Ok(plan.counters()),
+                Ok(Err(reason)) => Err(reason),
+                Err(error) => Err(format!(
+                    "the target's catalog could not be read: {}",
+                    DriverError::new(target, &error).message
+                )),
+            },
+        );
+    }
     let before = session
         .counters()
         .await

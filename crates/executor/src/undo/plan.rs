@@ -94,11 +94,26 @@ pub(crate) struct CapturePlan {
     pub(crate) tables: Vec<CapturedTable>,
 }
 
-/// Kinds that only read: sent as they are, nothing to capture.
+impl CapturePlan {
+    /// The counter names of the tables it captures.
+    pub(crate) fn counters(&self) -> Vec<String> {
+        self.tables.iter().map(|t| t.info.counter.clone()).collect()
+    }
+}
+
+/// Kinds sent as they are, with nothing to capture: reads, and calls of functions and
+/// procedures, whose effects only the database's counts can see — a call that changes rows
+/// makes the counts exceed what was captured, and the run has no undo (under `required`:
+/// rolls back).
 const fn reads(kind: StatementKind) -> bool {
     matches!(
         kind,
-        StatementKind::Select | StatementKind::Show | StatementKind::Explain
+        StatementKind::Select
+            | StatementKind::Show
+            | StatementKind::Explain
+            | StatementKind::Call
+            | StatementKind::Do
+            | StatementKind::Lock
     )
 }
 
@@ -141,7 +156,19 @@ pub(crate) async fn plan_capture(
             Shape::Filtered { table, .. } | Shape::Insert { table, .. } => table.clone(),
         };
         let at = match table_at(session, driver, &mut plan, &table).await? {
-            Ok(at) => at,
+            Ok(Some(at)) => at,
+            // No such table: the statement fails on its own, with the database's message. (Were
+            // one to appear meanwhile, the rows it changed would be counted and found
+            // uncaptured.)
+            Ok(None) => {
+                plan.steps.push(Step {
+                    index: statement.index,
+                    sql: statement.sql.clone(),
+                    before: None,
+                    capture: None,
+                });
+                continue;
+            }
             Err(why) => return refuse(&why),
         };
         let captured = &plan.tables[at];
@@ -238,16 +265,17 @@ pub(crate) async fn plan_capture(
     Ok(Ok(plan))
 }
 
-/// The position of `table` among `plan.tables`, looked up in the catalog the first time.
+/// The position of `table` among `plan.tables`, looked up in the catalog the first time;
+/// `Ok(None)` when there is no such table.
 async fn table_at(
     session: &mut Session,
     driver: Driver,
     plan: &mut CapturePlan,
     table: &TableName,
-) -> Result<Result<usize, String>, sqlx::Error> {
+) -> Result<Result<Option<usize>, String>, sqlx::Error> {
     let info = session.table_info(table).await?;
     if info.columns.is_empty() {
-        return Ok(Err(format!("table {} was not found", table.written)));
+        return Ok(Ok(None));
     }
     if info.key.is_empty() {
         return Ok(Err(format!(
@@ -265,7 +293,7 @@ async fn table_at(
         .to_lowercase(),
     };
     if let Some(at) = plan.tables.iter().position(|t| t.id == id) {
-        return Ok(Ok(at));
+        return Ok(Ok(Some(at)));
     }
     let key_at = info
         .key
@@ -284,7 +312,7 @@ async fn table_at(
         info,
         key_at,
     });
-    Ok(Ok(plan.tables.len() - 1))
+    Ok(Ok(Some(plan.tables.len() - 1)))
 }
 
 /// Whether two column names may be the same column. Case is ignored (PostgreSQL folds
@@ -355,6 +383,7 @@ mod tests {
     #[test]
     fn reads_are_sent_as_they_are() {
         assert!(reads(StatementKind::Select));
+        assert!(reads(StatementKind::Call));
         assert!(!reads(StatementKind::Update));
         assert!(!reads(StatementKind::Set));
     }

@@ -23,6 +23,50 @@ pub fn routes() -> Router<AppState> {
         .route("/requests/{id}/withdraw", post(withdraw))
         .route("/requests/{id}/execute", post(execute))
         .route("/requests/{id}/rehearse", post(rehearse))
+        .route("/requests/{id}/revert", post(revert))
+        .route("/requests/{id}/images", get(images))
+}
+
+/// `POST /api/v1/requests/{id}/revert` → 201 and the new request that reverts it.
+async fn revert(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<RequestView>), ApiError> {
+    let revert = state.revert(id, &user).await?;
+    Ok((StatusCode::CREATED, Json(state.request_view(revert).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImagesQuery {
+    format: Option<String>,
+}
+
+/// `GET /api/v1/requests/{id}/images?format=jsonl`: the rows its execution changed, before
+/// and after, one JSON object a line.
+async fn images(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+    query: Result<Query<ImagesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    match q.format.as_deref().map(str::trim) {
+        None | Some("") | Some("jsonl") => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format: {other:?} is not offered; say jsonl"
+            )));
+        }
+    }
+    let body = state.image_lines(id, &user).await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        body,
+    )
+        .into_response())
 }
 
 /// Lists are at most this long, whatever `limit` asks.

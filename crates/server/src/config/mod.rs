@@ -137,6 +137,54 @@ pub struct TargetConfig {
     pub url: SecretUrl,
     pub policy: Policy,
     pub rehearsal: RehearsalConfig,
+    pub undo: UndoConfig,
+}
+
+/// `undo_limit_rows` when not given.
+pub const DEFAULT_UNDO_LIMIT_ROWS: u64 = 100_000;
+/// `undo_retention` when not given: 90 days.
+pub const DEFAULT_UNDO_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// Whether a target's executions capture images for undo (`undo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UndoSetting {
+    /// `"required"` (the default): a run whose images cannot be captured changes nothing,
+    /// unless its request was submitted `without_undo`.
+    Required,
+    /// `"optional"`: images where possible; otherwise the run goes ahead and says why not.
+    Optional,
+    /// `"off"`: no images.
+    Off,
+}
+
+impl UndoSetting {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UndoSetting::Required => "required",
+            UndoSetting::Optional => "optional",
+            UndoSetting::Off => "off",
+        }
+    }
+}
+
+/// How a target's executions can be undone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndoConfig {
+    pub setting: UndoSetting,
+    /// `undo_limit_rows`: the most rows one execution keeps images of.
+    pub limit_rows: u64,
+    /// `undo_retention`: how long images are kept after an execution.
+    pub retention: Duration,
+}
+
+impl Default for UndoConfig {
+    fn default() -> UndoConfig {
+        UndoConfig {
+            setting: UndoSetting::Required,
+            limit_rows: DEFAULT_UNDO_LIMIT_ROWS,
+            retention: DEFAULT_UNDO_RETENTION,
+        }
+    }
 }
 
 /// `rehearsal_timeout` when not given.

@@ -199,6 +199,9 @@ struct RawTarget {
     rehearse_functions: bool,
     #[serde(default)]
     mask_columns: Vec<String>,
+    undo: Option<String>,
+    undo_limit_rows: Option<u64>,
+    undo_retention: Option<String>,
 }
 
 impl RawConfig {
@@ -400,6 +403,15 @@ impl RawTarget {
                     message: format!("{v:?} is not a whole number"),
                 })?);
         }
+        override_string(env, &format!("{p}UNDO"), &mut self.undo);
+        override_string(env, &format!("{p}UNDO_RETENTION"), &mut self.undo_retention);
+        let var = format!("{p}UNDO_LIMIT_ROWS");
+        if let Some(v) = env(&var) {
+            self.undo_limit_rows = Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
+                key: var.clone(),
+                message: format!("{v:?} is not a whole number"),
+            })?);
+        }
         if let Some(v) = env(&format!("{p}MASK_COLUMNS")) {
             self.mask_columns = comma_list(&v);
         }
@@ -507,11 +519,37 @@ impl RawTarget {
                 message: format!("{bad:?} is not `table.column` or `column` (`*` a wildcard)"),
             });
         }
+        let setting = match self.undo.as_deref().map(str::trim) {
+            None | Some("required") => UndoSetting::Required,
+            Some("optional") => UndoSetting::Optional,
+            Some("off") => UndoSetting::Off,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: format!("target {target:?}: undo"),
+                    message: format!("{other:?}: say \"required\", \"optional\" or \"off\""),
+                });
+            }
+        };
+        let limit_rows = self.undo_limit_rows.unwrap_or(DEFAULT_UNDO_LIMIT_ROWS);
+        if limit_rows == 0 {
+            return Err(ConfigError::Invalid {
+                key: format!("target {target:?}: undo_limit_rows"),
+                message: "at least 1 row (or say undo = \"off\")".into(),
+            });
+        }
+        let retention =
+            duration("undo_retention", self.undo_retention)?.unwrap_or(DEFAULT_UNDO_RETENTION);
+        let undo = UndoConfig {
+            setting,
+            limit_rows,
+            retention,
+        };
         Ok(TargetConfig {
             name: target,
             driver,
             url: SecretUrl::new(url),
             policy,
+            undo,
             rehearsal: RehearsalConfig {
                 on,
                 timeout,

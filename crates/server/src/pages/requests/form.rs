@@ -46,6 +46,8 @@ pub(super) struct FormValues {
     target: String,
     reviewers: Vec<String>,
     expected_rows: String,
+    /// The "Run without undo" box: present (any value) when ticked.
+    without_undo: Option<String>,
 }
 
 impl FormValues {
@@ -71,6 +73,7 @@ impl FormValues {
             target: new.target.clone(),
             reviewers: new.reviewers.clone(),
             expected_rows: new.expected_rows.map(|n| n.to_string()).unwrap_or_default(),
+            without_undo: new.without_undo.then(|| "on".to_owned()),
         }
     }
 
@@ -220,6 +223,7 @@ pub(super) async fn submit(
             target: values.target.clone(),
             reviewers: values.reviewers.clone(),
             expected_rows: values.expected_rows()?,
+            without_undo: values.without_undo.is_some(),
         };
         state.submit(&me.user, new).await
     }
@@ -253,6 +257,7 @@ pub(super) async fn edit(
             sql: Some(values.sql.clone()),
             reviewers: Some(values.reviewers.clone()),
             expected_rows: Some(values.expected_rows()?),
+            without_undo: Some(values.without_undo.is_some()),
         };
         state.revise(id, &me.user, edit).await.map(|()| id)
     }

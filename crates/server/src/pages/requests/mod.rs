@@ -30,6 +30,8 @@ pub fn routes() -> Router<AppState> {
         .route("/requests/{id}/review", post(page::review))
         .route("/requests/{id}/withdraw", post(page::withdraw))
         .route("/requests/{id}/rehearse", post(page::rehearse))
+        .route("/requests/{id}/revert", post(page::revert))
+        .route("/requests/{id}/images.jsonl", get(page::images))
         .route(
             "/requests/{id}/execute",
             get(page::confirm_execute).post(page::execute),

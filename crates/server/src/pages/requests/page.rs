@@ -20,6 +20,7 @@ use crate::auth::PageUser;
 use crate::error::{ApiError, PageError};
 use crate::pages::form::SignedForm;
 use crate::pages::{StatusLook, render};
+use crate::undo::ChangedRow;
 use crate::views::RequestView;
 
 use super::look::Stamp;
@@ -36,11 +37,16 @@ struct Abilities {
     rehearse: bool,
     /// A failed request is never retried; its author starts a new one from it.
     resubmit: bool,
+    /// Start the revert of an executed request whose undo is available ("Revert").
+    revert: bool,
+    /// Download the rows its execution changed (author, named reviewers, admins).
+    images: bool,
 }
 
 impl Abilities {
     fn of(state: &AppState, user: &User, view: &RequestView) -> Abilities {
         let allowed = |kind: ActionKind| kind.is_allowed_from(view.status);
+        let undo = view.execution.as_ref().and_then(|e| e.undo.as_ref());
         Abilities {
             review: allowed(ActionKind::Review)
                 && permission::may_review(user, &view.author, &view.reviewers).is_ok()
@@ -59,6 +65,11 @@ impl Abilities {
                 view.status,
                 RequestStatus::Failed | RequestStatus::Withdrawn
             ) && user.name == view.author,
+            revert: view.status == RequestStatus::Executed
+                && undo.is_some_and(|u| u.available)
+                && permission::may_revert(user, &view.author).is_ok(),
+            images: undo.is_some_and(|u| u.available)
+                && permission::may_read_images(user, &view.author, &view.reviewers).is_ok(),
         }
     }
 }
@@ -97,6 +108,10 @@ struct RequestPage<'a> {
     diff: Vec<DiffLine>,
     error: Option<String>,
     comment: String,
+    /// The execution's undo in words ("Undo available: 3 rows", or why not).
+    undo: Option<String>,
+    /// For a failed revert: the rows changed since the run it reverts.
+    changed_since: Vec<ChangedRow>,
 }
 
 async fn request_page(
@@ -133,7 +148,20 @@ async fn request_page(
             .next()
             .map(|r| RehearsalPanel::new(&r.into(), req.expected_rows, req.revision)),
     };
+    let undo = req
+        .execution
+        .as_ref()
+        .and_then(|e| e.undo.as_ref())
+        .map(|u| match (u.available, &u.reason) {
+            (true, _) => format!("Undo available: {} rows", u.rows),
+            (false, Some(reason)) => format!("No undo: {reason}"),
+            (false, None) => "No undo".to_owned(),
+        });
+    let record = state.load_request(id).await?;
+    let changed_since = state.rows_changed_since(&record).await?;
     let page = RequestPage {
+        undo,
+        changed_since,
         user: &me.user,
         csrf_token: &me.csrf_token,
         can: Abilities::of(state, &me.user, &req),
@@ -224,6 +252,38 @@ pub(super) async fn rehearse(
 ) -> Result<Response, PageError> {
     let result = state.rehearse(id, &me.user).await.map(|_| ());
     back_to_request(&state, &me, id, result, String::new()).await
+}
+
+/// `POST /requests/{id}/revert`: the "Revert" button; on to the new request.
+pub(super) async fn revert(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    SignedForm { me, .. }: SignedForm,
+) -> Result<Response, PageError> {
+    match state.revert(id, &me.user).await {
+        Ok(revert) => Ok(Redirect::to(&format!("/requests/{revert}")).into_response()),
+        Err(e) => request_page(&state, &me, id, Some(e.message), String::new(), e.status).await,
+    }
+}
+
+/// `GET /requests/{id}/images.jsonl`: the "Download the changed rows" link.
+pub(super) async fn images(
+    State(state): State<AppState>,
+    me: PageUser,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let body = state.image_lines(id, &me.user).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/x-ndjson"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"changed-rows.jsonl\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// `POST /requests/{id}/withdraw`

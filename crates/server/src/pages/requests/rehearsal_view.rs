@@ -21,6 +21,10 @@ pub struct RehearsalPanel {
     pub error: Option<String>,
     /// Set when the rehearsal is of an earlier revision than the request's current one.
     pub stale: Option<String>,
+    /// Whether the run could be undone, in words; `None` when the rehearsal could not tell.
+    pub undo: Option<String>,
+    /// Whether [`Self::undo`] is a warning.
+    pub undo_warns: bool,
 }
 
 /// One statement of the rehearsal.
@@ -69,6 +73,17 @@ impl RehearsalPanel {
             differs,
             statements: r.statements.iter().map(statement).collect(),
             error: r.error.clone(),
+            undo: match (r.undo_possible, &r.undo_reason) {
+                (Some(true), _) => {
+                    Some("Undo will be possible: every row it changes can be restored.".into())
+                }
+                (Some(false), Some(reason)) => {
+                    Some(format!("Undo will not be possible: {reason}."))
+                }
+                (Some(false), None) => Some("Undo will not be possible.".into()),
+                (None, _) => None,
+            },
+            undo_warns: r.undo_possible == Some(false),
             stale: (r.revision != revision).then(|| {
                 format!(
                     "This rehearsal is of revision {}; the request is at revision {revision} \
