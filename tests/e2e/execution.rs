@@ -468,6 +468,10 @@ struct Settled {
     /// From the restarted server answering to the run being settled.
     after_restart: Duration,
     events: Vec<String>,
+    /// The execution's `undo` once settled.
+    undo: Value,
+    /// Images kept for the run, and images still pending.
+    images: (usize, i64),
 }
 
 /// Whether the target is where `point` says, seen from a connection of the test's own.
@@ -564,6 +568,10 @@ async fn kill_mid_run_and_restart(b: &Backend, sql: &str, point: KillPoint) -> S
     }
     let after_restart = restarted.elapsed();
     let r = settled.unwrap_or_else(|| panic!("{}: not settled after the restart", b.driver));
+    let images = (
+        store.images(id, 0, 1_000).await.expect("images").len(),
+        store.pending_images(id).await.expect("pending images"),
+    );
     let events = store
         .request_events(id)
         .await
@@ -576,12 +584,14 @@ async fn kill_mid_run_and_restart(b: &Backend, sql: &str, point: KillPoint) -> S
     store.close().await;
     Settled {
         status: r.status.as_str().to_owned(),
+        undo: r.execution.as_ref().map_or(Value::Null, |e| e.undo.clone()),
         outcome: r
             .execution
             .and_then(|e| e.outcome)
             .map(|o| o.as_str().to_owned()),
         after_restart,
         events,
+        images,
     }
 }
 
@@ -628,6 +638,12 @@ async fn a_server_killed_mid_statement_is_settled_from_the_target_after_restart(
         let settled = kill_mid_run_and_restart(&b, &sql, KillPoint::MidStatement).await;
         assert_eq!(settled.status, "failed", "{}", b.driver);
         assert_eq!(
+            settled.images,
+            (0, 0),
+            "{}: no images of a run that never committed",
+            b.driver
+        );
+        assert_eq!(
             settled.outcome.as_deref(),
             Some("rolled_back"),
             "{}: the target tells; never a guess",
@@ -665,9 +681,23 @@ async fn a_server_killed_mid_commit_is_settled_as_the_target_ended_it() {
     // Whatever PostgreSQL did, the record says the same, and no transaction is left open.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let values = b.values().await;
+    // The images were stored, pending, before the commit: kept when the target committed,
+    // removed when it did not — never an undo claimed that cannot be done.
+    assert_eq!(settled.images.1, 0, "no image stays pending");
     match (settled.status.as_str(), settled.outcome.as_deref()) {
-        ("executed", Some("committed")) => assert_eq!(values, vec![1]),
-        ("failed", Some("rolled_back")) => assert_eq!(values, vec![0]),
+        ("executed", Some("committed")) => {
+            assert_eq!(values, vec![1]);
+            assert_eq!(settled.images.0, 1);
+            assert_eq!(
+                settled.undo,
+                serde_json::json!({"available": true, "rows": 1, "reason": null})
+            );
+        }
+        ("failed", Some("rolled_back")) => {
+            assert_eq!(values, vec![0]);
+            assert_eq!(settled.images.0, 0);
+            assert_eq!(settled.undo["available"], false);
+        }
         other => panic!("settled as {other:?} with {values:?}"),
     }
     b.exec(format!("DROP TABLE {t}")).await;
