@@ -1,6 +1,8 @@
 //! How a run with undo captures its images, statement by statement, decided before any
 //! statement runs (in the run's transaction, from the target's catalog) — or why it cannot.
 
+use std::collections::HashMap;
+
 use countersign_analyzer::{Analysis, Statement, StatementKind};
 
 use crate::rehearse::sample::{Shape, quote_ident};
@@ -126,6 +128,8 @@ pub(crate) async fn plan_capture(
 ) -> Result<Result<CapturePlan, String>, sqlx::Error> {
     let mut plan = CapturePlan::default();
     let mut returning = None;
+    // Each table as written, looked up once.
+    let mut known: HashMap<String, Option<usize>> = HashMap::new();
     for statement in &analysis.statements {
         let refuse = |why: &str| Ok(Err(format!("{}: {why}", describe(statement))));
         if reads(statement.kind) {
@@ -155,7 +159,17 @@ pub(crate) async fn plan_capture(
         let table = match &shape {
             Shape::Filtered { table, .. } | Shape::Insert { table, .. } => table.clone(),
         };
-        let at = match table_at(session, driver, &mut plan, &table).await? {
+        let found = match known.get(&table.written) {
+            Some(&at) => Ok(at),
+            None => {
+                let found = table_at(session, driver, &mut plan, &table).await?;
+                if let Ok(at) = found {
+                    known.insert(table.written.clone(), at);
+                }
+                found
+            }
+        };
+        let at = match found {
             Ok(Some(at)) => at,
             // No such table: the statement fails on its own, with the database's message. (Were
             // one to appear meanwhile, the rows it changed would be counted and found
