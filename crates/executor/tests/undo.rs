@@ -14,6 +14,8 @@ macro_rules! undo_tests {
             more_rows_than_the_limit_are_refused,
             statements_capture_cannot_follow_are_refused,
             a_trigger_capture_cannot_see_makes_undo_unavailable,
+            net_effects_no_ops_and_the_revert_of_a_revert,
+            the_rehearsal_says_whether_undo_is_possible,
         );
     };
 }

@@ -6,8 +6,8 @@ use std::convert::Infallible;
 
 use countersign_analyzer::{Analysis, analyze};
 use countersign_executor::{
-    Driver, ExecutionOutcome, Plan, Report, RowImage, Undo, UndoMode, execute, execute_with_undo,
-    revert_sql,
+    Driver, ExecutionOutcome, Limits, Plan, RehearsalOptions, Report, RowImage, Undo, UndoMode,
+    execute, execute_with_undo, rehearse, revert_sql,
 };
 
 use super::{Db, ignore_txid};
@@ -18,15 +18,18 @@ async fn typed_tables(db: &mut Db) {
     let typed = match db.driver {
         Driver::Postgres => {
             "CREATE TABLE {t}_typed (id INT PRIMARY KEY, n NUMERIC(14,4), s TEXT, b BOOLEAN, \
-             ts TIMESTAMPTZ, j JSONB, bin BYTEA, u UUID, f DOUBLE PRECISION)"
+             ts TIMESTAMPTZ, j JSONB, bin BYTEA, u UUID, f DOUBLE PRECISION, \
+             g INT GENERATED ALWAYS AS (id * 2) STORED)"
         }
         Driver::Mysql => {
             "CREATE TABLE {t}_typed (id INT PRIMARY KEY, n DECIMAL(14,4), s TEXT, b BOOLEAN, \
-             ts TIMESTAMP(6) NULL, j JSON, bin BLOB, u CHAR(36), f DOUBLE)"
+             ts TIMESTAMP(6) NULL, j JSON, bin BLOB, u CHAR(36), f DOUBLE, \
+             g INT AS (id * 2) STORED)"
         }
         Driver::Sqlite => {
             "CREATE TABLE {t}_typed (id INTEGER PRIMARY KEY, n NUMERIC, s TEXT, b BOOLEAN, \
-             ts TEXT, j TEXT, bin BLOB, u TEXT, f REAL)"
+             ts TEXT, j TEXT, bin BLOB, u TEXT, f REAL, \
+             g INT GENERATED ALWAYS AS (id * 2) STORED)"
         }
     };
     db.exec(typed).await;
@@ -222,11 +225,27 @@ pub async fn more_rows_than_the_limit_are_refused(db: &mut Db) {
 
 /// Statements whose rows capture cannot find again, and DDL, are refused before any change.
 pub async fn statements_capture_cannot_follow_are_refused(db: &mut Db) {
-    let cases = [
+    let mut cases = vec![
         "CREATE TABLE {t}_new (id INT PRIMARY KEY)",
         "UPDATE {t} SET id = id + 100 WHERE id = 1",
+        "UPDATE {t} SET ID = 5 WHERE id = 1",
         "WITH x AS (SELECT 1) UPDATE {t} SET balance = 1",
+        "SET @x = 1",
     ];
+    cases.extend(match db.driver {
+        Driver::Postgres => [
+            "INSERT INTO {t} (id, balance) VALUES (1, 5) ON CONFLICT (id) DO UPDATE SET balance = 5",
+            "UPDATE {t} SET balance = 1 FROM {t} AS o WHERE o.id = {t}.id",
+        ],
+        Driver::Mysql => [
+            "INSERT INTO {t} (id, balance) VALUES (1, 5) ON DUPLICATE KEY UPDATE balance = 5",
+            "UPDATE {t} SET balance = 1 LIMIT 2",
+        ],
+        Driver::Sqlite => [
+            "INSERT OR REPLACE INTO {t} (id, balance) VALUES (1, 5)",
+            "REPLACE INTO {t} (id, balance) VALUES (1, 5)",
+        ],
+    });
     for case in cases {
         let sql = db.sql(case);
         let (report, _) = run_with_undo(db, &sql, UndoMode::Required, 1_000).await;
@@ -285,5 +304,99 @@ pub async fn a_trigger_capture_cannot_see_makes_undo_unavailable(db: &mut Db) {
             db.exec("DROP TRIGGER {t}_tr ON {t}").await;
             db.exec("DROP FUNCTION {t}_f()").await;
         }
+    }
+}
+
+/// What the same run does to one row is its net effect: a row updated twice has one image with
+/// its first before and last after; an UPDATE that changes nothing leaves nothing to undo; a
+/// revert can itself be reverted; MySQL's ORDER BY … LIMIT is captured.
+pub async fn net_effects_no_ops_and_the_revert_of_a_revert(db: &mut Db) {
+    let sql = db.sql(
+        "UPDATE {t} SET balance = 1 WHERE id = 3;\nUPDATE {t} SET balance = balance + 1 WHERE id = 3",
+    );
+    let before_first = checksum(db).await;
+    let (report, first) = run_with_undo(db, &sql, UndoMode::Required, 100).await;
+    assert_eq!(report.outcome, ExecutionOutcome::Committed, "{report:?}");
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].statement, 0);
+    assert_eq!(db.balance(3).await, 2);
+    let after_first = checksum(db).await;
+
+    let noop = db.sql("UPDATE {t} SET balance = balance WHERE id = 4");
+    let (report, images) = run_with_undo(db, &noop, UndoMode::Required, 100).await;
+    assert_eq!(report.outcome, ExecutionOutcome::Committed, "{report:?}");
+    assert!(images.is_empty(), "{images:?}");
+    let undo = report.undo.expect("an undo report");
+    assert!(!undo.available && undo.reason.unwrap().contains("no rows"));
+
+    // The revert, run with undo itself; then the revert of the revert.
+    let statements = revert_sql(db.driver, &first);
+    let text: Vec<&str> = statements.iter().map(|s| s.sql.as_str()).collect();
+    let text = text.join(";\n");
+    let (report, reverting) = run_with_undo(db, &text, UndoMode::Required, 100).await;
+    assert_eq!(
+        report.outcome,
+        ExecutionOutcome::Committed,
+        "{text}: {report:?}"
+    );
+    assert_eq!(checksum(db).await, before_first, "reverted");
+    assert_eq!(reverting.len(), 1);
+    let again = revert(db, &reverting).await;
+    assert_eq!(again.outcome, ExecutionOutcome::Committed, "{again:?}");
+    assert_eq!(checksum(db).await, after_first, "the revert reverted");
+
+    if db.driver == Driver::Mysql {
+        let limited = db.sql("UPDATE {t} SET balance = 9 ORDER BY id DESC LIMIT 2");
+        let before = checksum(db).await;
+        let (report, images) = run_with_undo(db, &limited, UndoMode::Required, 100).await;
+        assert_eq!(report.outcome, ExecutionOutcome::Committed, "{report:?}");
+        assert_eq!(images.len(), 2);
+        assert_eq!(db.balance(10).await, 9);
+        let reverted = revert(db, &images).await;
+        assert_eq!(
+            reverted.outcome,
+            ExecutionOutcome::Committed,
+            "{reverted:?}"
+        );
+        assert_eq!(checksum(db).await, before);
+    }
+}
+
+/// The rehearsal says in advance whether undo will be possible, and why not.
+pub async fn the_rehearsal_says_whether_undo_is_possible(db: &mut Db) {
+    db.exec("CREATE TABLE {t}_nokey (a INT)").await;
+    let cases: [(&str, u64, Option<&str>); 3] = [
+        ("UPDATE {t} SET balance = 1 WHERE id <= 3", 100, None),
+        (
+            "UPDATE {t} SET balance = 1 WHERE id <= 3",
+            2,
+            Some("more than the target's undo_limit_rows (2)"),
+        ),
+        (
+            "UPDATE {t}_nokey SET a = 1",
+            100,
+            Some("has no primary key"),
+        ),
+    ];
+    for (template, limit, reason) in cases {
+        let sql = db.sql(template);
+        let options = RehearsalOptions {
+            undo_limit_rows: Some(limit),
+            ..RehearsalOptions::new(Limits::default())
+        };
+        let rehearsal = rehearse(db.target(), &sql, options).await;
+        let check = rehearsal.undo.clone().expect("asked");
+        match reason {
+            None => assert!(check.possible, "{sql}: {check:?}"),
+            Some(words) => {
+                assert!(!check.possible, "{sql}");
+                let said = check.reason.unwrap_or_default();
+                assert!(said.contains(words), "{sql}: {said}");
+            }
+        }
+    }
+    assert!(db.is_untouched().await);
+    if db.driver != Driver::Sqlite {
+        db.exec("DROP TABLE {t}_nokey").await;
     }
 }
