@@ -172,7 +172,7 @@ impl Captured {
                 .filter(|e| e.table == t)
                 .map(|e| &e.key)
                 .collect();
-            let mut found: Vec<(Vec<Literal>, Vec<Literal>)> = Vec::new();
+            let mut found: Vec<(Vec<Literal>, Vec<Literal>, bool)> = Vec::new();
             for chunk in keys.chunks(KEYS_PER_SELECT) {
                 let sql = after_select(driver, table, chunk);
                 let mut fetch = session.fetch(&sql, &[Keep::First(usize::MAX)]).await;
@@ -181,18 +181,37 @@ impl Captured {
                 }
                 let rows = fetch.results.pop().unwrap_or_default().rows;
                 for row in rows {
-                    let row: Vec<Literal> = row
+                    let mut row: Vec<Literal> = row
                         .into_iter()
                         .map(|v| v.unwrap_or_else(|| "NULL".to_owned()))
                         .collect();
+                    // PostgreSQL says whether this transaction wrote the row (see below).
+                    let written = match driver {
+                        Driver::Postgres => row.pop().is_some_and(|w| w == "true"),
+                        Driver::Mysql | Driver::Sqlite => true,
+                    };
                     let key = table.key_at.iter().map(|&i| row[i].clone()).collect();
-                    found.push((key, row));
+                    found.push((key, row, written));
                 }
             }
-            for (key, row) in found {
-                if let Some(&at) = self.at.get(&(t, key)) {
-                    self.entries[at].after = Some(row);
+            for (key, row, written) in found {
+                let Some(&at) = self.at.get(&(t, key)) else {
+                    continue;
+                };
+                // A row captured as changed that the transaction did not write: the statement
+                // changed other rows than its predicate found again (the database read it
+                // otherwise). With the counts equal, every captured row written means the
+                // captured rows are the changed ones.
+                if !written {
+                    let statement = self.entries[at].statement;
+                    self.give_up(format!(
+                        "statement {}: the rows found again by its predicate are not the rows it \
+                         changed",
+                        statement + 1
+                    ));
+                    return Ok(());
                 }
+                self.entries[at].after = Some(row);
             }
         }
         Ok(())
@@ -233,9 +252,12 @@ impl Captured {
     }
 }
 
-/// `SELECT <literals> FROM t WHERE <key> IN (…)` for `keys`.
+/// `SELECT <literals> FROM t WHERE <key> IN (…)` for `keys` — on PostgreSQL with one more
+/// column: whether this transaction wrote the row (`xmin`).
 fn after_select(driver: Driver, table: &CapturedTable, keys: &[&Vec<Literal>]) -> String {
-    let mut sql = table.select(driver, &table.written, &table.written);
+    let written = format!("({}.xmin = pg_current_xact_id()::xid)::text", table.written);
+    let extra = (driver == Driver::Postgres).then_some(written.as_str());
+    let mut sql = table.select_and(driver, &table.written, &table.written, extra);
     if let [_] = table.key_at.as_slice() {
         let list: Vec<&str> = keys.iter().map(|k| k[0].as_str()).collect();
         sql.push_str(&format!(
@@ -433,8 +455,8 @@ mod tests {
         let refs: Vec<&Vec<Literal>> = keys.iter().collect();
         assert_eq!(
             after_select(Driver::Postgres, &one, &refs),
-            "SELECT quote_nullable(t.\"id\"), quote_nullable(t.\"k2\"), quote_nullable(t.\"v\") \
-             FROM t WHERE \"id\" IN ('1', '2')"
+            "SELECT quote_nullable(t.\"id\"), quote_nullable(t.\"k2\"), quote_nullable(t.\"v\"), \
+             (t.xmin = pg_current_xact_id()::xid)::text FROM t WHERE \"id\" IN ('1', '2')"
         );
         let two = table(&["id", "k2"]);
         let keys = [vec!["1".to_owned(), "'a'".to_owned()]];

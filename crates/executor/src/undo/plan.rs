@@ -52,12 +52,24 @@ pub(crate) struct CapturedTable {
 impl CapturedTable {
     /// `SELECT <every column as a literal> FROM <from>`, columns qualified with `qualifier`.
     pub(crate) fn select(&self, driver: Driver, qualifier: &str, from: &str) -> String {
-        let columns: Vec<String> = self
+        self.select_and(driver, qualifier, from, None)
+    }
+
+    /// [`Self::select`], with `extra` as one more column after the table's.
+    pub(crate) fn select_and(
+        &self,
+        driver: Driver,
+        qualifier: &str,
+        from: &str,
+        extra: Option<&str>,
+    ) -> String {
+        let mut columns: Vec<String> = self
             .info
             .columns
             .iter()
             .map(|column| literal(driver, column, Some(qualifier)))
             .collect();
+        columns.extend(extra.map(str::to_owned));
         format!("SELECT {} FROM {from}", columns.join(", "))
     }
 

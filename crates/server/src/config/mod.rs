@@ -707,6 +707,51 @@ url = "sqlite:///srv/shop.db?mode=rwc"
     }
 
     #[test]
+    fn undo_is_required_by_default_and_read_from_the_file_and_the_environment() {
+        let c = load(&rehearsal_config(""), &[]).expect("valid");
+        let u = &c.target("production").expect("production").undo;
+        assert_eq!(u, &UndoConfig::default());
+        assert_eq!(u.setting, UndoSetting::Required);
+        assert_eq!(u.limit_rows, 100_000);
+        assert_eq!(u.retention, Duration::from_secs(90 * 24 * 3600));
+
+        let text =
+            rehearsal_config("undo = \"optional\"\nundo_limit_rows = 50\nundo_retention = \"7d\"");
+        let c = load(&text, &[]).expect("valid");
+        let u = &c.target("production").expect("production").undo;
+        assert_eq!(u.setting, UndoSetting::Optional);
+        assert_eq!(u.limit_rows, 50);
+        assert_eq!(u.retention, Duration::from_secs(7 * 24 * 3600));
+
+        let c = load(
+            &rehearsal_config(""),
+            &[
+                ("COUNTERSIGN_TARGET_PRODUCTION_UNDO", "off"),
+                ("COUNTERSIGN_TARGET_PRODUCTION_UNDO_LIMIT_ROWS", "9"),
+                ("COUNTERSIGN_TARGET_PRODUCTION_UNDO_RETENTION", "1h"),
+            ],
+        )
+        .expect("valid");
+        let u = &c.target("production").expect("production").undo;
+        assert_eq!(u.setting, UndoSetting::Off);
+        assert_eq!(u.limit_rows, 9);
+        assert_eq!(u.retention, Duration::from_secs(3600));
+
+        for (extra, key) in [
+            ("undo = \"sometimes\"", "undo"),
+            ("undo_limit_rows = 0", "undo_limit_rows"),
+            ("undo_retention = \"forever\"", "undo_retention"),
+        ] {
+            let e = load(&rehearsal_config(extra), &[]).expect_err(extra);
+            assert!(
+                e.to_string()
+                    .contains(&format!("target \"production\": {key}")),
+                "{extra}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn rehearsal_keys_are_read_from_the_file_and_the_environment() {
         let text = rehearsal_config(
             "rehearse = \"staging\"\nrehearsal_timeout = \"3s\"\nrehearsal_concurrency = 4\n\
