@@ -247,15 +247,12 @@ async fn the_images_are_production_rows_for_author_reviewers_and_admins() {
         .await;
     let (_, r) = w.execute("alice", id).await;
     assert_eq!(r["status"], "executed", "{r}");
+    let images = async |who: &str, query: &str| {
+        let path = format!("/api/v1/requests/{id}/images{query}");
+        w.send(who, reqwest::Method::GET, &path, None).await
+    };
     for who in ["alice", "bob", "root"] {
-        let res = w
-            .send(
-                who,
-                reqwest::Method::GET,
-                &format!("/api/v1/requests/{id}/images?format=jsonl"),
-                None,
-            )
-            .await;
+        let res = images(who, "?format=jsonl").await;
         assert_eq!(res.status(), StatusCode::OK, "{who}");
         let text = res.text().await.expect("body");
         let lines: Vec<Value> = text
@@ -275,23 +272,9 @@ async fn the_images_are_production_rows_for_author_reviewers_and_admins() {
         );
         assert!(!text.contains("example.com"), "{text}");
     }
-    let res = w
-        .send(
-            "zed",
-            reqwest::Method::GET,
-            &format!("/api/v1/requests/{id}/images"),
-            None,
-        )
-        .await;
+    let res = images("zed", "").await;
     assert_eq!(error_code(res).await.0, StatusCode::FORBIDDEN);
-    let res = w
-        .send(
-            "alice",
-            reqwest::Method::GET,
-            &format!("/api/v1/requests/{id}/images?format=csv"),
-            None,
-        )
-        .await;
+    let res = images("alice", "?format=csv").await;
     assert_eq!(error_code(res).await.0, StatusCode::BAD_REQUEST);
     w.done().await;
 }

@@ -94,12 +94,7 @@ async fn main() -> Result<ExitCode, Box<dyn Error>> {
         Some(undo),
         async |_identity| Ok::<(), countersign_store::StoreError>(()),
         async |images: Vec<RowImage>| {
-            let json: Vec<String> = images
-                .iter()
-                .map(|image| serde_json::to_string(image).unwrap_or_default())
-                .collect();
-            drop(images);
-            store.store_pending_images(id, &json).await
+            countersign_server::undo::store_pending(&store, id, images).await
         },
     )
     .await;

@@ -239,12 +239,7 @@ impl AppState {
             undo,
             async |identity: RunIdentity| store.record_identity(id, &identity).await,
             async |images: Vec<RowImage>| {
-                let json: Vec<String> = images
-                    .iter()
-                    .map(|image| serde_json::to_string(image).unwrap_or_default())
-                    .collect();
-                drop(images);
-                images_store.store_pending_images(id, &json).await
+                crate::undo::store_pending(&images_store, id, images).await
             },
         )
         .await;

@@ -13,7 +13,7 @@ use countersign_core::timestamp;
 use countersign_core::user::User;
 use countersign_core::validation::NewRequest;
 use countersign_executor::{RowImage, literal_text, revert_sql};
-use countersign_store::RequestRecord;
+use countersign_store::{RequestRecord, Store, StoreError};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
@@ -213,6 +213,21 @@ impl AppState {
             }
         })
     }
+}
+
+/// Stores a run's images, pending, as JSON (one a row) — called by the executor before the
+/// target commits. The images are let go as soon as they are written out.
+pub async fn store_pending(
+    store: &Store,
+    id: i64,
+    images: Vec<RowImage>,
+) -> Result<(), StoreError> {
+    let json: Vec<String> = images
+        .iter()
+        .map(|image| serde_json::to_string(image).unwrap_or_default())
+        .collect();
+    drop(images);
+    store.store_pending_images(id, &json).await
 }
 
 /// "Revert #12: Fix order 42", cut to the longest title allowed.

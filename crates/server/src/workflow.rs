@@ -112,17 +112,7 @@ impl AppState {
 
     /// Submits a new request by `author`; returns its id.
     pub async fn submit(&self, author: &User, new: NewRequest) -> Result<i64, ApiError> {
-        permission::may_submit(author)?;
-        new.validate(&author.name)?;
-        let target = self.target(&new.target)?;
-        let checked = self.check_revision(target, &new).await?;
-        let id = self
-            .store
-            .submit_request(author, new.title.trim(), &target.name, &checked.input(&new))
-            .await?;
-        tracing::info!(request = id, author = ?author.name, target = ?target.name, "submitted");
-        self.rehearse_new_revision(id).await;
-        Ok(id)
+        self.submit_linked(author, new, None).await
     }
 
     /// Submits `new`, by `author`, as the revert of request `reverts` (linked both ways);
@@ -133,20 +123,33 @@ impl AppState {
         new: NewRequest,
         reverts: i64,
     ) -> Result<i64, ApiError> {
+        self.submit_linked(author, new, Some(reverts)).await
+    }
+
+    async fn submit_linked(
+        &self,
+        author: &User,
+        new: NewRequest,
+        reverts: Option<i64>,
+    ) -> Result<i64, ApiError> {
         permission::may_submit(author)?;
         new.validate(&author.name)?;
         let target = self.target(&new.target)?;
         let checked = self.check_revision(target, &new).await?;
-        let id = self
-            .store
-            .submit_revert(
-                author,
-                new.title.trim(),
-                &target.name,
-                &checked.input(&new),
-                reverts,
-            )
-            .await?;
+        let (title, input) = (new.title.trim(), checked.input(&new));
+        let id = match reverts {
+            None => {
+                self.store
+                    .submit_request(author, title, &target.name, &input)
+                    .await?
+            }
+            Some(original) => {
+                self.store
+                    .submit_revert(author, title, &target.name, &input, original)
+                    .await?
+            }
+        };
+        tracing::info!(request = id, author = ?author.name, target = ?target.name, ?reverts, "submitted");
         self.rehearse_new_revision(id).await;
         Ok(id)
     }

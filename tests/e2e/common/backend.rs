@@ -125,28 +125,16 @@ impl Backend {
     }
 
     pub async fn values(&self) -> Vec<i64> {
-        let mut c = self.conn().await;
-        let int = if self.driver == "mysql" {
-            "SIGNED"
-        } else {
-            "BIGINT"
-        };
-        let sql = format!(
-            "SELECT CAST(v AS {int}) AS v FROM {} ORDER BY id",
-            self.table
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&mut c)
-            .await
-            .expect("select");
-        c.close().await.ok();
-        rows.iter()
-            .map(|r| r.try_get::<i64, _>("v").expect("v"))
-            .collect()
+        self.column("v").await
     }
 
     /// The ids of the table, in order.
     pub async fn ids(&self) -> Vec<i64> {
+        self.column("id").await
+    }
+
+    /// One integer column of the table, ordered by id.
+    async fn column(&self, name: &str) -> Vec<i64> {
         let mut c = self.conn().await;
         let int = if self.driver == "mysql" {
             "SIGNED"
@@ -154,7 +142,7 @@ impl Backend {
             "BIGINT"
         };
         let sql = format!(
-            "SELECT CAST(id AS {int}) AS id FROM {} ORDER BY id",
+            "SELECT CAST({name} AS {int}) AS n FROM {} ORDER BY id",
             self.table
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
@@ -163,7 +151,7 @@ impl Backend {
             .expect("select");
         c.close().await.ok();
         rows.iter()
-            .map(|r| r.try_get::<i64, _>("id").expect("id"))
+            .map(|r| r.try_get::<i64, _>("n").expect("n"))
             .collect()
     }
 

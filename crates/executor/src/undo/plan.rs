@@ -101,6 +101,18 @@ pub(crate) struct Step {
     pub(crate) capture: Option<(Change, usize)>,
 }
 
+impl Step {
+    /// `statement` sent as it is, with nothing to capture.
+    fn as_written(statement: &Statement) -> Step {
+        Step {
+            index: statement.index,
+            sql: statement.sql.clone(),
+            before: None,
+            capture: None,
+        }
+    }
+}
+
 /// How every statement of a run is sent and captured.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CapturePlan {
@@ -145,12 +157,7 @@ pub(crate) async fn plan_capture(
     for statement in &analysis.statements {
         let refuse = |why: &str| Ok(Err(format!("{}: {why}", describe(statement))));
         if reads(statement.kind) {
-            plan.steps.push(Step {
-                index: statement.index,
-                sql: statement.sql.clone(),
-                before: None,
-                capture: None,
-            });
+            plan.steps.push(Step::as_written(statement));
             continue;
         }
         if !matches!(
@@ -187,12 +194,7 @@ pub(crate) async fn plan_capture(
             // one to appear meanwhile, the rows it changed would be counted and found
             // uncaptured.)
             Ok(None) => {
-                plan.steps.push(Step {
-                    index: statement.index,
-                    sql: statement.sql.clone(),
-                    before: None,
-                    capture: None,
-                });
+                plan.steps.push(Step::as_written(statement));
                 continue;
             }
             Err(why) => return refuse(&why),
