@@ -431,3 +431,33 @@ async fn the_revert_button_opens_the_new_request() {
     assert!(page.contains(&format!("Revert #{id}")), "{page}");
     w.done().await;
 }
+
+/// A revert whose SQL would not fit in a request is refused with the reason (and where the
+/// images are), rather than failing as a bad request.
+#[tokio::test]
+async fn a_revert_too_large_for_a_request_says_so() {
+    let b = Backend::sqlite();
+    let t = &b.table;
+    b.exec(format!(
+        "CREATE TABLE {t} (id INTEGER PRIMARY KEY, note TEXT)"
+    ))
+    .await;
+    b.exec(format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500) \
+         INSERT INTO {t} (id, note) SELECT i, replace(hex(zeroblob(500)), '0', 'x') FROM n"
+    ))
+    .await;
+    let w = World::new(&b.target_toml("")).await;
+    let id = w
+        .approved(b.name, &format!("UPDATE {t} SET note = 'y'"), Some(2500))
+        .await;
+    let (_, r) = w.execute("alice", id).await;
+    assert_eq!(r["execution"]["undo"]["rows"], 2500, "{r}");
+    let (status, body) = revert(&w, "alice", id).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "undo_too_large");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("2500 rows"), "{message}");
+    assert!(message.contains("/images"), "{message}");
+    w.done().await;
+}
