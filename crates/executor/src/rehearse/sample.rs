@@ -22,8 +22,9 @@ use std::collections::HashMap;
 
 use countersign_core::mask::{MASKED, Masks};
 use sqlparser::ast::{
-    AssignmentTarget, Delete, Expr, FromTable, Insert, ObjectName, ObjectNamePart, OrderByExpr,
-    SqliteOnConflict, Statement, TableFactor, TableObject, TableWithJoins, Update,
+    AssignmentTarget, Delete, Expr, FromTable, Insert, ObjectName, ObjectNamePart, OnConflict,
+    OnConflictAction, OnInsert, OrderByExpr, SqliteOnConflict, Statement, TableFactor, TableObject,
+    TableWithJoins, Update,
 };
 use sqlparser::parser::Parser;
 
@@ -67,8 +68,9 @@ pub(crate) enum Shape {
     /// An `INSERT` into one table.
     Insert {
         table: TableName,
-        /// It may change rows already there: `ON CONFLICT`/`ON DUPLICATE KEY`, `REPLACE`,
-        /// `INSERT OR REPLACE`.
+        /// It may change rows already there: `ON CONFLICT … DO UPDATE`, `ON DUPLICATE KEY
+        /// UPDATE`, `REPLACE`, `INSERT OR REPLACE`. (`ON CONFLICT DO NOTHING` inserts or does
+        /// nothing: not an upsert.)
         upsert: bool,
     },
 }
@@ -144,8 +146,13 @@ impl Shape {
                 ..
             }) => Some(Self::Insert {
                 table: table_name(&name)?,
-                upsert: on.is_some()
-                    || replace_into
+                upsert: !matches!(
+                    on,
+                    None | Some(OnInsert::OnConflict(OnConflict {
+                        action: OnConflictAction::DoNothing,
+                        ..
+                    }))
+                ) || replace_into
                     || matches!(or, Some(SqliteOnConflict::Replace)),
             }),
             _ => None,

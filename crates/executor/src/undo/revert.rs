@@ -6,8 +6,9 @@
 //! - A row the run updated: `UPDATE … SET <changed columns> = <before> WHERE <key> AND <every
 //!   column still as after>`.
 //! - A row the run inserted: `DELETE … WHERE <key> AND <every column still as after>`.
-//! - A row the run deleted: `INSERT … VALUES (<before>)` — if its key was taken since, the
-//!   database's duplicate-key error stops the revert.
+//! - A row the run deleted: `INSERT` of its before-image only where its key is still free
+//!   (PostgreSQL `ON CONFLICT DO NOTHING`, which also yields to any other unique value taken
+//!   since; MySQL/MariaDB and SQLite `INSERT … SELECT … WHERE NOT EXISTS` on the key).
 //!
 //! "Still as after" compares values exactly: PostgreSQL compares each column's text (`::text IS
 //! NOT DISTINCT FROM`, which also covers types without equality such as `json`), MySQL/MariaDB
@@ -68,19 +69,39 @@ fn restore(driver: Driver, image: &RowImage) -> Option<String> {
                 .map(|&i| quote_ident(driver, &image.columns[i]))
                 .collect();
             let values: Vec<&str> = at.iter().map(|&i| before[i].as_str()).collect();
-            let overriding = match driver {
+            let (columns, values) = (columns.join(", "), values.join(", "));
+            Some(match driver {
                 // Identity columns GENERATED ALWAYS take the old value back too.
-                Driver::Postgres => " OVERRIDING SYSTEM VALUE",
-                Driver::Mysql | Driver::Sqlite => "",
-            };
-            Some(format!(
-                "INSERT INTO {table} ({}){overriding} VALUES ({})",
-                columns.join(", "),
-                values.join(", ")
-            ))
+                Driver::Postgres => format!(
+                    "INSERT INTO {table} ({columns}) OVERRIDING SYSTEM VALUE VALUES ({values}) \
+                     ON CONFLICT DO NOTHING"
+                ),
+                Driver::Mysql => format!(
+                    "INSERT INTO {table} ({columns}) SELECT {values} FROM DUAL WHERE NOT EXISTS \
+                     (SELECT 1 FROM {table} WHERE {})",
+                    key_only(driver, image, before)
+                ),
+                Driver::Sqlite => format!(
+                    "INSERT INTO {table} ({columns}) SELECT {values} WHERE NOT EXISTS \
+                     (SELECT 1 FROM {table} WHERE {})",
+                    key_only(driver, image, before)
+                ),
+            })
         }
         (None, None) => None,
     }
+}
+
+/// `<key> = <its value in row>`, every key column.
+fn key_only(driver: Driver, image: &RowImage, row: &[Literal]) -> String {
+    let terms: Vec<String> = image
+        .columns
+        .iter()
+        .zip(row)
+        .filter(|(column, _)| image.key_columns.contains(column))
+        .map(|(column, value)| format!("{} = {value}", quote_ident(driver, column)))
+        .collect();
+    terms.join(" AND ")
 }
 
 /// `<key> AND <every column as in row>`.
@@ -178,8 +199,14 @@ mod tests {
         );
         let deleted = image(Some(&["1", "X'00'", "2"]), None);
         assert_eq!(
-            revert_sql(Driver::Sqlite, &[deleted])[0].sql,
-            "INSERT INTO t (\"id\", \"v\") VALUES (1, X'00')"
+            revert_sql(Driver::Sqlite, std::slice::from_ref(&deleted))[0].sql,
+            "INSERT INTO t (\"id\", \"v\") SELECT 1, X'00' WHERE NOT EXISTS \
+             (SELECT 1 FROM t WHERE \"id\" = 1)"
+        );
+        assert!(
+            revert_sql(Driver::Postgres, &[deleted])[0]
+                .sql
+                .ends_with("VALUES (1, X'00') ON CONFLICT DO NOTHING")
         );
     }
 

@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use countersign_analyzer::{Analysis, analyze};
 use countersign_executor::{
     Driver, ExecutionOutcome, Limits, Plan, RehearsalOptions, Report, RowImage, Undo, UndoMode,
-    execute, execute_with_undo, rehearse, revert_sql,
+    execute_with_undo, rehearse, revert_sql,
 };
 
 use super::{Db, ignore_txid};
@@ -109,16 +109,32 @@ pub async fn run_with_undo(
     (report, kept)
 }
 
-/// Runs the revert of `images`, guarded by one row an image.
+/// Runs the revert of `images`, guarded by one row an image — with undo required itself, so
+/// every form of revert statement is one capture can follow (a revert can be reverted).
 pub async fn revert(db: &Db, images: &[RowImage]) -> Report {
     let statements = revert_sql(db.driver, images);
     let sql: Vec<&str> = statements.iter().map(|s| s.sql.as_str()).collect();
     let sql = sql.join(";\n");
+    let analysis: Analysis = analyze(&sql, db.driver.dialect());
     let plan = Plan {
         expected_rows: Some(i64::try_from(statements.len()).expect("a small count")),
-        ..Plan::new(&sql, statements.len())
+        ..Plan::new(&sql, analysis.statements.len())
     };
-    execute(db.target(), plan, ignore_txid).await
+    let undo = Undo {
+        analysis: &analysis,
+        mode: UndoMode::Required,
+        limit_rows: 10_000,
+    };
+    let report = execute_with_undo(db.target(), plan, Some(undo), ignore_txid, async |_| {
+        Ok::<(), Infallible>(())
+    })
+    .await;
+    assert_ne!(
+        report.outcome,
+        ExecutionOutcome::NoUndo,
+        "{sql}: {report:?}"
+    );
+    report
 }
 
 /// UPDATE, DELETE, INSERT and a script of all three, over every type and a composite key:
@@ -183,6 +199,17 @@ pub async fn a_row_changed_since_is_not_overwritten(db: &mut Db) {
         .map(|s| s.index)
         .collect();
     assert_eq!(unmatched.len(), 1, "{reverted:?}");
+
+    // A deleted row whose key someone took since: not overwritten either.
+    let sql = db.sql("DELETE FROM {t} WHERE id IN (7, 8)");
+    let (report, images) = run_with_undo(db, &sql, UndoMode::Required, 1_000).await;
+    assert_eq!(report.outcome, ExecutionOutcome::Committed, "{report:?}");
+    db.exec("INSERT INTO {t} (id, balance) VALUES (8, 77)")
+        .await;
+    let reverted = revert(db, &images).await;
+    assert_eq!(reverted.outcome, ExecutionOutcome::Guard, "{reverted:?}");
+    assert_eq!(db.balance(8).await, 77, "the newer row stays");
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM {t} WHERE id = 7").await, 0);
 }
 
 /// A table without a primary key: refused before any change under `required`; run, with the
