@@ -205,7 +205,22 @@ async fn journey(b: &Browser, app: &TestApp, shots: &Screenshots) -> Result<()> 
         history.contains("bob review.approved"),
         "history: {history:?}"
     );
+    ensure!(
+        execution.contains("Undo available: 3 rows"),
+        "execution: {execution:?}"
+    );
     shots.take(b, "request-executed", DESKTOP).await?;
+
+    b.step("revert the run: a new request that puts the rows back, to be reviewed");
+    b.button("Revert").await?.click().await?;
+    b.wait_for_text("Reverts").await?;
+    b.wait_for_status("pending review").await?;
+    let intent = b.section("Intent").await?;
+    ensure!(
+        intent.contains("restore the 3 row(s)"),
+        "the revert's intent: {intent:?}"
+    );
+    shots.take(b, "revert", DESKTOP).await?;
 
     b.step("read the audit trail, filtered by actor");
     b.link("Audit").await?.click().await?;
