@@ -227,18 +227,16 @@ impl AppState {
 }
 
 /// Stores a run's images, pending, as JSON (one a row) — called by the executor before the
-/// target commits. The images are let go as soon as they are written out.
+/// target commits. Each image becomes JSON only as the store writes it, and is let go then.
 pub async fn store_pending(
     store: &Store,
     id: i64,
     images: Vec<RowImage>,
 ) -> Result<(), StoreError> {
-    let json: Vec<String> = images
-        .iter()
-        .map(|image| serde_json::to_string(image).unwrap_or_default())
-        .collect();
-    drop(images);
-    store.store_pending_images(id, &json).await
+    let json = images
+        .into_iter()
+        .map(|image| serde_json::to_string(&image).unwrap_or_default());
+    store.store_pending_images(id, json).await
 }
 
 /// "Revert #12: Fix order 42", cut to the longest title allowed.

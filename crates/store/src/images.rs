@@ -18,15 +18,22 @@ const ROWS_PER_INSERT: usize = 250;
 impl Store {
     /// Stores the images (JSON, in capture order) of request `id`'s run, pending: written
     /// before the target commits, so that a crash between the two leaves them for the
-    /// reconciliation to keep or remove.
-    pub async fn store_pending_images(&self, id: i64, images: &[String]) -> Result<(), StoreError> {
+    /// reconciliation to keep or remove. `images` is read a chunk at a time, so a caller that
+    /// makes each image's JSON as it is asked for never holds them all as text.
+    pub async fn store_pending_images(
+        &self,
+        id: i64,
+        images: impl IntoIterator<Item = String>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM undo_images WHERE request_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
         let mut seq: i64 = 0;
-        for chunk in images.chunks(ROWS_PER_INSERT) {
+        let mut images = images.into_iter().peekable();
+        while images.peek().is_some() {
+            let chunk: Vec<String> = images.by_ref().take(ROWS_PER_INSERT).collect();
             let mut sql =
                 String::from("INSERT INTO undo_images (request_id, seq, image, pending) VALUES ");
             for i in 0..chunk.len() {
@@ -37,7 +44,7 @@ impl Store {
                 sql.push_str(&format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4));
             }
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for image in chunk {
+            for image in &chunk {
                 seq += 1;
                 query = query.bind(id).bind(seq).bind(image.as_str()).bind(true);
             }
