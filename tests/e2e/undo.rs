@@ -461,3 +461,43 @@ async fn a_revert_too_large_for_a_request_says_so() {
     assert!(message.contains("/images"), "{message}");
     w.done().await;
 }
+
+/// Before anyone reviews it, the request page says when a change cannot be undone as written
+/// (DDL, an upsert, a join) and what will happen at execution; not once it is submitted
+/// without undo.
+#[tokio::test]
+async fn the_request_page_warns_before_review_when_undo_will_refuse() {
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let w = World::new(&b.target_toml("")).await;
+    let t = &b.table;
+    let ddl = format!("CREATE INDEX {t}_v ON {t} (v)");
+    let mut bob = w.app.sign_in("bob", PW).await;
+    for (without_undo, warned) in [(false, true), (true, false)] {
+        let request = w
+            .submit(json!({"title": "t", "intent": "a test edit", "sql": ddl,
+                "target": b.name, "reviewers": ["bob"], "without_undo": without_undo}))
+            .await;
+        let page = bob
+            .page(&format!(
+                "/requests/{}",
+                request["id"].as_i64().expect("id")
+            ))
+            .await;
+        assert_eq!(page.contains("id=\"undo-warning\""), warned, "{page}");
+        if warned {
+            assert!(page.contains("cannot be undone as written"), "{page}");
+            assert!(page.contains("statement 1 (create index"), "{page}");
+        }
+    }
+    let keyed = w
+        .submit(json!({"title": "t", "intent": "a test edit",
+            "sql": format!("UPDATE {t} SET v = 1 WHERE id = 1"),
+            "target": b.name, "reviewers": ["bob"]}))
+        .await;
+    let page = bob
+        .page(&format!("/requests/{}", keyed["id"].as_i64().expect("id")))
+        .await;
+    assert!(!page.contains("id=\"undo-warning\""), "{page}");
+    w.done().await;
+}

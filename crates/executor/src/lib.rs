@@ -74,5 +74,5 @@ pub use scrub::scrub;
 pub use target::{Driver, Limits, Target};
 pub use undo::{
     Literal, RevertStatement, RowImage, Undo, UndoCheck, UndoMode, UndoReport, literal_text,
-    revert_sql,
+    revert_sql, undo_refusal,
 };

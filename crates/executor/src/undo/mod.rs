@@ -36,8 +36,8 @@ use countersign_analyzer::Analysis;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use capture::run_captured;
-pub use plan::UndoCheck;
 pub(crate) use plan::plan_capture;
+pub use plan::{UndoCheck, undo_refusal};
 pub use revert::{RevertStatement, literal_text, revert_sql};
 
 /// Whether a run must capture images.

@@ -156,24 +156,13 @@ pub(crate) async fn plan_capture(
     let mut known: HashMap<String, Option<usize>> = HashMap::new();
     for statement in &analysis.statements {
         let refuse = |why: &str| Ok(Err(format!("{}: {why}", describe(statement))));
-        if reads(statement.kind) {
-            plan.steps.push(Step::as_written(statement));
-            continue;
-        }
-        if !matches!(
-            statement.kind,
-            StatementKind::Insert | StatementKind::Update | StatementKind::Delete
-        ) {
-            return refuse(
-                "only INSERT, UPDATE and DELETE (and reads) can be undone; this statement \
-                 cannot",
-            );
-        }
-        let Some(shape) = Shape::of(&statement.sql, driver) else {
-            return refuse(
-                "its rows cannot be found again (only an INSERT, UPDATE or DELETE of one \
-                 table, without joins, FROM/USING, WITH or RETURNING, can be undone)",
-            );
+        let shape = match classify(statement, driver) {
+            Ok(None) => {
+                plan.steps.push(Step::as_written(statement));
+                continue;
+            }
+            Ok(Some(shape)) => shape,
+            Err(why) => return refuse(why),
         };
         let table = match &shape {
             Shape::Filtered { table, .. } | Shape::Insert { table, .. } => table.clone(),
@@ -201,12 +190,6 @@ pub(crate) async fn plan_capture(
         };
         let captured = &plan.tables[at];
         let step = match shape {
-            Shape::Insert { upsert: true, .. } => {
-                return refuse(
-                    "an upsert (ON CONFLICT, ON DUPLICATE KEY UPDATE, REPLACE) may change rows \
-                     already there, whose images cannot be taken before it",
-                );
-            }
             Shape::Insert { .. } => {
                 let has = match returning {
                     Some(has) => has,
@@ -248,12 +231,6 @@ pub(crate) async fn plan_capture(
                          before and after"
                     ));
                 }
-                if limit.is_some() && order_by.is_none() {
-                    return refuse(
-                        "LIMIT without ORDER BY picks rows that could not be picked again for \
-                         certain",
-                    );
-                }
                 let qualifier = alias.clone().unwrap_or_else(|| captured.written.clone());
                 let mut from = table.written.clone();
                 if let Some(alias) = &alias {
@@ -291,6 +268,52 @@ pub(crate) async fn plan_capture(
         plan.steps.push(step);
     }
     Ok(Ok(plan))
+}
+
+/// What capture makes of `statement`, from its text alone: `None` for a statement sent as it
+/// is (a read, a call), its shape for an `INSERT`/`UPDATE`/`DELETE` capture can follow, or why
+/// it cannot.
+fn classify(statement: &Statement, driver: Driver) -> Result<Option<Shape>, &'static str> {
+    if reads(statement.kind) {
+        return Ok(None);
+    }
+    if !matches!(
+        statement.kind,
+        StatementKind::Insert | StatementKind::Update | StatementKind::Delete
+    ) {
+        return Err(
+            "only INSERT, UPDATE and DELETE (and reads) can be undone; this statement cannot",
+        );
+    }
+    let Some(shape) = Shape::of(&statement.sql, driver) else {
+        return Err(
+            "its rows cannot be found again (only an INSERT, UPDATE or DELETE of one table, \
+             without joins, FROM/USING, WITH or RETURNING, can be undone)",
+        );
+    };
+    match &shape {
+        Shape::Insert { upsert: true, .. } => Err(
+            "an upsert (ON CONFLICT … DO UPDATE, ON DUPLICATE KEY UPDATE, REPLACE) may change \
+             rows already there, whose images cannot be taken before it",
+        ),
+        Shape::Filtered {
+            limit: Some(_),
+            order_by: None,
+            ..
+        } => Err("LIMIT without ORDER BY picks rows that could not be picked again for certain"),
+        _ => Ok(Some(shape)),
+    }
+}
+
+/// Why a run of `analysis` on `driver` could not keep its images, as far as its text tells
+/// (the target's catalog — primary keys — can add reasons at execution): for the request page,
+/// before anyone reviews a change that undo would refuse.
+pub fn undo_refusal(analysis: &Analysis, driver: Driver) -> Option<String> {
+    analysis.statements.iter().find_map(|statement| {
+        classify(statement, driver)
+            .err()
+            .map(|why| format!("{}: {why}", describe(statement)))
+    })
 }
 
 /// The position of `table` among `plan.tables`, looked up in the catalog the first time;

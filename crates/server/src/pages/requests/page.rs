@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::PageUser;
+use crate::config::UndoSetting;
 use crate::error::{ApiError, PageError};
 use crate::pages::form::SignedForm;
 use crate::pages::{StatusLook, render};
@@ -112,6 +113,8 @@ struct RequestPage<'a> {
     undo: Option<String>,
     /// For a failed revert: the rows changed since the run it reverts.
     changed_since: Vec<ChangedRow>,
+    /// Before it runs: why its run will not be undoable, as far as its text tells.
+    undo_warning: Option<String>,
 }
 
 async fn request_page(
@@ -159,9 +162,11 @@ async fn request_page(
         });
     let record = state.load_request(id).await?;
     let changed_since = state.rows_changed_since(&record).await?;
+    let undo_warning = undo_warning(state, &req, &analysis);
     let page = RequestPage {
         undo,
         changed_since,
+        undo_warning,
         user: &me.user,
         csrf_token: &me.csrf_token,
         can: Abilities::of(state, &me.user, &req),
@@ -175,6 +180,26 @@ async fn request_page(
         comment,
     };
     Ok((status, render(&page)?).into_response())
+}
+
+/// Why a request that has not run yet will not be undoable, in words, as far as its text
+/// tells (the rehearsal tells the rest): on a target that requires undo, its run will change
+/// nothing unless the request says to run without undo.
+fn undo_warning(state: &AppState, req: &RequestView, analysis: &Analysis) -> Option<String> {
+    if req.execution.is_some() || req.without_undo || req.status.is_final() {
+        return None;
+    }
+    let target = state.config.target(&req.target)?;
+    let reason = countersign_executor::undo_refusal(analysis, target.driver)?;
+    match target.undo.setting {
+        UndoSetting::Required => Some(format!(
+            "This change cannot be undone as written — {reason}. Undo is required on {}: its \
+             run will change nothing (outcome no_undo) unless it is revised to run without undo.",
+            target.name
+        )),
+        UndoSetting::Optional => Some(format!("This change will run without undo — {reason}.")),
+        UndoSetting::Off => None,
+    }
 }
 
 /// After a button on the request page: back to the request, with the reason if the action was
