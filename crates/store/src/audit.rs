@@ -17,6 +17,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 use time::OffsetDateTime;
 
+use crate::select::Select;
 use crate::{Store, StoreError};
 
 /// Who did what to which request: an event before the store gives it its place in the chain.
@@ -149,30 +150,12 @@ pub struct AuditFilter {
 /// How many events one keyset page of [`Store::audit_events`] holds: the most it keeps in memory.
 const STREAM_PAGE: i64 = 1000;
 
-/// The one query behind every filtered read, oldest or newest first. Keyset bounds on `seq` (never
-/// `OFFSET`) keep each page as cheap as the first; the filters use the `CAST($n AS …) IS NULL`
-/// idiom so that one statement serves every combination on both backends. Times are fixed-width
-/// text, so comparing them as text compares the times.
-macro_rules! filtered_events {
-    ($order:literal) => {
-        concat!(
-            "SELECT seq, at, actor, action, request_id, revision, details, prev_hash, hash \
-             FROM audit_events \
-             WHERE seq > $1 AND seq < $2 \
-               AND (CAST($3 AS TEXT) IS NULL OR at >= $3) \
-               AND (CAST($4 AS TEXT) IS NULL OR at < $4) \
-               AND (CAST($5 AS TEXT) IS NULL OR actor = $5) \
-               AND (CAST($6 AS BIGINT) IS NULL OR request_id = $6) \
-               AND (CAST($7 AS TEXT) IS NULL OR action = $7) \
-             ORDER BY seq ",
-            $order,
-            " LIMIT $8"
-        )
-    };
+/// Which way a filtered read walks the trail.
+#[derive(Debug, Clone, Copy)]
+enum Order {
+    OldestFirst,
+    NewestFirst,
 }
-
-const OLDEST_FIRST: &str = filtered_events!("ASC");
-const NEWEST_FIRST: &str = filtered_events!("DESC");
 
 /// A filter in the form its query binds: times as the store's text.
 #[derive(Debug, Clone)]
@@ -197,24 +180,52 @@ impl From<&AuditFilter> for FilterParams {
 }
 
 impl FilterParams {
-    /// Up to `limit` matching events with `after < seq < before`, in `order` (a filtered query).
+    /// The query behind every filtered read: keyset bounds on `seq` (never `OFFSET`) keep each
+    /// page as cheap as the first, and only the filters that are set are named, so that an
+    /// equality on `actor`, `request_id` or `action` is served by its `(…, seq)` index in `seq`
+    /// order (migrations `0012_list_indexes.sql`). Times are fixed-width text, so comparing
+    /// them as text compares the times.
+    fn select(&self, order: Order, after: i64, before: i64, limit: i64) -> Select {
+        let mut q = Select::new(
+            "SELECT seq, at, actor, action, request_id, revision, details, prev_hash, hash \
+             FROM audit_events WHERE seq > ",
+        );
+        q.int(after).push(" AND seq < ").int(before);
+        if let Some(since) = &self.since {
+            q.push(" AND at >= ").text(since.as_str());
+        }
+        if let Some(until) = &self.until {
+            q.push(" AND at < ").text(until.as_str());
+        }
+        if let Some(actor) = &self.actor {
+            q.push(" AND actor = ").text(actor.as_str());
+        }
+        if let Some(request_id) = self.request_id {
+            q.push(" AND request_id = ").int(request_id);
+        }
+        if let Some(action) = &self.action {
+            q.push(" AND action = ").text(action.as_str());
+        }
+        q.push(match order {
+            Order::OldestFirst => " ORDER BY seq ASC LIMIT ",
+            Order::NewestFirst => " ORDER BY seq DESC LIMIT ",
+        })
+        .int(limit);
+        q
+    }
+
+    /// Up to `limit` matching events with `after < seq < before`, in `order`.
     async fn fetch(
         &self,
         pool: &AnyPool,
-        order: &'static str,
+        order: Order,
         after: i64,
         before: i64,
         limit: i64,
     ) -> Result<Vec<AnyRow>, StoreError> {
-        Ok(sqlx::query(order)
-            .bind(after)
-            .bind(before)
-            .bind(self.since.as_deref())
-            .bind(self.until.as_deref())
-            .bind(self.actor.as_deref())
-            .bind(self.request_id)
-            .bind(self.action.as_deref())
-            .bind(limit)
+        Ok(self
+            .select(order, after, before, limit)
+            .query()
             .fetch_all(pool)
             .await?)
     }
@@ -244,7 +255,13 @@ impl Pager {
             }
             let rows = self
                 .params
-                .fetch(&self.pool, OLDEST_FIRST, self.after, i64::MAX, STREAM_PAGE)
+                .fetch(
+                    &self.pool,
+                    Order::OldestFirst,
+                    self.after,
+                    i64::MAX,
+                    STREAM_PAGE,
+                )
                 .await?;
             self.exhausted = (rows.len() as i64) < STREAM_PAGE;
             self.page = rows.into_iter();
@@ -285,13 +302,22 @@ impl Store {
         let rows = FilterParams::from(filter)
             .fetch(
                 &self.pool,
-                NEWEST_FIRST,
+                Order::NewestFirst,
                 FIRST_SEQ - 1,
                 before_seq.unwrap_or(i64::MAX),
                 limit,
             )
             .await?;
         rows.iter().map(event_from_row).collect()
+    }
+
+    /// The backend's query plan of [`Store::audit_page`] for `filter`, one line a step: for the
+    /// test that the audit filters are served by indexes.
+    #[cfg(feature = "testing")]
+    pub async fn audit_page_plan(&self, filter: &AuditFilter) -> Result<Vec<String>, StoreError> {
+        let select =
+            FilterParams::from(filter).select(Order::NewestFirst, FIRST_SEQ - 1, i64::MAX, 50);
+        crate::select::plan_lines(&self.pool, select.explain(self.backend)).await
     }
 
     /// The head of the chain: the `seq` and `hash` of the last event appended, or `0` and

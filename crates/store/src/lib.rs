@@ -14,6 +14,7 @@ mod error;
 mod executions;
 mod rehearsals;
 mod requests;
+mod select;
 mod sessions;
 mod throttle;
 mod tokens;
