@@ -8,8 +8,9 @@
 //! fixed fragments: values always go through a bind, never into the text.
 
 use sqlx::any::AnyArguments;
+use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::{Any, AssertSqlSafe};
+use sqlx::{Any, AssertSqlSafe, Postgres};
 
 #[cfg(feature = "testing")]
 use crate::Backend;
@@ -77,6 +78,19 @@ impl Select {
         };
         self.bound(format!("{prefix}{}", self.sql))
             .persistent(false)
+    }
+
+    /// The statement for the native PostgreSQL driver, with its values bound (not kept
+    /// prepared either).
+    pub(crate) fn postgres(&self) -> Query<'static, Postgres, PgArguments> {
+        let mut query = sqlx::query(AssertSqlSafe(self.sql.clone()));
+        for value in &self.values {
+            query = match value {
+                Value::Text(text) => query.bind(text.clone()),
+                Value::Int(n) => query.bind(*n),
+            };
+        }
+        query.persistent(false)
     }
 
     fn bound(&self, sql: String) -> Query<'static, Any, AnyArguments> {
