@@ -15,6 +15,10 @@ use crate::user::{InvalidUserName, validate_user_name};
 /// (`server.max_sql_bytes`): 4 MiB.
 pub const DEFAULT_MAX_SQL_BYTES: usize = 4 * 1024 * 1024;
 
+/// The default limit under its former name, for code that has no server configuration at hand;
+/// the server's limit is `server.max_sql_bytes`.
+pub const MAX_SQL_BYTES: usize = DEFAULT_MAX_SQL_BYTES;
+
 /// The longest title accepted, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 
