@@ -828,3 +828,93 @@ async fn the_audit_page_lists_filters_pages_and_links_the_exports() {
     assert!(!html.contains("Older events") && html.contains("Newest events"));
     w.done().await;
 }
+
+/// On PostgreSQL the CSV and JSON Lines exports are written by the database itself (`COPY`); they
+/// must be the very bytes the server's own writer makes of the same rows, for every filter,
+/// whatever the text holds, and the signed trailer the same.
+#[tokio::test]
+async fn postgresql_copies_the_bytes_the_writer_writes() {
+    use countersign_core::audit::AuditAction;
+    use countersign_server::anchor::AuditKey;
+    use countersign_server::audit::{CopyTail, ExportFormat, ExportWriter};
+    use countersign_store::audit::AuditFilter;
+    use futures_util::TryStreamExt;
+
+    let Some(db) = TestStore::postgres().await else {
+        return;
+    };
+    let store = &db.store;
+    let awkward = [
+        json!({"comment": AWKWARD, "n": 1.5, "list": [null, true, {"b": 2, "a": "\\ back\\slash"}]}),
+        json!({"control": "bell \u{7} unit \u{1f} tab \t end", "unicode": "é ☃ 😀 \u{2028}", "empty": ""}),
+        json!({}),
+    ];
+    let actors = [None, Some("bob"), Some("o'brien \"the\" reviewer, jr")];
+    for (i, details) in awkward.iter().enumerate() {
+        for (j, actor) in actors.iter().enumerate() {
+            let mut event = NewEvent::new(*actor, AuditAction::ReviewRejected, details.clone());
+            if j > 0 {
+                event = event.on_request(i as i64 + 1, j as i64);
+            }
+            store.record_event(event).await.expect("event");
+        }
+    }
+    let since = store.audit_events_for_test().await.expect("events")[4].at;
+    let filters = [
+        AuditFilter::default(),
+        AuditFilter {
+            actor: Some("o'brien \"the\" reviewer, jr".into()),
+            ..Default::default()
+        },
+        AuditFilter {
+            request_id: Some(2),
+            ..Default::default()
+        },
+        AuditFilter {
+            since: Some(since),
+            action: Some("review.rejected".into()),
+            ..Default::default()
+        },
+        AuditFilter {
+            actor: Some("nobody".into()),
+            ..Default::default()
+        },
+    ];
+    let key = AuditKey::generate();
+    for format in [ExportFormat::Csv, ExportFormat::JsonLines] {
+        for filter in &filters {
+            for key in [None, Some(key.clone())] {
+                let copy = format.copy_format().expect("copied format");
+                let copied = store
+                    .audit_copy(filter, copy)
+                    .await
+                    .expect("copy")
+                    .expect("on PostgreSQL");
+                let mut tail = CopyTail::new(format, key.clone());
+                let mut bytes = Vec::new();
+                let chunks: Vec<_> = copied.try_collect().await.expect("chunks");
+                for chunk in &chunks {
+                    tail.saw(chunk.as_ref());
+                    bytes.extend_from_slice(chunk.as_ref());
+                }
+                bytes.extend(tail.finish().expect("tail"));
+                let mut writer = ExportWriter::new(format, Vec::new())
+                    .expect("writer")
+                    .signed_by(key.clone());
+                let rows: Vec<_> = store.audit_rows(filter).try_collect().await.expect("rows");
+                for row in &rows {
+                    writer.write_stored(row).expect("write");
+                }
+                assert_eq!(tail.events(), writer.events(), "{format} {filter:?}");
+                let written = writer.finish().expect("finish");
+                assert_eq!(
+                    String::from_utf8_lossy(&bytes),
+                    String::from_utf8_lossy(&written),
+                    "{format} {filter:?} signed: {}",
+                    key.is_some()
+                );
+            }
+        }
+    }
+    db.cleanup().await;
+}

@@ -288,7 +288,8 @@ async fn unknown_json_fields_are_refused_naming_the_field() {
 async fn a_body_over_the_limit_is_413_for_the_api_and_the_forms() {
     let db = TestStore::sqlite().await;
     let (app, alice, _) = world(&db, "").await;
-    let big = "x".repeat(10 * 1024 * 1024);
+    // Over the default limit: three times server.max_sql_bytes (4 MiB) plus 1 MiB.
+    let big = "x".repeat(14 * 1024 * 1024);
     let res = send(
         &app,
         &alice,

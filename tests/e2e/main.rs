@@ -13,6 +13,7 @@ mod browser;
 mod cli;
 mod execution;
 mod hygiene;
+mod large;
 mod leaks;
 mod pages;
 mod rehearsal;

@@ -520,9 +520,9 @@ async fn every_validation_is_a_clear_400_or_404() {
         ),
         (
             "huge SQL",
-            json!({"sql": format!("UPDATE t SET a = 1 WHERE id = 1; -- {}", "x".repeat(256 * 1024))}),
+            json!({"sql": format!("UPDATE t SET a = 1 WHERE id = 1; -- {}", "x".repeat(4 * 1024 * 1024))}),
             StatusCode::BAD_REQUEST,
-            "256",
+            "at most 4194304 bytes (4096 KiB)",
         ),
         (
             "negative rows",

@@ -3,6 +3,9 @@
 //!
 //! `cargo bench -p countersign-analyzer` (add `-- --quick` for a short run). The ratio of the
 //! two medians is the analyzer's overhead over the bare parse (goal: at most 1.25).
+//!
+//! `analyze_4mib` is the largest script a server accepts by default (`server.max_sql_bytes`):
+//! the same statements repeated up to 4 MiB, cut at a line (goal: at most 0.5 s).
 
 use std::hint::black_box;
 
@@ -27,5 +30,26 @@ fn bench_analyze(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_analyze);
+fn bench_analyze_4mib(c: &mut Criterion) {
+    let one = script::postgres_script();
+    let limit = 4 * 1024 * 1024;
+    let mut sql = String::with_capacity(limit);
+    'fill: loop {
+        for line in one.split_inclusive('\n') {
+            if sql.len() + line.len() > limit {
+                break 'fill;
+            }
+            sql.push_str(line);
+        }
+    }
+    let mut group = c.benchmark_group("analyze_4mib");
+    group.throughput(Throughput::Bytes(sql.len() as u64));
+    group.sample_size(10);
+    group.bench_function("postgres_4mib", |b| {
+        b.iter(|| analyze(black_box(&sql), Dialect::Postgres));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_analyze, bench_analyze_4mib);
 criterion_main!(benches);

@@ -22,17 +22,17 @@
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use countersign_core::audit::{AuditEvent, BreakReason, ChainBreak, ChainVerifier, GENESIS_HASH};
 use countersign_server::anchor::{AuditKey, Checkpoint, PublicKey, Trailer};
-use countersign_server::audit::{ExportFormat, ExportWriter, parse_time};
+use countersign_server::audit::{CopyTail, ExportFormat, ExportWriter, parse_time};
 use countersign_server::config::{self, Config};
 use countersign_store::audit::AuditFilter;
-use countersign_store::{Store, StoreError};
+use countersign_store::{CopyChunks, Store, StoreError, StoredEvent};
 use futures_util::{Stream, TryStreamExt};
 use time::OffsetDateTime;
 
@@ -95,7 +95,7 @@ pub async fn run(config: &Option<PathBuf>, cmd: AuditCommand) -> anyhow::Result<
             until,
             output,
         } => {
-            let store = super::open_store(config).await?;
+            let store = super::connect_store(config).await?;
             let filter = AuditFilter {
                 since,
                 until,
@@ -148,10 +148,17 @@ async fn export(
     output: Option<&Path>,
     key: Option<&AuditKey>,
 ) -> anyhow::Result<()> {
-    let events = store.audit_events(filter);
+    let copied = match format.copy_format() {
+        Some(copy) => store.audit_copy(filter, copy).await?,
+        None => None,
+    };
+    let source = match copied {
+        Some(copied) => Source::Copied(copied),
+        None => Source::Rows(Box::pin(store.audit_rows(filter))),
+    };
     let Some(path) = output else {
         let (_, count) =
-            write_export(format, events, BufWriter::new(io::stdout().lock()), key).await?;
+            write_export(format, source, BufWriter::new(io::stdout().lock()), key).await?;
         eprintln!("exported {count} events");
         return Ok(());
     };
@@ -161,7 +168,7 @@ async fn export(
     let file =
         File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
     let written = async {
-        let (out, count) = write_export(format, events, BufWriter::new(file), key).await?;
+        let (out, count) = write_export(format, source, BufWriter::new(file), key).await?;
         out.into_inner()
             .map_err(io::IntoInnerError::into_error)?
             .sync_all()?;
@@ -183,22 +190,45 @@ async fn export(
     }
 }
 
-/// Writes every event of `events` to `out`, then, with a `key`, the signed trailer of the last
+/// Where an export's events come from: the database's own copy (PostgreSQL, CSV and JSON Lines),
+/// or the store's rows, written here.
+enum Source {
+    Copied(CopyChunks),
+    Rows(Pin<Box<dyn Stream<Item = Result<StoredEvent, StoreError>> + Send>>),
+}
+
+/// Writes every event of `source` to `out`, then, with a `key`, the signed trailer of the last
 /// one; returns `out` and how many events it holds.
 ///
 /// The writes are blocking, into a buffer: this command does nothing else meanwhile.
 async fn write_export<W: Write>(
     format: ExportFormat,
-    events: impl Stream<Item = Result<AuditEvent, StoreError>>,
-    out: W,
+    source: Source,
+    mut out: W,
     key: Option<&AuditKey>,
 ) -> anyhow::Result<(W, u64)> {
-    let mut events = pin!(events);
+    let mut rows = match source {
+        Source::Rows(rows) => rows,
+        Source::Copied(mut copied) => {
+            let mut tail = CopyTail::new(format, key.cloned());
+            while let Some(chunk) = copied.try_next().await? {
+                tail.saw(chunk.as_ref());
+                out.write_all(chunk.as_ref())
+                    .context("cannot write the export")?;
+            }
+            out.write_all(&tail.finish().context("cannot sign the export")?)
+                .context("cannot write the export")?;
+            out.flush().context("cannot write the export")?;
+            return Ok((out, tail.events()));
+        }
+    };
     let mut writer = ExportWriter::new(format, out)
         .context("cannot write the export")?
         .signed_by(key.cloned());
-    while let Some(event) = events.try_next().await? {
-        writer.write(&event).context("cannot write the export")?;
+    while let Some(event) = rows.try_next().await? {
+        writer
+            .write_stored(&event)
+            .context("cannot write the export")?;
     }
     let count = writer.events();
     let out = writer.finish().context("cannot write the export")?;

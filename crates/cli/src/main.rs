@@ -139,6 +139,11 @@ async fn open_store(path: &Option<PathBuf>) -> anyhow::Result<Store> {
     Ok(Store::open(&load_store_config(path)?.url).await?)
 }
 
+/// The store as it is, its schema untouched: for commands that only read (exports).
+async fn connect_store(path: &Option<PathBuf>) -> anyhow::Result<Store> {
+    Ok(Store::connect(&load_store_config(path)?.url).await?)
+}
+
 /// Logs go to standard error; `RUST_LOG` refines them.
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;

@@ -11,8 +11,13 @@ use serde::{Deserialize, Deserializer};
 use crate::request::ReviewDecision;
 use crate::user::{InvalidUserName, validate_user_name};
 
-/// The largest SQL text accepted, in bytes.
-pub const MAX_SQL_BYTES: usize = 256 * 1024;
+/// The largest SQL text accepted, in bytes, unless the server says otherwise
+/// (`server.max_sql_bytes`): 4 MiB.
+pub const DEFAULT_MAX_SQL_BYTES: usize = 4 * 1024 * 1024;
+
+/// The default limit under its former name, for code that has no server configuration at hand;
+/// the server's limit is `server.max_sql_bytes`.
+pub const MAX_SQL_BYTES: usize = DEFAULT_MAX_SQL_BYTES;
 
 /// The longest title accepted, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -55,10 +60,10 @@ pub enum FieldError {
     #[error("the SQL is empty: write the statements to run")]
     SqlMissing,
     #[error(
-        "the SQL is {bytes} bytes long; at most {MAX_SQL_BYTES} bytes ({} KiB) are allowed",
-        MAX_SQL_BYTES / 1024
+        "the SQL is {bytes} bytes long; at most {max} bytes ({} KiB) are allowed",
+        max / 1024
     )]
-    SqlTooLarge { bytes: usize },
+    SqlTooLarge { bytes: usize, max: usize },
     #[error("the target is missing: choose the database to change")]
     TargetMissing,
     #[error("no reviewer is named: name at least one")]
@@ -118,8 +123,18 @@ impl fmt::Display for ErrorList<'_> {
 }
 
 impl NewRequest {
-    /// Checks the request as `author` submits or revises it, reporting every problem at once.
+    /// Checks the request as `author` submits or revises it, reporting every problem at once,
+    /// with SQL of at most [`DEFAULT_MAX_SQL_BYTES`].
     pub fn validate(&self, author: &str) -> Result<(), InvalidRequest> {
+        self.validate_with_limit(author, DEFAULT_MAX_SQL_BYTES)
+    }
+
+    /// [`NewRequest::validate`] with SQL of at most `max_sql_bytes` (the server's setting).
+    pub fn validate_with_limit(
+        &self,
+        author: &str,
+        max_sql_bytes: usize,
+    ) -> Result<(), InvalidRequest> {
         let mut errors = Vec::new();
 
         // Titles keep line breaks: existing requests and exports have them, and they are shown
@@ -150,9 +165,10 @@ impl NewRequest {
 
         if self.sql.trim().is_empty() {
             errors.push(FieldError::SqlMissing);
-        } else if self.sql.len() > MAX_SQL_BYTES {
+        } else if self.sql.len() > max_sql_bytes {
             errors.push(FieldError::SqlTooLarge {
                 bytes: self.sql.len(),
+                max: max_sql_bytes,
             });
         }
 
@@ -454,23 +470,38 @@ mod tests {
     }
 
     #[test]
-    fn sql_is_limited_to_256_kib() {
+    fn sql_is_limited_to_4_mib_unless_the_server_says_otherwise() {
         let at_limit = NewRequest {
-            sql: "x".repeat(MAX_SQL_BYTES),
+            sql: "x".repeat(DEFAULT_MAX_SQL_BYTES),
             ..valid()
         };
         assert_eq!(at_limit.validate(AUTHOR), Ok(()));
         let over = NewRequest {
-            sql: "x".repeat(MAX_SQL_BYTES + 1),
+            sql: "x".repeat(DEFAULT_MAX_SQL_BYTES + 1),
             ..valid()
         };
         let errors = errors_of(&over);
-        assert_eq!(errors, [FieldError::SqlTooLarge { bytes: 262_145 }]);
+        assert_eq!(
+            errors,
+            [FieldError::SqlTooLarge {
+                bytes: 4_194_305,
+                max: DEFAULT_MAX_SQL_BYTES
+            }]
+        );
         assert_eq!(
             errors[0].to_string(),
-            "the SQL is 262145 bytes long; at most 262144 bytes (256 KiB) are allowed"
+            "the SQL is 4194305 bytes long; at most 4194304 bytes (4096 KiB) are allowed"
         );
         assert_eq!(errors[0].field(), "sql");
+        let small = NewRequest {
+            sql: "x".repeat(1025),
+            ..valid()
+        };
+        let errors = small.validate_with_limit(AUTHOR, 1024).unwrap_err().errors;
+        assert_eq!(
+            errors[0].to_string(),
+            "the SQL is 1025 bytes long; at most 1024 bytes (1 KiB) are allowed"
+        );
     }
 
     #[test]

@@ -30,9 +30,6 @@ use tower_http::trace::TraceLayer;
 
 pub use config::Config;
 
-/// The largest request body accepted (SQL itself is limited to 256 KiB by validation).
-const BODY_LIMIT: usize = 1024 * 1024;
-
 /// What every handler can reach: the store, the configuration and the password hashers.
 #[derive(Clone)]
 pub struct AppState {
@@ -65,6 +62,8 @@ impl AppState {
 /// (and HSTS when `public_url` is https).
 pub fn router(state: AppState) -> Router {
     let hsts = state.config.secure_cookies();
+    // SQL is limited by validation (`server.max_sql_bytes`); a body may hold it encoded.
+    let body_limit = state.config.server.body_limit();
     let app = Router::new()
         .merge(pages::routes())
         .nest("/api/v1", api::routes())
@@ -72,7 +71,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(
             hygiene::refuse_control_chars_in_query,
         ))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(body_limit))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(

@@ -133,7 +133,7 @@ impl AppState {
         reverts: Option<i64>,
     ) -> Result<i64, ApiError> {
         permission::may_submit(author)?;
-        new.validate(&author.name)?;
+        new.validate_with_limit(&author.name, self.config.server.max_sql_bytes)?;
         let target = self.target(&new.target)?;
         let checked = self.check_revision(target, &new).await?;
         let (title, input) = (new.title.trim(), checked.input(&new));
@@ -162,7 +162,7 @@ impl AppState {
         lifecycle::transition(id, record.status, Action::Revise)?;
         let edited = edit.apply(&current_as_new(&record));
         let new = edited.request;
-        new.validate(&record.author)?;
+        new.validate_with_limit(&record.author, self.config.server.max_sql_bytes)?;
         let checked = if edited.new_revision {
             Some(
                 self.check_revision(self.target(&record.target)?, &new)

@@ -7,16 +7,22 @@
 //! also commit in `seq` order, so reading onwards from the last `seq` seen never skips one.
 //!
 //! Reads of the whole trail ([`Store::audit_events`]) stream it in keyset pages of bounded size,
-//! in constant memory whatever its length.
+//! in constant memory whatever its length. Exports read it as stored ([`Store::audit_rows`]:
+//! the time and the details as the text the store holds, which is already their exported form),
+//! with the next page read while the current one is written.
+//!
+//! `details` is stored as its canonical JSON (`canonical_json`), `at` in the fixed form of
+//! `countersign_core::timestamp`: an export may copy both as they are.
 
-use countersign_core::audit::{AuditAction, AuditEntry, AuditEvent, FIRST_SEQ};
+use countersign_core::audit::{AuditAction, AuditEntry, AuditEvent, FIRST_SEQ, canonical_json};
 use countersign_core::timestamp;
-use futures_util::{Stream, stream};
+use futures_util::{Stream, TryStreamExt, stream};
 use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 use time::OffsetDateTime;
 
+use crate::select::Select;
 use crate::{Store, StoreError};
 
 /// Who did what to which request: an event before the store gives it its place in the chain.
@@ -79,7 +85,7 @@ pub(crate) async fn append(
     .bind(sealed.action.as_str())
     .bind(sealed.request_id)
     .bind(sealed.revision)
-    .bind(sealed.details.to_string())
+    .bind(canonical_json(&sealed.details))
     .bind(sealed.prev_hash.as_str())
     .bind(sealed.hash.as_str())
     .execute(&mut *conn)
@@ -114,21 +120,90 @@ impl Store {
 }
 
 /// Reads an event back from its row.
-pub(crate) fn event_from_row(row: &sqlx::any::AnyRow) -> Result<AuditEvent, StoreError> {
-    let at: String = row.try_get("at")?;
-    let details: String = row.try_get("details")?;
-    Ok(AuditEvent {
-        seq: row.try_get("seq")?,
-        at: timestamp::parse(&at).map_err(|_| StoreError::Corrupt(format!("event time {at:?}")))?,
-        actor: row.try_get("actor")?,
-        action: row.try_get("action")?,
-        request_id: row.try_get("request_id")?,
-        revision: row.try_get("revision")?,
-        details: serde_json::from_str(&details)
-            .map_err(|e| StoreError::Corrupt(format!("event details: {e}")))?,
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-    })
+pub(crate) fn event_from_row(row: &AnyRow) -> Result<AuditEvent, StoreError> {
+    StoredEvent::from_row(row)?.decode()
+}
+
+/// An event as the store holds it: the time and the details are the stored text, not parsed.
+/// What exports write, byte for byte ([`StoredEvent::decode`] gives the [`AuditEvent`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    /// The fixed RFC 3339 form of `countersign_core::timestamp`.
+    pub at: String,
+    pub actor: Option<String>,
+    pub action: String,
+    pub request_id: Option<i64>,
+    pub revision: Option<i64>,
+    /// Canonical JSON text.
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl StoredEvent {
+    /// From a row of the native PostgreSQL driver (exports: see [`Store`]'s bulk pool).
+    fn from_pg_row(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, StoreError> {
+        Ok(StoredEvent {
+            seq: row.try_get(0)?,
+            at: row.try_get(1)?,
+            actor: row.try_get(2)?,
+            action: row.try_get(3)?,
+            request_id: row.try_get(4)?,
+            revision: row.try_get(5)?,
+            details: row.try_get(6)?,
+            prev_hash: row.try_get(7)?,
+            hash: row.try_get(8)?,
+        })
+    }
+
+    fn from_row(row: &AnyRow) -> Result<StoredEvent, StoreError> {
+        Ok(StoredEvent {
+            seq: row.try_get("seq")?,
+            at: row.try_get("at")?,
+            actor: row.try_get("actor")?,
+            action: row.try_get("action")?,
+            request_id: row.try_get("request_id")?,
+            revision: row.try_get("revision")?,
+            details: row.try_get("details")?,
+            prev_hash: row.try_get("prev_hash")?,
+            hash: row.try_get("hash")?,
+        })
+    }
+
+    /// The event as the store wrote it (its time and details in their stored form).
+    pub fn from_event(event: &AuditEvent) -> StoredEvent {
+        StoredEvent {
+            seq: event.seq,
+            at: timestamp::format(event.at),
+            actor: event.actor.clone(),
+            action: event.action.clone(),
+            request_id: event.request_id,
+            revision: event.revision,
+            details: canonical_json(&event.details),
+            prev_hash: event.prev_hash.clone(),
+            hash: event.hash.clone(),
+        }
+    }
+
+    /// The event, its time and details parsed.
+    pub fn decode(self) -> Result<AuditEvent, StoreError> {
+        let at = timestamp::parse(&self.at)
+            .map_err(|_| StoreError::Corrupt(format!("event time {:?}", self.at)))?;
+        let details = serde_json::from_str(&self.details)
+            .map_err(|e| StoreError::Corrupt(format!("event details: {e}")))?;
+        Ok(AuditEvent {
+            seq: self.seq,
+            at,
+            actor: self.actor,
+            action: self.action,
+            request_id: self.request_id,
+            revision: self.revision,
+            details,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
 }
 
 /// Which events to read. Every field that is set narrows the selection; the default selects
@@ -146,33 +221,15 @@ pub struct AuditFilter {
     pub action: Option<String>,
 }
 
-/// How many events one keyset page of [`Store::audit_events`] holds: the most it keeps in memory.
-const STREAM_PAGE: i64 = 1000;
+/// How many events one keyset page of [`Store::audit_events`] holds: it keeps two in memory.
+const STREAM_PAGE: i64 = 2000;
 
-/// The one query behind every filtered read, oldest or newest first. Keyset bounds on `seq` (never
-/// `OFFSET`) keep each page as cheap as the first; the filters use the `CAST($n AS …) IS NULL`
-/// idiom so that one statement serves every combination on both backends. Times are fixed-width
-/// text, so comparing them as text compares the times.
-macro_rules! filtered_events {
-    ($order:literal) => {
-        concat!(
-            "SELECT seq, at, actor, action, request_id, revision, details, prev_hash, hash \
-             FROM audit_events \
-             WHERE seq > $1 AND seq < $2 \
-               AND (CAST($3 AS TEXT) IS NULL OR at >= $3) \
-               AND (CAST($4 AS TEXT) IS NULL OR at < $4) \
-               AND (CAST($5 AS TEXT) IS NULL OR actor = $5) \
-               AND (CAST($6 AS BIGINT) IS NULL OR request_id = $6) \
-               AND (CAST($7 AS TEXT) IS NULL OR action = $7) \
-             ORDER BY seq ",
-            $order,
-            " LIMIT $8"
-        )
-    };
+/// Which way a filtered read walks the trail.
+#[derive(Debug, Clone, Copy)]
+enum Order {
+    OldestFirst,
+    NewestFirst,
 }
-
-const OLDEST_FIRST: &str = filtered_events!("ASC");
-const NEWEST_FIRST: &str = filtered_events!("DESC");
 
 /// A filter in the form its query binds: times as the store's text.
 #[derive(Debug, Clone)]
@@ -197,80 +254,266 @@ impl From<&AuditFilter> for FilterParams {
 }
 
 impl FilterParams {
-    /// Up to `limit` matching events with `after < seq < before`, in `order` (a filtered query).
+    /// The query behind every filtered read: keyset bounds on `seq` (never `OFFSET`) keep each
+    /// page as cheap as the first, and only the filters that are set are named, so that an
+    /// equality on `actor`, `request_id` or `action` is served by its `(…, seq)` index in `seq`
+    /// order (migrations `0012_list_indexes.sql`). Times are fixed-width text, so comparing
+    /// them as text compares the times.
+    fn select(&self, order: Order, after: i64, before: i64, limit: i64) -> Select {
+        let mut q = Select::new(
+            "SELECT seq, at, actor, action, request_id, revision, details, prev_hash, hash \
+             FROM audit_events WHERE seq > ",
+        );
+        q.int(after).push(" AND seq < ").int(before);
+        if let Some(since) = &self.since {
+            q.push(" AND at >= ").text(since.as_str());
+        }
+        if let Some(until) = &self.until {
+            q.push(" AND at < ").text(until.as_str());
+        }
+        if let Some(actor) = &self.actor {
+            q.push(" AND actor = ").text(actor.as_str());
+        }
+        if let Some(request_id) = self.request_id {
+            q.push(" AND request_id = ").int(request_id);
+        }
+        if let Some(action) = &self.action {
+            q.push(" AND action = ").text(action.as_str());
+        }
+        q.push(match order {
+            Order::OldestFirst => " ORDER BY seq ASC LIMIT ",
+            Order::NewestFirst => " ORDER BY seq DESC LIMIT ",
+        })
+        .int(limit);
+        q
+    }
+
+    /// Up to `limit` matching events with `after < seq < before`, in `order`.
     async fn fetch(
         &self,
         pool: &AnyPool,
-        order: &'static str,
+        order: Order,
         after: i64,
         before: i64,
         limit: i64,
     ) -> Result<Vec<AnyRow>, StoreError> {
-        Ok(sqlx::query(order)
-            .bind(after)
-            .bind(before)
-            .bind(self.since.as_deref())
-            .bind(self.until.as_deref())
-            .bind(self.actor.as_deref())
-            .bind(self.request_id)
-            .bind(self.action.as_deref())
-            .bind(limit)
+        Ok(self
+            .select(order, after, before, limit)
+            .query()
             .fetch_all(pool)
             .await?)
     }
 }
 
-/// The state of an oldest-first stream: one page of rows at most, and where the next page starts.
-struct Pager {
-    pool: AnyPool,
-    params: FilterParams,
-    /// The `seq` of the last event handed out (0 before the first).
-    after: i64,
-    page: std::vec::IntoIter<AnyRow>,
-    /// The last page read was short: no more pages to read.
-    exhausted: bool,
+/// A page being read: by a task of its own, so that the next page is on its way while the
+/// current one is written out.
+type PageRead = tokio::task::JoinHandle<Result<Vec<StoredEvent>, StoreError>>;
+
+/// Where a stream's pages are read from: the store's pool, or on PostgreSQL its bulk pool.
+#[derive(Clone)]
+enum Reader {
+    Any(AnyPool),
+    Postgres(sqlx::postgres::PgPool),
 }
 
-impl Pager {
-    async fn next_event(mut self) -> Result<Option<(AuditEvent, Pager)>, StoreError> {
-        loop {
-            if let Some(row) = self.page.next() {
-                let event = event_from_row(&row)?;
-                self.after = event.seq;
-                return Ok(Some((event, self)));
+impl Reader {
+    async fn page(
+        &self,
+        params: &FilterParams,
+        after: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let select = params.select(Order::OldestFirst, after, i64::MAX, STREAM_PAGE);
+        match self {
+            Reader::Any(pool) => {
+                let rows = select.query().fetch_all(pool).await?;
+                rows.iter().map(StoredEvent::from_row).collect()
             }
-            if self.exhausted {
-                return Ok(None);
+            Reader::Postgres(pool) => {
+                let rows = select.postgres().fetch_all(pool).await?;
+                rows.iter().map(StoredEvent::from_pg_row).collect()
             }
-            let rows = self
-                .params
-                .fetch(&self.pool, OLDEST_FIRST, self.after, i64::MAX, STREAM_PAGE)
-                .await?;
-            self.exhausted = (rows.len() as i64) < STREAM_PAGE;
-            self.page = rows.into_iter();
         }
     }
 }
 
+/// The state of an oldest-first stream: one page of events, and the read of the next.
+struct Pager {
+    reader: Reader,
+    params: FilterParams,
+    page: std::vec::IntoIter<StoredEvent>,
+    /// The read of the next page; `None` once a short page said there is none.
+    next: Option<PageRead>,
+}
+
+impl Pager {
+    fn new(reader: Reader, params: FilterParams) -> Pager {
+        let next = Some(Pager::read(&reader, &params, FIRST_SEQ - 1));
+        Pager {
+            reader,
+            params,
+            page: Vec::new().into_iter(),
+            next,
+        }
+    }
+
+    /// Starts reading the page of events after `after`.
+    fn read(reader: &Reader, params: &FilterParams, after: i64) -> PageRead {
+        let (reader, params) = (reader.clone(), params.clone());
+        tokio::spawn(async move { reader.page(&params, after).await })
+    }
+
+    async fn next_event(mut self) -> Result<Option<(StoredEvent, Pager)>, StoreError> {
+        loop {
+            if let Some(event) = self.page.next() {
+                return Ok(Some((event, self)));
+            }
+            let Some(read) = self.next.take() else {
+                return Ok(None);
+            };
+            let page = read
+                .await
+                .map_err(|e| StoreError::ReadStopped(e.to_string()))??;
+            // A full page may have more after it: read on while this one is handed out.
+            if page.len() as i64 == STREAM_PAGE
+                && let Some(last) = page.last()
+            {
+                self.next = Some(Pager::read(&self.reader, &self.params, last.seq));
+            }
+            self.page = page.into_iter();
+        }
+    }
+}
+
+impl Drop for Pager {
+    fn drop(&mut self) {
+        // A stream dropped part way (a client gone) stops its read ahead.
+        if let Some(read) = self.next.take() {
+            read.abort();
+        }
+    }
+}
+
+/// The export formats PostgreSQL can write itself, byte for byte as the server's writer does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyFormat {
+    /// With the header row.
+    Csv,
+    JsonLines,
+}
+
+/// A copied export: the database's bytes, one event (or the CSV header) a chunk.
+pub type CopyChunks = futures_util::stream::BoxStream<'static, Result<CopiedChunk, StoreError>>;
+
+/// One chunk of a copied export: its bytes (`as_ref()`).
+pub type CopiedChunk = bytes::Bytes;
+
+impl FilterParams {
+    /// The `WHERE` conditions with every value as a literal that PostgreSQL quoted itself
+    /// (`quote_literal`, for the session's settings): `COPY` takes no parameters.
+    async fn copy_conditions(&self, pool: &sqlx::postgres::PgPool) -> Result<String, StoreError> {
+        let row = sqlx::query(
+            "SELECT quote_literal(CAST($1 AS TEXT)), quote_literal(CAST($2 AS TEXT)), \
+             quote_literal(CAST($3 AS TEXT)), quote_literal(CAST($4 AS TEXT))",
+        )
+        .bind(self.since.as_deref())
+        .bind(self.until.as_deref())
+        .bind(self.actor.as_deref())
+        .bind(self.action.as_deref())
+        .fetch_one(pool)
+        .await?;
+        let quoted = |i: usize| row.try_get::<Option<String>, _>(i);
+        let mut conditions = String::from("TRUE");
+        for (column, op, literal) in [
+            ("at", ">=", quoted(0)?),
+            ("at", "<", quoted(1)?),
+            ("actor", "=", quoted(2)?),
+            ("action", "=", quoted(3)?),
+        ] {
+            if let Some(literal) = literal {
+                conditions.push_str(&format!(" AND {column} {op} {literal}"));
+            }
+        }
+        if let Some(request_id) = self.request_id {
+            conditions.push_str(&format!(" AND request_id = {request_id}"));
+        }
+        Ok(conditions)
+    }
+}
+
+/// Each event as the line of the JSON Lines export, exactly as serde_json writes an
+/// [`AuditEvent`]: PostgreSQL's `to_json` escapes strings as serde_json does, and `details`
+/// is stored as canonical JSON.
+const JSON_LINE: &str = "'{\"seq\":' || seq || ',\"at\":' || to_json(at) \
+    || ',\"actor\":' || COALESCE(to_json(actor)::text, 'null') \
+    || ',\"action\":' || to_json(action) \
+    || ',\"request_id\":' || COALESCE(request_id::text, 'null') \
+    || ',\"revision\":' || COALESCE(revision::text, 'null') \
+    || ',\"details\":' || details \
+    || ',\"prev_hash\":' || to_json(prev_hash) || ',\"hash\":' || to_json(hash) || '}'";
+
 impl Store {
-    /// Every event matching `filter`, oldest first, as a stream that holds at most one page of
-    /// 1,000 events in memory however long the trail is: exports and verification
-    /// read the whole trail through it.
+    /// On PostgreSQL, the events matching `filter`, oldest first, as the export writes them —
+    /// CSV with its header row, or JSON Lines — but written by the database itself
+    /// (`COPY (SELECT …) TO STDOUT`, as `psql \copy` does), one event a chunk, read from one
+    /// snapshot. `None` on SQLite, whose exports go through [`Store::audit_rows`].
     ///
-    /// The stream owns a handle on the pool, so it may outlive `self` (an HTTP response body).
-    /// It is not a snapshot: events appended while it runs are included if they come before its
-    /// end. It ends after its first error.
+    /// JSON Lines come out of `COPY … (FORMAT csv)` with a quote and a delimiter character that
+    /// no line holds (`\x01`, `\x02`: control characters, which JSON escapes), so each line is
+    /// copied as it is.
+    pub async fn audit_copy(
+        &self,
+        filter: &AuditFilter,
+        format: CopyFormat,
+    ) -> Result<Option<CopyChunks>, StoreError> {
+        use futures_util::StreamExt;
+        use sqlx::postgres::PgPoolCopyExt;
+        let Some(pool) = &self.bulk else {
+            return Ok(None);
+        };
+        let conditions = FilterParams::from(filter).copy_conditions(pool).await?;
+        let statement = match format {
+            CopyFormat::Csv => format!(
+                "COPY (SELECT seq, at, actor, action, request_id, revision, details, prev_hash, \
+                 hash FROM audit_events WHERE {conditions} ORDER BY seq) \
+                 TO STDOUT WITH (FORMAT csv, HEADER)"
+            ),
+            CopyFormat::JsonLines => format!(
+                "COPY (SELECT {JSON_LINE} FROM audit_events WHERE {conditions} ORDER BY seq) \
+                 TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
+            ),
+        };
+        let chunks = pool.copy_out_raw(&statement).await?;
+        Ok(Some(chunks.map(|chunk| Ok(chunk?)).boxed()))
+    }
+}
+
+impl Store {
+    /// Every event matching `filter`, oldest first, as a stream that holds at most two pages of
+    /// 2,000 events in memory (the one handed out and the next, read meanwhile) however long
+    /// the trail is: verification reads the whole trail through it.
+    ///
+    /// The stream owns a handle on the pool, so it may outlive `self` (an HTTP response body);
+    /// it must be polled inside a Tokio runtime. It is not a snapshot: events appended while it
+    /// runs are included if they come before its end. It ends after its first error.
     pub fn audit_events(
         &self,
         filter: &AuditFilter,
     ) -> impl Stream<Item = Result<AuditEvent, StoreError>> + Send + use<> {
-        let pager = Pager {
-            pool: self.pool.clone(),
-            params: FilterParams::from(filter),
-            after: FIRST_SEQ - 1,
-            page: Vec::new().into_iter(),
-            exhausted: false,
+        self.audit_rows(filter)
+            .and_then(|row| std::future::ready(row.decode()))
+    }
+
+    /// [`Store::audit_events`] as the store holds them, time and details unparsed: what exports
+    /// write.
+    pub fn audit_rows(
+        &self,
+        filter: &AuditFilter,
+    ) -> impl Stream<Item = Result<StoredEvent, StoreError>> + Send + use<> {
+        let reader = match &self.bulk {
+            Some(pg) => Reader::Postgres(pg.clone()),
+            None => Reader::Any(self.pool.clone()),
         };
+        let pager = Pager::new(reader, FilterParams::from(filter));
         stream::try_unfold(pager, Pager::next_event)
     }
 
@@ -285,13 +528,22 @@ impl Store {
         let rows = FilterParams::from(filter)
             .fetch(
                 &self.pool,
-                NEWEST_FIRST,
+                Order::NewestFirst,
                 FIRST_SEQ - 1,
                 before_seq.unwrap_or(i64::MAX),
                 limit,
             )
             .await?;
         rows.iter().map(event_from_row).collect()
+    }
+
+    /// The backend's query plan of [`Store::audit_page`] for `filter`, one line a step: for the
+    /// test that the audit filters are served by indexes.
+    #[cfg(feature = "testing")]
+    pub async fn audit_page_plan(&self, filter: &AuditFilter) -> Result<Vec<String>, StoreError> {
+        let select =
+            FilterParams::from(filter).select(Order::NewestFirst, FIRST_SEQ - 1, i64::MAX, 50);
+        crate::select::plan_lines(&self.pool, select.explain(self.backend)).await
     }
 
     /// The head of the chain: the `seq` and `hash` of the last event appended, or `0` and

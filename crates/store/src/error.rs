@@ -18,6 +18,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("the store holds a value it cannot read: {0}")]
     Corrupt(String),
+    /// A read running apart from its caller (the audit trail's read ahead) ended without an
+    /// answer: the runtime shut down or the task panicked.
+    #[error("a read of the store stopped before it answered: {0}")]
+    ReadStopped(String),
     #[error("store error: {0}")]
     Database(#[from] sqlx::Error),
 }

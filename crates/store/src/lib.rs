@@ -15,6 +15,7 @@ mod executions;
 mod images;
 mod rehearsals;
 mod requests;
+mod select;
 mod sessions;
 mod throttle;
 mod tokens;
@@ -29,9 +30,10 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 
-pub use audit::NewEvent;
+pub use audit::{CopiedChunk, CopyChunks, CopyFormat, NewEvent, StoredEvent};
 pub use checkpoints::CheckpointRecord;
 pub use error::{Conflict, StoreError};
 pub use executions::{ExecutionRecord, ExecutionResult, OpenExecution};
@@ -66,11 +68,15 @@ impl FromStr for Backend {
     }
 }
 
-/// A handle on the store; cheap to clone (it shares one connection pool).
+/// A handle on the store; cheap to clone (it shares its connection pools).
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// On PostgreSQL, a second, small pool of the native driver for the audit trail's bulk
+    /// reads (exports): rows read without the `Any` driver's per-row conversion. Connects on
+    /// first use.
+    bulk: Option<PgPool>,
 }
 
 impl Store {
@@ -99,7 +105,21 @@ impl Store {
                 .await
                 .map_err(StoreError::Connect)?;
         }
-        Ok(Store { pool, backend })
+        let bulk = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(
+                PgPoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_lazy(&url)
+                    .map_err(StoreError::Connect)?,
+            ),
+        };
+        Ok(Store {
+            pool,
+            backend,
+            bulk,
+        })
     }
 
     /// Connects and brings the schema up to date: what `serve` and `demo` do at start-up.
@@ -142,6 +162,9 @@ impl Store {
     /// Closes every connection; waits for connections in use to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(bulk) = &self.bulk {
+            bulk.close().await;
+        }
     }
 }
 

@@ -17,8 +17,9 @@ use time::OffsetDateTime;
 use crate::audit::{NewEvent, append};
 use crate::columns::{parse, time_col};
 use crate::executions::ExecutionRecord;
+use crate::select::Select;
 use crate::transition::only_source;
-use crate::{Conflict, Store, StoreError};
+use crate::{Backend, Conflict, Store, StoreError};
 
 /// What a revision holds, as submitted (the store computes the SQL's hash).
 #[derive(Debug, Clone)]
@@ -415,20 +416,18 @@ impl Store {
     }
 
     /// Up to `limit` requests matching `filter`, newest first.
+    ///
+    /// Each page costs O(`limit`) whatever the store holds: see [`list_select`].
     pub async fn list_requests(
         &self,
         filter: &RequestFilter,
         limit: i64,
     ) -> Result<Vec<RequestSummary>, StoreError> {
-        let rows = sqlx::query(LIST_QUERY)
-            .bind(filter.status.map(|s| s.as_str()))
-            .bind(filter.author.as_deref())
-            .bind(filter.reviewer.as_deref())
-            .bind(filter.target.as_deref())
-            .bind(filter.awaiting_review_by.as_deref())
-            .bind(filter.before_id)
-            .bind(limit)
-            .bind(only_source(ActionKind::Review))
+        let Some(ids) = self.filter_users(filter).await? else {
+            return Ok(Vec::new());
+        };
+        let rows = list_select(filter, &ids, self.backend, limit)
+            .query()
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -447,29 +446,153 @@ impl Store {
             })
             .collect()
     }
+
+    /// The backend's query plan of [`Store::list_requests`] for `filter`, one line a step: for
+    /// the test that every filter is served by an index. Empty when a user it names does not
+    /// exist (the list is then answered without a query).
+    #[cfg(feature = "testing")]
+    pub async fn list_requests_plan(
+        &self,
+        filter: &RequestFilter,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let Some(ids) = self.filter_users(filter).await? else {
+            return Ok(Vec::new());
+        };
+        let select = list_select(filter, &ids, self.backend, limit);
+        crate::select::plan_lines(&self.pool, select.explain(self.backend)).await
+    }
+
+    /// The ids of the users `filter` names, or `None` when one of them does not exist (then no
+    /// request matches). Binding ids, rather than comparing names in the list query, lets
+    /// PostgreSQL plan with the statistics of the value it is given.
+    async fn filter_users(
+        &self,
+        filter: &RequestFilter,
+    ) -> Result<Option<FilterUsers>, StoreError> {
+        let names = [&filter.author, &filter.reviewer, &filter.awaiting_review_by];
+        if names.iter().all(|n| n.is_none()) {
+            return Ok(Some(FilterUsers::default()));
+        }
+        let rows = sqlx::query("SELECT id, name FROM users WHERE name IN ($1, $2, $3)")
+            .bind(filter.author.as_deref())
+            .bind(filter.reviewer.as_deref())
+            .bind(filter.awaiting_review_by.as_deref())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in &rows {
+            found.push((
+                row.try_get::<String, _>("name")?,
+                row.try_get::<i64, _>("id")?,
+            ));
+        }
+        let id_of = |name: &Option<String>| -> Result<Option<i64>, ()> {
+            match name {
+                None => Ok(None),
+                Some(name) => found
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, id)| Some(*id))
+                    .ok_or(()),
+            }
+        };
+        let (Ok(author), Ok(reviewer), Ok(awaiting)) = (
+            id_of(&filter.author),
+            id_of(&filter.reviewer),
+            id_of(&filter.awaiting_review_by),
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(FilterUsers {
+            author,
+            reviewer,
+            awaiting,
+        }))
+    }
 }
 
-/// The list query: every filter is optional (`CAST($n AS …) IS NULL` lets one statement serve
-/// all combinations on both backends).
-const LIST_QUERY: &str = "SELECT r.id, r.title, r.target, a.name AS author, r.status, r.revision, \
-     v.risk, r.created_at, r.updated_at \
-     FROM requests r \
-     JOIN users a ON a.id = r.author_id \
-     JOIN revisions v ON v.request_id = r.id AND v.revision = r.revision \
-     WHERE (CAST($1 AS TEXT) IS NULL OR r.status = $1) \
-       AND (CAST($2 AS TEXT) IS NULL OR a.name = $2) \
-       AND (CAST($3 AS TEXT) IS NULL OR EXISTS ( \
-             SELECT 1 FROM revision_reviewers rr JOIN users u ON u.id = rr.reviewer_id \
-             WHERE rr.request_id = r.id AND rr.revision = r.revision AND u.name = $3)) \
-       AND (CAST($4 AS TEXT) IS NULL OR r.target = $4) \
-       AND (CAST($5 AS TEXT) IS NULL OR ( \
-             r.status = $8 \
-             AND EXISTS (SELECT 1 FROM revision_reviewers rr JOIN users u ON u.id = rr.reviewer_id \
-                         WHERE rr.request_id = r.id AND rr.revision = r.revision AND u.name = $5) \
-             AND NOT EXISTS (SELECT 1 FROM reviews w JOIN users u ON u.id = w.reviewer_id \
-                         WHERE w.request_id = r.id AND w.revision = r.revision AND u.name = $5))) \
-       AND (CAST($6 AS BIGINT) IS NULL OR r.id < $6) \
-     ORDER BY r.id DESC LIMIT $7";
+/// The users a [`RequestFilter`] names, by id.
+#[derive(Debug, Clone, Copy, Default)]
+struct FilterUsers {
+    author: Option<i64>,
+    reviewer: Option<i64>,
+    awaiting: Option<i64>,
+}
+
+/// The list query for `filter`: only the conditions of the filters that are set, driven by the
+/// index that serves one of them in `id DESC` order, so that the database reads the page's rows
+/// and stops (migrations `0012_list_indexes.sql`):
+///
+/// - waiting for a reviewer: `pending_reviews (reviewer_id, request_id)`, kept by triggers;
+/// - named reviewer: `revision_reviewers (reviewer_id, request_id)`;
+/// - otherwise `requests` by `(author_id, id)`, `(target, id)` or `(status, id)`, or its primary
+///   key when nothing is filtered.
+///
+/// The other filters set are checked on the rows the driving index yields. SQLite is told the
+/// index (`INDEXED BY`: it plans without the values); PostgreSQL plans each call with its values
+/// (the statement is not kept prepared) and its statistics, and may walk the primary key when a
+/// value is common.
+fn list_select(filter: &RequestFilter, ids: &FilterUsers, backend: Backend, limit: i64) -> Select {
+    // `CROSS JOIN` keeps SQLite's join order as written (the driving table first, then one
+    // primary-key lookup each for the request, its author and its current revision);
+    // PostgreSQL plans it like any inner join.
+    let (driver, key) = if ids.awaiting.is_some() {
+        ("pending_reviews p CROSS JOIN requests r", "p.request_id")
+    } else if ids.reviewer.is_some() {
+        ("revision_reviewers n CROSS JOIN requests r", "n.request_id")
+    } else if backend == Backend::Sqlite && ids.author.is_some() {
+        ("requests r INDEXED BY requests_author", "r.id")
+    } else if backend == Backend::Sqlite && filter.target.is_some() {
+        ("requests r INDEXED BY requests_target", "r.id")
+    } else if backend == Backend::Sqlite && filter.status.is_some() {
+        ("requests r INDEXED BY requests_status", "r.id")
+    } else {
+        ("requests r", "r.id")
+    };
+    let mut q = Select::new(
+        "SELECT r.id, r.title, r.target, a.name AS author, r.status, r.revision, \
+         v.risk, r.created_at, r.updated_at FROM ",
+    );
+    q.push(driver).push(
+        " CROSS JOIN users a CROSS JOIN revisions v \
+         WHERE a.id = r.author_id AND v.request_id = r.id AND v.revision = r.revision",
+    );
+    if let Some(awaiting) = ids.awaiting {
+        q.push(" AND r.id = p.request_id AND p.reviewer_id = ")
+            .int(awaiting)
+            .push(" AND r.status = ")
+            .text(only_source(ActionKind::Review));
+        if let Some(reviewer) = ids.reviewer {
+            q.push(
+                " AND EXISTS (SELECT 1 FROM revision_reviewers n WHERE n.request_id = r.id \
+                 AND n.revision = r.revision AND n.reviewer_id = ",
+            )
+            .int(reviewer)
+            .push(")");
+        }
+    } else if let Some(reviewer) = ids.reviewer {
+        q.push(" AND r.id = n.request_id AND r.revision = n.revision AND n.reviewer_id = ")
+            .int(reviewer);
+    }
+    if let Some(author) = ids.author {
+        q.push(" AND r.author_id = ").int(author);
+    }
+    if let Some(target) = &filter.target {
+        q.push(" AND r.target = ").text(target.as_str());
+    }
+    if let Some(status) = filter.status {
+        q.push(" AND r.status = ").text(status.as_str());
+    }
+    if let Some(before) = filter.before_id {
+        q.push(" AND ").push(key).push(" < ").int(before);
+    }
+    q.push(" ORDER BY ")
+        .push(key)
+        .push(" DESC LIMIT ")
+        .int(limit);
+    q
+}
 
 async fn insert_revision(
     conn: &mut AnyConnection,

@@ -163,6 +163,126 @@ impl Store {
     }
 }
 
+/// The users a filled store refers to: they must exist before [`Store::fill_requests`].
+pub const FILL_USERS: [&str; 5] = ["alice", "frank", "bob", "carol", "dave"];
+
+/// What [`Store::fill_requests`] writes for each request number `i` (1, 2, …), so that every list
+/// filter has many matches, few, or none:
+///
+/// - author `frank` when `i % 5000 == 0` (few), otherwise `alice`;
+/// - target `archive` when `i % 10000 == 0` (few), otherwise `shop` (even) or `billing` (odd);
+/// - status `executed` when `i % 10 == 0`, reviewed (approved) by `carol`, the one reviewer
+///   named; `failed` when `i % 1000 == 1` (few) and `withdrawn` for the other `i % 10 == 1`,
+///   with `bob` named; otherwise `pending_review` with `bob` named, and `dave` too when
+///   `i % 3 == 0` — so `bob` has most of the store waiting for him, `carol` was named on a
+///   tenth of it and has nothing waiting;
+/// - one revision (`sql` an UPDATE of row `i`; its hash is **not** the SQL's) with the given
+///   analysis, and one `request.submitted` audit event (by the author, on the request) whose
+///   hashes do **not** chain: a filled store's trail does not verify.
+#[derive(Debug, Clone)]
+pub struct Fill<'a> {
+    pub requests: i64,
+    /// The analysis every revision carries (JSON text, as the store keeps it).
+    pub analysis: &'a str,
+}
+
+impl Store {
+    /// Adds `fill.requests` requests, with their revision, reviewers, reviews and one audit event
+    /// each, by a few bulk statements (the same text on both backends): a store the size of a
+    /// long-lived one in seconds, for the plan tests and `benches/load.sh`. The triggers that
+    /// keep `pending_reviews` run as they do for every write. Requests are numbered on from the
+    /// highest id; the users of [`FILL_USERS`] must exist.
+    pub async fn fill_requests(&self, fill: &Fill<'_>) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM requests")
+            .fetch_one(&mut *tx)
+            .await?;
+        let last = first + fill.requests - 1;
+        let seq_base: i64 = sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let now = countersign_core::timestamp::format(countersign_core::timestamp::now());
+        // Every statement binds the same five values: the numbers, the time, the analysis and
+        // the audit trail's last `seq`.
+        let numbers = "WITH RECURSIVE s(i) AS (SELECT CAST($1 AS BIGINT) UNION ALL \
+                       SELECT i + 1 FROM s WHERE i < CAST($2 AS BIGINT)), \
+                       p(at, analysis, seq0) AS \
+                       (SELECT CAST($3 AS TEXT), CAST($4 AS TEXT), CAST($5 AS BIGINT)) ";
+        let user = |name: &str| format!("(SELECT id FROM users WHERE name = '{name}')");
+        let statements = [
+            format!(
+                "{numbers}INSERT INTO requests \
+                 (id, title, target, author_id, status, revision, created_at, updated_at) \
+                 SELECT i, 'Fix order ' || i, \
+                 CASE WHEN i % 10000 = 0 THEN 'archive' WHEN i % 2 = 0 THEN 'shop' \
+                 ELSE 'billing' END, \
+                 CASE WHEN i % 5000 = 0 THEN {frank} ELSE {alice} END, \
+                 CASE WHEN i % 10 = 0 THEN 'executed' WHEN i % 1000 = 1 THEN 'failed' \
+                 WHEN i % 10 = 1 THEN 'withdrawn' ELSE 'pending_review' END, \
+                 1, p.at, p.at FROM s CROSS JOIN p",
+                frank = user("frank"),
+                alice = user("alice"),
+            ),
+            format!(
+                "{numbers}INSERT INTO revisions (request_id, revision, intent, sql, sql_sha256, \
+                 expected_rows, risk, analysis, created_at) \
+                 SELECT i, 1, 'Order ' || i || ' is stuck; mark it paid', \
+                 'UPDATE orders SET status = ''paid'' WHERE id = ' || i || ';', \
+                 '{zeros}', 1, 'low', p.analysis, p.at FROM s CROSS JOIN p",
+                zeros = "0".repeat(64),
+            ),
+            format!(
+                "{numbers}INSERT INTO revision_reviewers (request_id, revision, reviewer_id) \
+                 SELECT i, 1, CASE WHEN i % 10 = 0 THEN {carol} ELSE {bob} END \
+                 FROM s CROSS JOIN p \
+                 UNION ALL SELECT i, 1, {dave} FROM s WHERE i % 10 > 1 AND i % 3 = 0",
+                carol = user("carol"),
+                bob = user("bob"),
+                dave = user("dave"),
+            ),
+            format!(
+                "{numbers}INSERT INTO reviews (request_id, revision, reviewer_id, decision, \
+                 comment, sql_sha256, created_at) \
+                 SELECT i, 1, {carol}, 'approve', 'ok', '{zeros}', p.at FROM s CROSS JOIN p \
+                 WHERE i % 10 = 0",
+                carol = user("carol"),
+                zeros = "0".repeat(64),
+            ),
+            format!(
+                "{numbers}INSERT INTO audit_events \
+                 (seq, at, actor, action, request_id, revision, details, prev_hash, hash) \
+                 SELECT p.seq0 + i - CAST($1 AS BIGINT) + 1, p.at, \
+                 CASE WHEN i % 5000 = 0 THEN 'frank' ELSE 'alice' END, 'request.submitted', \
+                 i, 1, '{{}}', '{zeros}', '{zeros}' FROM s CROSS JOIN p",
+                zeros = "0".repeat(64),
+            ),
+        ];
+        for sql in statements {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(first)
+                .bind(last)
+                .bind(now.as_str())
+                .bind(fill.analysis)
+                .bind(seq_base)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE audit_head SET seq = $1 WHERE id = 1")
+            .bind(seq_base + fill.requests)
+            .execute(&mut *tx)
+            .await?;
+        if self.backend == crate::Backend::Postgres {
+            sqlx::query("SELECT setval('requests_id_seq', $1)")
+                .bind(last)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
 fn unique_name() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()

@@ -164,6 +164,51 @@ store_tests! {
         assert_eq!(pending.len(), 5);
     }
 
+    async fn waiting_for_review_follows_every_change(store: Store) {
+        // "Waiting for my review" is read from pending_reviews, which the store's triggers keep:
+        // each change below must add or remove exactly the right rows.
+        let (alice, bob, carol) = people(&store).await;
+        let analysis = json!({});
+        let waiting = |name: &str| {
+            let store = store.clone();
+            let filter = RequestFilter { awaiting_review_by: Some(name.into()), ..Default::default() };
+            async move {
+                store.list_requests(&filter, 50).await.expect("waiting").iter().map(|r| r.id).collect::<Vec<_>>()
+            }
+        };
+        let any = |_: &[countersign_core::request::Review]| RequestStatus::PendingReview;
+        let reject = |_: &[countersign_core::request::Review]| RequestStatus::Rejected;
+        let both = [bob.clone(), carol.clone()];
+        let sql1 = "DELETE FROM x WHERE id = 1";
+        let a = store.submit_request(&alice, "a", "shop", &revision(sql1, &both, &analysis)).await.expect("a");
+        let b = store.submit_request(&alice, "b", "shop", &revision(sql1, &both, &analysis)).await.expect("b");
+        assert_eq!((waiting("bob").await, waiting("carol").await), (vec![b, a], vec![b, a]));
+        // A review removes its reviewer only.
+        store.add_review(a, &bob, 1, &sql_sha256(sql1), ReviewDecision::Approve, "", None, any).await.expect("review");
+        assert_eq!((waiting("bob").await, waiting("carol").await), (vec![b], vec![b, a]));
+        // A new revision asks everyone named on it again, and only them.
+        let sql2 = "DELETE FROM x WHERE id = 2";
+        let only_bob = [bob.clone()];
+        store.revise_request(a, &alice, RequestStatus::PendingReview, 1, "a", Some(&revision(sql2, &only_bob, &analysis))).await.expect("revise");
+        assert_eq!((waiting("bob").await, waiting("carol").await), (vec![b, a], vec![b]));
+        // A title-only edit changes nothing.
+        store.revise_request(a, &alice, RequestStatus::PendingReview, 2, "a again", None).await.expect("title");
+        assert_eq!(waiting("bob").await, vec![b, a]);
+        // A rejection ends the wait for everyone; a revision after it starts it again.
+        store.add_review(b, &carol, 1, &sql_sha256(sql1), ReviewDecision::Reject, "no", None, reject).await.expect("reject");
+        assert_eq!((waiting("bob").await, waiting("carol").await), (vec![a], vec![]));
+        store.revise_request(b, &alice, RequestStatus::Rejected, 1, "b", Some(&revision(sql2, &both, &analysis))).await.expect("revise b");
+        assert_eq!((waiting("bob").await, waiting("carol").await), (vec![b, a], vec![b]));
+        // Withdrawing ends it too.
+        let event = NewEvent::new(Some("alice"), countersign_core::audit::AuditAction::RequestWithdrawn, json!({})).on_request(b, 2);
+        store.change_status(b, RequestStatus::PendingReview, RequestStatus::Withdrawn, event).await.expect("withdraw");
+        assert_eq!((waiting("bob").await, waiting("carol").await), (vec![a], vec![]));
+        // The filter combines with the others, and an unknown user waits for nothing.
+        let bob_on_a = RequestFilter { awaiting_review_by: Some("bob".into()), reviewer: Some("bob".into()), before_id: Some(a + 1), ..Default::default() };
+        assert_eq!(store.list_requests(&bob_on_a, 10).await.expect("combined").len(), 1);
+        assert!(waiting("nobody").await.is_empty());
+    }
+
     async fn every_change_extends_one_unbroken_chain(store: Store) {
         let (alice, bob, _) = people(&store).await;
         let analysis = json!({});

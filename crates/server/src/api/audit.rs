@@ -43,14 +43,21 @@ async fn export(
         Some(name) => name.parse()?,
     };
     let filter = query.filter.to_filter()?;
-    let chunks = audit::body_chunks(
-        format,
-        state.store.audit_events(&filter),
-        state.config.audit.signing_key.clone(),
-    )
-    .await
-    .map_err(ApiError::internal)?;
-    let mut response = Body::from_stream(chunks).into_response();
+    let key = state.config.audit.signing_key.clone();
+    // PostgreSQL writes CSV and JSON Lines itself; otherwise the store's rows are written here.
+    let copied = match format.copy_format() {
+        Some(copy) => state.store.audit_copy(&filter, copy).await?,
+        None => None,
+    };
+    let mut response = match copied {
+        Some(copied) => Body::from_stream(audit::copied_body_chunks(format, copied, key)),
+        None => Body::from_stream(
+            audit::body_chunks(format, state.store.audit_rows(&filter), key)
+                .await
+                .map_err(ApiError::internal)?,
+        ),
+    }
+    .into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

@@ -7,7 +7,6 @@ use axum::extract::{FromRequest, Request, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use countersign_analyzer::{Analysis, Dialect};
-use countersign_core::validation::MAX_SQL_BYTES;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -77,10 +76,11 @@ async fn analyze(
             ));
         }
     };
-    if body.sql.len() > MAX_SQL_BYTES {
+    let max = state.config.server.max_sql_bytes;
+    if body.sql.len() > max {
         return Err(ApiError::bad_request(format!(
-            "sql: at most {MAX_SQL_BYTES} bytes ({} KiB)",
-            MAX_SQL_BYTES / 1024
+            "sql: at most {max} bytes ({} KiB)",
+            max / 1024
         )));
     }
     Ok(Json(countersign_analyzer::analyze(&body.sql, dialect)))

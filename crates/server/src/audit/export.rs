@@ -8,13 +8,18 @@
 //! - `csv`: RFC 4180 with the header row [`CSV_HEADER`]; `details` is its canonical JSON text,
 //!   and absent values (the system as actor, an event on no request) are empty fields. Fields
 //!   holding commas, quotes or line breaks are quoted by the `csv` crate.
+//!
+//! Events are written as the store holds them ([`StoredEvent`]): the time and the details are
+//! already text in their exported form (the fixed timestamp, canonical JSON), so they are copied,
+//! not parsed and written again. [`ExportWriter::write`] takes a parsed event and writes the same
+//! bytes.
 
 use std::fmt;
 use std::io::{self, Write};
 use std::str::FromStr;
 
-use countersign_core::audit::{AuditEvent, canonical_json};
-use countersign_core::timestamp;
+use countersign_core::audit::AuditEvent;
+use countersign_store::{CopyFormat, StoredEvent};
 
 /// The columns of the CSV export, in order: the event's fields as the contract names them.
 pub const CSV_HEADER: [&str; 9] = [
@@ -58,6 +63,16 @@ impl ExportFormat {
             ExportFormat::Json => "application/json",
             ExportFormat::JsonLines => "application/x-ndjson",
             ExportFormat::Csv => "text/csv; charset=utf-8",
+        }
+    }
+
+    /// The format in which PostgreSQL can write this export itself
+    /// ([`countersign_store::Store::audit_copy`]): CSV and JSON Lines, not the JSON array.
+    pub fn copy_format(self) -> Option<CopyFormat> {
+        match self {
+            ExportFormat::Json => None,
+            ExportFormat::JsonLines => Some(CopyFormat::JsonLines),
+            ExportFormat::Csv => Some(CopyFormat::Csv),
         }
     }
 
@@ -143,15 +158,20 @@ impl<W: Write> ExportWriter<W> {
 
     /// Writes the next event.
     pub fn write(&mut self, event: &AuditEvent) -> io::Result<()> {
+        self.write_stored(&StoredEvent::from_event(event))
+    }
+
+    /// Writes the next event as the store holds it: its time and details copied as they are.
+    pub fn write_stored(&mut self, event: &StoredEvent) -> io::Result<()> {
         match &mut self.sink {
             Sink::Json(out) => {
                 if self.events > 0 {
                     out.write_all(b",")?;
                 }
-                serde_json::to_writer(&mut *out, event)?;
+                write_json_object(out, event)?;
             }
             Sink::JsonLines(out) => {
-                serde_json::to_writer(&mut *out, event)?;
+                write_json_object(out, event)?;
                 out.write_all(b"\n")?;
             }
             Sink::Csv(csv) => write_csv_record(csv, event).map_err(csv_to_io)?,
@@ -208,18 +228,123 @@ impl<W: Write> ExportWriter<W> {
     }
 }
 
-fn write_csv_record<W: Write>(csv: &mut csv::Writer<W>, event: &AuditEvent) -> csv::Result<()> {
-    let optional = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
-    csv.write_field(event.seq.to_string())?;
-    csv.write_field(timestamp::format(event.at))?;
+/// Follows an export the database copied ([`countersign_store::Store::audit_copy`], one event a
+/// chunk, after the CSV header): counts its events and writes what comes after the last — for
+/// JSON Lines with a key, the signed trailer of the last event, read back from its line.
+pub struct CopyTail {
+    format: ExportFormat,
+    signer: Option<crate::anchor::AuditKey>,
+    chunks: u64,
+    last: Vec<u8>,
+}
+
+impl CopyTail {
+    pub fn new(format: ExportFormat, key: Option<crate::anchor::AuditKey>) -> CopyTail {
+        CopyTail {
+            format,
+            signer: key.filter(|_| format == ExportFormat::JsonLines),
+            chunks: 0,
+            last: Vec::new(),
+        }
+    }
+
+    /// Notes the next chunk as it goes out.
+    pub fn saw(&mut self, chunk: &[u8]) {
+        self.chunks += 1;
+        if self.signer.is_some() {
+            self.last.clear();
+            self.last.extend_from_slice(chunk);
+        }
+    }
+
+    /// How many events went out.
+    pub fn events(&self) -> u64 {
+        match self.format {
+            ExportFormat::Csv => self.chunks.saturating_sub(1),
+            _ => self.chunks,
+        }
+    }
+
+    /// What ends the export: the trailer line, or nothing.
+    pub fn finish(&self) -> io::Result<Vec<u8>> {
+        let (Some(key), false) = (&self.signer, self.last.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        #[derive(serde::Deserialize)]
+        struct Last {
+            seq: i64,
+            hash: String,
+        }
+        let last: Last = serde_json::from_slice(&self.last)?;
+        let trailer = crate::anchor::Trailer {
+            checkpoint: key.sign(last.seq, &last.hash),
+        };
+        let mut out = serde_json::to_vec(&trailer)?;
+        out.push(b'\n');
+        Ok(out)
+    }
+}
+
+/// An event as one JSON object, exactly as serde_json writes an [`AuditEvent`] (fields in
+/// declaration order, compact): numbers and strings written here, the time and the details
+/// copied from the store (the details are canonical JSON, which is what serde_json writes for
+/// a `Value`, whose objects keep their keys sorted).
+fn write_json_object<W: Write>(out: &mut W, event: &StoredEvent) -> io::Result<()> {
+    write!(out, "{{\"seq\":{},\"at\":", event.seq)?;
+    serde_json::to_writer(&mut *out, &event.at)?;
+    out.write_all(b",\"actor\":")?;
+    serde_json::to_writer(&mut *out, &event.actor)?;
+    out.write_all(b",\"action\":")?;
+    serde_json::to_writer(&mut *out, &event.action)?;
+    out.write_all(b",\"request_id\":")?;
+    write_optional_int(out, event.request_id)?;
+    out.write_all(b",\"revision\":")?;
+    write_optional_int(out, event.revision)?;
+    out.write_all(b",\"details\":")?;
+    out.write_all(event.details.as_bytes())?;
+    out.write_all(b",\"prev_hash\":")?;
+    serde_json::to_writer(&mut *out, &event.prev_hash)?;
+    out.write_all(b",\"hash\":")?;
+    serde_json::to_writer(&mut *out, &event.hash)?;
+    out.write_all(b"}")
+}
+
+fn write_optional_int<W: Write>(out: &mut W, n: Option<i64>) -> io::Result<()> {
+    match n {
+        Some(n) => write!(out, "{n}"),
+        None => out.write_all(b"null"),
+    }
+}
+
+fn write_csv_record<W: Write>(csv: &mut csv::Writer<W>, event: &StoredEvent) -> csv::Result<()> {
+    let mut number = Number::default();
+    csv.write_field(number.format(event.seq))?;
+    csv.write_field(&event.at)?;
     csv.write_field(event.actor.as_deref().unwrap_or(""))?;
     csv.write_field(&event.action)?;
-    csv.write_field(optional(event.request_id))?;
-    csv.write_field(optional(event.revision))?;
-    csv.write_field(canonical_json(&event.details))?;
+    csv.write_field(event.request_id.map_or(&b""[..], |n| number.format(n)))?;
+    let mut revision = Number::default();
+    csv.write_field(event.revision.map_or(&b""[..], |n| revision.format(n)))?;
+    csv.write_field(&event.details)?;
     csv.write_field(&event.prev_hash)?;
     csv.write_field(&event.hash)?;
     csv.write_record(None::<&[u8]>)
+}
+
+/// An integer's decimal digits, written into a buffer of its own (no allocation per field).
+#[derive(Default)]
+struct Number {
+    buf: [u8; 20],
+}
+
+impl Number {
+    fn format(&mut self, n: i64) -> &[u8] {
+        let mut cursor = io::Cursor::new(&mut self.buf[..]);
+        // 20 bytes hold every i64 ("-9223372036854775808").
+        let _ = write!(cursor, "{n}");
+        let len = cursor.position() as usize;
+        &self.buf[..len]
+    }
 }
 
 /// The I/O error inside a CSV error, so that callers see one error type (writing a record of
@@ -282,6 +407,33 @@ mod tests {
         assert_eq!(
             (&rows[1][7], &rows[1][8]),
             (events[0].hash.as_str(), events[1].hash.as_str())
+        );
+    }
+
+    #[test]
+    fn stored_events_are_written_as_serde_writes_the_parsed_ones() {
+        let mut events = events();
+        events[1].request_id = Some(i64::MIN);
+        events[1].revision = Some(i64::MAX);
+        events[1].actor = Some("ünïcode \"quoted\"\tname".into());
+        for event in &events {
+            let mut line = Vec::new();
+            write_json_object(&mut line, &StoredEvent::from_event(event)).unwrap();
+            assert_eq!(
+                String::from_utf8(line).unwrap(),
+                serde_json::to_string(event).unwrap()
+            );
+        }
+        let text = export(ExportFormat::Csv, &events);
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(
+            (&rows[1][2], &rows[1][4], &rows[1][5]),
+            (
+                "ünïcode \"quoted\"\tname",
+                "-9223372036854775808",
+                "9223372036854775807"
+            )
         );
     }
 

@@ -11,9 +11,9 @@ pub mod export;
 pub mod filter;
 pub mod stream;
 
-pub use export::{CSV_HEADER, ExportFormat, ExportWriter, UnknownFormat};
+pub use export::{CSV_HEADER, CopyTail, ExportFormat, ExportWriter, UnknownFormat};
 pub use filter::{FilterQuery, InvalidFilter, InvalidTime, parse_time};
-pub use stream::{ExportError, body_chunks};
+pub use stream::{ExportError, body_chunks, copied_body_chunks};
 
 /// Two sealed events and an export of them, for the tests of the formats and the stream.
 #[cfg(test)]

@@ -5,11 +5,10 @@ use std::cell::RefCell;
 use std::io::{self, Write};
 use std::pin::Pin;
 
-use countersign_core::audit::AuditEvent;
-use countersign_store::StoreError;
+use countersign_store::{CopyChunks, StoreError, StoredEvent};
 use futures_util::{Stream, StreamExt, stream};
 
-use super::export::{ExportFormat, ExportWriter};
+use super::export::{CopyTail, ExportFormat, ExportWriter};
 
 /// Why an export stopped.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +22,8 @@ pub enum ExportError {
 /// How many bytes an HTTP body chunk gathers before it is sent.
 const CHUNK_BYTES: usize = 64 * 1024;
 
-/// The export of `events` as a stream of body chunks of about 64 KiB each.
+/// The export of `events` (as the store holds them: [`countersign_store::Store::audit_rows`]) as
+/// a stream of body chunks of about 64 KiB each.
 ///
 /// The first event is read before this returns, so that a store that cannot be read is an
 /// error the caller can still answer with a status. An error after that can only end the body
@@ -36,7 +36,7 @@ pub async fn body_chunks<S>(
     key: Option<crate::anchor::AuditKey>,
 ) -> Result<impl Stream<Item = Result<Vec<u8>, ExportError>> + Send + 'static, ExportError>
 where
-    S: Stream<Item = Result<AuditEvent, StoreError>> + Send + 'static,
+    S: Stream<Item = Result<StoredEvent, StoreError>> + Send + 'static,
 {
     let mut events = Box::pin(events);
     let pending = events.next().await.transpose()?;
@@ -53,18 +53,53 @@ where
     }))
 }
 
+/// An export the database copied ([`countersign_store::Store::audit_copy`]) as a stream of body
+/// chunks of about 64 KiB, ended by the signed trailer when `key` is given (JSON Lines). An error
+/// midway ends the stream with it, as in [`body_chunks`].
+pub fn copied_body_chunks(
+    format: ExportFormat,
+    copied: CopyChunks,
+    key: Option<crate::anchor::AuditKey>,
+) -> impl Stream<Item = Result<Vec<u8>, ExportError>> + Send + 'static {
+    let state = (Some(copied), CopyTail::new(format, key));
+    stream::try_unfold(state, |(copied, mut tail)| async move {
+        let Some(mut copied) = copied else {
+            return Ok(None);
+        };
+        let mut chunk = Vec::with_capacity(CHUNK_BYTES + 4096);
+        while chunk.len() < CHUNK_BYTES {
+            match copied.next().await.transpose()? {
+                Some(bytes) => {
+                    tail.saw(bytes.as_ref());
+                    chunk.extend_from_slice(bytes.as_ref());
+                }
+                None => {
+                    chunk.extend(tail.finish()?);
+                    return Ok(Some((chunk, (None, tail))));
+                }
+            }
+        }
+        Ok(Some((chunk, (Some(copied), tail))))
+    })
+    .inspect(|chunk| {
+        if let Err(e) = chunk {
+            tracing::error!(error = %e, "audit export stopped part way; the response is cut off");
+        }
+    })
+}
+
 /// The state of [`body_chunks`]: the events still to come and the writer; no writer once the
 /// export has ended.
 struct Chunker<S> {
     events: Pin<Box<S>>,
     /// An event read ahead (the first one).
-    pending: Option<AuditEvent>,
+    pending: Option<StoredEvent>,
     writer: Option<ExportWriter<Spool>>,
 }
 
 impl<S> Chunker<S>
 where
-    S: Stream<Item = Result<AuditEvent, StoreError>>,
+    S: Stream<Item = Result<StoredEvent, StoreError>>,
 {
     async fn next_chunk(mut self) -> Result<Option<(Vec<u8>, Chunker<S>)>, ExportError> {
         let Some(mut writer) = self.writer.take() else {
@@ -79,7 +114,7 @@ where
                 let rest = writer.finish()?.into_inner();
                 return Ok(Some((rest, self)));
             };
-            writer.write(&event)?;
+            writer.write_stored(&event)?;
             if writer.get_ref().len() >= CHUNK_BYTES {
                 writer.flush()?;
                 let chunk = writer.get_ref().take();
@@ -147,7 +182,8 @@ mod tests {
             many.push(event);
         }
         let expected = export(ExportFormat::Csv, &many);
-        let source = stream::iter(many.into_iter().map(Ok));
+        let stored: Vec<StoredEvent> = many.iter().map(StoredEvent::from_event).collect();
+        let source = stream::iter(stored.into_iter().map(Ok));
         let chunks: Vec<Vec<u8>> = body_chunks(ExportFormat::Csv, source, None)
             .await
             .unwrap()
@@ -172,7 +208,10 @@ mod tests {
     #[tokio::test]
     async fn a_store_error_later_ends_the_stream_with_it() {
         let events = events();
-        let source = stream::iter([Ok(events[0].clone()), Err(StoreError::Corrupt("x".into()))]);
+        let source = stream::iter([
+            Ok(StoredEvent::from_event(&events[0])),
+            Err(StoreError::Corrupt("x".into())),
+        ]);
         let chunks: Vec<Result<Vec<u8>, ExportError>> =
             body_chunks(ExportFormat::Json, source, None)
                 .await

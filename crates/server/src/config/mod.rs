@@ -8,7 +8,8 @@
 //! Environment overrides: `COUNTERSIGN_SERVER_LISTEN`, `COUNTERSIGN_SERVER_PUBLIC_URL`,
 //! `COUNTERSIGN_SERVER_RECONCILE_AFTER`, `COUNTERSIGN_SERVER_SESSION_IDLE`,
 //! `COUNTERSIGN_SERVER_SESSION_MAX`, `COUNTERSIGN_SERVER_MAX_CONNECTIONS`,
-//! `COUNTERSIGN_SERVER_HEADER_READ_TIMEOUT`, `COUNTERSIGN_AUDIT_SIGNING_KEY_ENV`,
+//! `COUNTERSIGN_SERVER_HEADER_READ_TIMEOUT`, `COUNTERSIGN_SERVER_MAX_SQL_BYTES`,
+//! `COUNTERSIGN_AUDIT_SIGNING_KEY_ENV`,
 //! `COUNTERSIGN_AUDIT_CHECKPOINT_SINK`, `COUNTERSIGN_STORE_URL`, and for a target named in the file, `COUNTERSIGN_TARGET_<NAME>_<KEY>`
 //! with `<NAME>` upper-cased and every character other than a letter or digit turned into `_`
 //! (`demo-shop` → `DEMO_SHOP`) and `<KEY>` one of `DRIVER`, `URL`, `URL_ENV`, `STATEMENT_TIMEOUT`,
@@ -37,6 +38,8 @@ pub const DEFAULT_RECONCILE_AFTER: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// A client must send a request's headers within this time (`server.header_read_timeout`).
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest SQL text accepted (`server.max_sql_bytes`): 4 MiB.
+pub use countersign_core::validation::DEFAULT_MAX_SQL_BYTES;
 /// A browser session unused for this long ends (`server.session_idle`).
 pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
 /// A browser session ends this long after sign-in, used or not (`server.session_max`).
@@ -251,6 +254,17 @@ pub struct ServerConfig {
     /// A connection that has not sent a request's headers within this time is closed, and so
     /// is an idle kept-alive one (default 10 s).
     pub header_read_timeout: Duration,
+    /// The largest SQL text a request (or `/api/v1/analyze`) may carry, in bytes (default
+    /// 4 MiB); request bodies may be three times as large (a URL-encoded form) plus 1 MiB.
+    pub max_sql_bytes: usize,
+}
+
+impl ServerConfig {
+    /// The largest request body accepted: room for SQL of [`ServerConfig::max_sql_bytes`] as
+    /// a URL-encoded form (each byte at most three) or JSON (at most two), and the other fields.
+    pub fn body_limit(&self) -> usize {
+        self.max_sql_bytes.saturating_mul(3).saturating_add(1 << 20)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -421,6 +435,43 @@ url = "sqlite:///srv/shop.db?mode=rwc"
         let approvals = c.target("production").expect("production").policy.approvals;
         assert_eq!((approvals.low, approvals.medium, approvals.high), (1, 1, 3));
         assert_eq!(shop.policy.statement_timeout, None);
+    }
+
+    #[test]
+    fn max_sql_bytes_is_a_size_from_the_file_or_the_environment() {
+        let c = load("", &[]).expect("defaults");
+        assert_eq!(c.server.max_sql_bytes, 4 * 1024 * 1024);
+        assert_eq!(c.server.body_limit(), 13 * 1024 * 1024);
+        let sized = |toml: &str, env: &[(&str, &str)]| {
+            load(&format!("[server]\n{toml}"), env).map(|c| c.server.max_sql_bytes)
+        };
+        assert_eq!(sized("max_sql_bytes = 65536", &[]).ok(), Some(65536));
+        assert_eq!(sized("max_sql_bytes = \"8MiB\"", &[]).ok(), Some(8 << 20));
+        assert_eq!(
+            sized("max_sql_bytes = \"512 KiB\"", &[]).ok(),
+            Some(512 << 10)
+        );
+        assert_eq!(
+            sized(
+                "max_sql_bytes = 65536",
+                &[("COUNTERSIGN_SERVER_MAX_SQL_BYTES", "1MiB")]
+            )
+            .ok(),
+            Some(1 << 20)
+        );
+        for bad in [
+            "max_sql_bytes = \"4 megs\"",
+            "max_sql_bytes = 10",
+            "max_sql_bytes = \"1GiB\"",
+        ] {
+            let err = sized(bad, &[]).expect_err(bad).to_string();
+            assert!(err.contains("server.max_sql_bytes"), "{bad}: {err}");
+        }
+        let err = sized("", &[("COUNTERSIGN_SERVER_MAX_SQL_BYTES", "lots")]).unwrap_err();
+        assert!(
+            err.to_string().contains("COUNTERSIGN_SERVER_MAX_SQL_BYTES"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -167,6 +167,65 @@ struct RawServer {
     session_max: Option<String>,
     max_connections: Option<usize>,
     header_read_timeout: Option<String>,
+    max_sql_bytes: Option<RawSize>,
+}
+
+/// A size in the file: a number of bytes, or text such as `"4MiB"`, `"512KiB"`, `"1000000"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawSize {
+    Bytes(u64),
+    Text(String),
+}
+
+/// `"4MiB"`, `"512 KiB"`, `"2048B"` or `"1000"` → bytes.
+fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(scale)
+}
+
+/// The bounds of `server.max_sql_bytes`: a script must fit a page of text, and a body of three
+/// times the limit (URL-encoded form) must still fit memory comfortably.
+const MIN_SQL_BYTES: u64 = 1 << 10;
+const LARGEST_SQL_LIMIT: u64 = 256 << 20;
+
+fn max_sql_bytes(
+    env: &dyn Fn(&str) -> Option<String>,
+    value: Option<RawSize>,
+) -> Result<usize, ConfigError> {
+    let (key, value) = match env("COUNTERSIGN_SERVER_MAX_SQL_BYTES") {
+        Some(v) => ("COUNTERSIGN_SERVER_MAX_SQL_BYTES", Some(RawSize::Text(v))),
+        None => ("server.max_sql_bytes", value),
+    };
+    let bytes = match value {
+        None => return Ok(DEFAULT_MAX_SQL_BYTES),
+        Some(RawSize::Bytes(n)) => n,
+        Some(RawSize::Text(text)) => parse_size(&text).ok_or_else(|| ConfigError::Invalid {
+            key: key.into(),
+            message: format!("{text:?} is not a size such as 4194304, \"4MiB\" or \"512KiB\""),
+        })?,
+    };
+    if !(MIN_SQL_BYTES..=LARGEST_SQL_LIMIT).contains(&bytes) {
+        return Err(ConfigError::Invalid {
+            key: key.into(),
+            message: format!("{bytes} bytes: between 1KiB and 256MiB, please"),
+        });
+    }
+    usize::try_from(bytes).map_err(|_| ConfigError::Invalid {
+        key: key.into(),
+        message: format!("{bytes} bytes is more than this machine can address"),
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -296,6 +355,8 @@ impl RawConfig {
             }
         }
 
+        let max_sql_bytes = max_sql_bytes(env, self.server.max_sql_bytes)?;
+
         let listen_text = self.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         let listen = listen_text.parse().map_err(|_| ConfigError::Invalid {
             key: "server.listen".into(),
@@ -326,6 +387,7 @@ impl RawConfig {
                 session_max,
                 max_connections,
                 header_read_timeout,
+                max_sql_bytes,
             },
             store,
             audit,

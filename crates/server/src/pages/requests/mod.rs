@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 
 pub use dashboard::dashboard;
 pub use look::{Stamp, status_class};
-pub use sql_view::{DiffLine, SqlLine, sql_diff, sql_lines};
+pub use sql_view::{DiffLine, SqlLine, SqlWindow, sql_diff, sql_window};
 
 use crate::AppState;
 

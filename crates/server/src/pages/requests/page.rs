@@ -2,7 +2,7 @@
 //! and its buttons: review, withdraw, execute (with its confirmation step).
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use countersign_analyzer::Analysis;
@@ -26,7 +26,7 @@ use crate::views::RequestView;
 
 use super::look::Stamp;
 use super::rehearsal_view::RehearsalPanel;
-use super::sql_view::{DiffLine, SqlLine, sql_diff, sql_lines};
+use super::sql_view::{DiffLine, SqlWindow, sql_diff, sql_window};
 
 /// What the signed-in user may do on a request page.
 struct Abilities {
@@ -101,7 +101,7 @@ struct RequestPage<'a> {
     csrf_token: &'a str,
     req: RequestView,
     analysis: Analysis,
-    lines: Vec<SqlLine>,
+    sql: SqlWindow,
     can: Abilities,
     rehearsal: Option<RehearsalPanel>,
     history: Vec<HistoryLine>,
@@ -125,10 +125,23 @@ async fn request_page(
     comment: String,
     status: StatusCode,
 ) -> Result<Response, PageError> {
+    request_page_at(state, me, id, error, comment, status, 1).await
+}
+
+/// The request page with the window of its SQL that holds line `from_line`.
+async fn request_page_at(
+    state: &AppState,
+    me: &PageUser,
+    id: i64,
+    error: Option<String>,
+    comment: String,
+    status: StatusCode,
+    from_line: usize,
+) -> Result<Response, PageError> {
     let req = state.request_view(id).await?;
     let analysis: Analysis =
         serde_json::from_value(req.analysis.clone()).map_err(ApiError::internal)?;
-    let lines = sql_lines(&req.sql, &analysis);
+    let sql = sql_window(&req.sql, &analysis, from_line);
     let diff = match req.revisions.as_slice() {
         [.., previous, current] => sql_diff(&previous.sql, &current.sql),
         _ => Vec::new(),
@@ -173,7 +186,7 @@ async fn request_page(
         rehearsal,
         req,
         analysis,
-        lines,
+        sql,
         history,
         diff,
         error,
@@ -217,13 +230,22 @@ async fn back_to_request(
     }
 }
 
-/// `GET /requests/{id}`
+/// Which part of the request page to show: `?lines=N` shows the window of SQL holding line N.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct ShowQuery {
+    lines: Option<usize>,
+}
+
+/// `GET /requests/{id}` (`?lines=N`: the window of SQL that holds line N).
 pub(super) async fn show(
     State(state): State<AppState>,
     me: PageUser,
     Path(id): Path<i64>,
+    Query(query): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
-    request_page(&state, &me, id, None, String::new(), StatusCode::OK).await
+    let from = query.lines.unwrap_or(1);
+    request_page_at(&state, &me, id, None, String::new(), StatusCode::OK, from).await
 }
 
 /// The review form: a comment and the button pressed, for the revision shown.

@@ -1,0 +1,138 @@
+//! Statements built from the filters that are set: SQL text with `$n` placeholders numbered as
+//! values are bound, and the values to bind. A list query then names only the conditions it
+//! needs, so each backend's planner sees plain equalities and picks the index that serves them
+//! (a catch-all `CAST($n AS TEXT) IS NULL OR …` hides them, and scans).
+//!
+//! sqlx's own `QueryBuilder` writes `?` placeholders for the `Any` driver, which PostgreSQL does
+//! not read; `$n` works on both backends. Only this crate builds statements, and only from
+//! fixed fragments: values always go through a bind, never into the text.
+
+use sqlx::any::AnyArguments;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe, Postgres};
+
+#[cfg(feature = "testing")]
+use crate::Backend;
+
+/// A value to bind.
+#[derive(Debug, Clone)]
+enum Value {
+    Text(String),
+    Int(i64),
+}
+
+/// A statement under construction.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Select {
+    sql: String,
+    values: Vec<Value>,
+}
+
+impl Select {
+    pub(crate) fn new(sql: &'static str) -> Select {
+        Select {
+            sql: sql.to_owned(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Appends a fixed piece of SQL.
+    pub(crate) fn push(&mut self, sql: &'static str) -> &mut Select {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// Appends the placeholder of a text value.
+    pub(crate) fn text(&mut self, value: impl Into<String>) -> &mut Select {
+        self.values.push(Value::Text(value.into()));
+        self.placeholder()
+    }
+
+    /// Appends the placeholder of an integer value.
+    pub(crate) fn int(&mut self, value: i64) -> &mut Select {
+        self.values.push(Value::Int(value));
+        self.placeholder()
+    }
+
+    fn placeholder(&mut self) -> &mut Select {
+        self.sql.push('$');
+        self.sql.push_str(&self.values.len().to_string());
+        self
+    }
+
+    /// The statement with its values bound. It is not kept prepared: the database plans each
+    /// call for the values it is given (a statement prepared once may be planned once for
+    /// any value, which for a filter means for an average one).
+    pub(crate) fn query(&self) -> Query<'static, Any, AnyArguments> {
+        self.bound(self.sql.clone()).persistent(false)
+    }
+
+    /// The backend's plan of the statement: `EXPLAIN` on PostgreSQL, `EXPLAIN QUERY PLAN` on
+    /// SQLite (one row per step, its text in the last column).
+    #[cfg(feature = "testing")]
+    pub(crate) fn explain(&self, backend: Backend) -> Query<'static, Any, AnyArguments> {
+        let prefix = match backend {
+            Backend::Postgres => "EXPLAIN ",
+            Backend::Sqlite => "EXPLAIN QUERY PLAN ",
+        };
+        self.bound(format!("{prefix}{}", self.sql))
+            .persistent(false)
+    }
+
+    /// The statement for the native PostgreSQL driver, with its values bound (not kept
+    /// prepared either).
+    pub(crate) fn postgres(&self) -> Query<'static, Postgres, PgArguments> {
+        let mut query = sqlx::query(AssertSqlSafe(self.sql.clone()));
+        for value in &self.values {
+            query = match value {
+                Value::Text(text) => query.bind(text.clone()),
+                Value::Int(n) => query.bind(*n),
+            };
+        }
+        query.persistent(false)
+    }
+
+    fn bound(&self, sql: String) -> Query<'static, Any, AnyArguments> {
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for value in &self.values {
+            query = match value {
+                Value::Text(text) => query.bind(text.clone()),
+                Value::Int(n) => query.bind(*n),
+            };
+        }
+        query
+    }
+
+    #[cfg(test)]
+    fn sql(&self) -> &str {
+        &self.sql
+    }
+}
+
+/// The lines of a plan from [`Select::explain`]: PostgreSQL's one text column, SQLite's last
+/// (`detail`) column.
+#[cfg(feature = "testing")]
+pub(crate) async fn plan_lines(
+    pool: &sqlx::AnyPool,
+    explain: Query<'static, Any, AnyArguments>,
+) -> Result<Vec<String>, crate::StoreError> {
+    use sqlx::Row;
+    let rows = explain.fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| Ok(row.try_get::<String, _>(row.columns().len() - 1)?))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_as_values_are_bound() {
+        let mut s = Select::new("SELECT 1 FROM t WHERE a = ");
+        s.text("x").push(" AND b < ").int(3).push(" LIMIT ").int(5);
+        assert_eq!(s.sql(), "SELECT 1 FROM t WHERE a = $1 AND b < $2 LIMIT $3");
+        assert_eq!(s.values.len(), 3);
+    }
+}
