@@ -447,7 +447,11 @@ async fn a_revert_too_large_for_a_request_says_so() {
          INSERT INTO {t} (id, note) SELECT i, replace(hex(zeroblob(500)), '0', 'x') FROM n"
     ))
     .await;
-    let w = World::new(&b.target_toml("")).await;
+    let small = format!(
+        "[server]\nmax_sql_bytes = \"256KiB\"\n{}",
+        b.target_toml("")
+    );
+    let w = World::new(&small).await;
     let id = w
         .approved(b.name, &format!("UPDATE {t} SET note = 'y'"), Some(2500))
         .await;
@@ -459,6 +463,7 @@ async fn a_revert_too_large_for_a_request_says_so() {
     let message = body["error"]["message"].as_str().expect("message");
     assert!(message.contains("2500 rows"), "{message}");
     assert!(message.contains("/images"), "{message}");
+    assert!(message.contains("262144"), "the server's limit: {message}");
     w.done().await;
 }
 

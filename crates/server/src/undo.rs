@@ -11,7 +11,7 @@ use countersign_core::permission;
 use countersign_core::request::{ExecutionOutcome, RequestStatus};
 use countersign_core::timestamp;
 use countersign_core::user::User;
-use countersign_core::validation::{MAX_SQL_BYTES, NewRequest};
+use countersign_core::validation::NewRequest;
 use countersign_executor::{RowImage, literal_text, revert_sql};
 use countersign_store::{RequestRecord, Store, StoreError};
 use serde_json::{Map, Value, json};
@@ -112,13 +112,14 @@ impl AppState {
         let sql: Vec<&str> = statements.iter().map(|s| s.sql.as_str()).collect();
         let rows = statements.len();
         let bytes = sql.iter().map(|s| s.len() + 2).sum::<usize>();
-        if bytes > MAX_SQL_BYTES {
+        let most = self.config.server.max_sql_bytes;
+        if bytes > most {
             return Err(ApiError::conflict(
                 "undo_too_large",
                 format!(
                     "the revert of request #{id} restores {rows} rows, which takes {bytes} bytes \
-                     of SQL, more than a request may hold ({MAX_SQL_BYTES}); its images are at \
-                     GET /api/v1/requests/{id}/images"
+                     of SQL, more than a request may hold ({most}, the server's max_sql_bytes); \
+                     its images are at GET /api/v1/requests/{id}/images"
                 ),
             ));
         }
