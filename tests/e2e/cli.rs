@@ -818,3 +818,41 @@ fn user_add_and_token_create_need_no_target_secret_but_refuse_reserved_names() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("bogus"), "{}", stderr(&out));
 }
+
+/// `countersign serve` caps glibc's malloc arenas at one unless told otherwise: started without
+/// `MALLOC_ARENA_MAX`, the serving process (the same pid, after its `exec`) has it set to 1;
+/// started with a value, it keeps that value.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[tokio::test]
+async fn the_server_runs_with_one_malloc_arena_unless_told_otherwise() {
+    use crate::common::{free_addr, wait_up, write_config};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}", dir.path().join("store.db").display());
+    let config = write_config(dir.path(), &store, "");
+    for (given, expected) in [(None, "1"), (Some("4"), "4")] {
+        let addr = free_addr();
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--config"])
+            .arg(&config)
+            .env("COUNTERSIGN_SERVER_LISTEN", &addr)
+            .env_remove("MALLOC_ARENA_MAX")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(value) = given {
+            cmd.env("MALLOC_ARENA_MAX", value);
+        }
+        let mut server = cmd.spawn().expect("spawn countersign serve");
+        wait_up(&format!("http://{addr}")).await;
+        let environ = std::fs::read(format!("/proc/{}/environ", server.id()))
+            .expect("the server's environment");
+        let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+        let wanted = format!("MALLOC_ARENA_MAX={expected}");
+        assert!(
+            vars.contains(&wanted.as_bytes()),
+            "{given:?}: {:?}",
+            String::from_utf8_lossy(&environ)
+        );
+        server.kill().ok();
+        server.wait().ok();
+    }
+}

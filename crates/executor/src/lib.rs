@@ -73,6 +73,6 @@ pub use run::{execute, execute_with_undo};
 pub use scrub::scrub;
 pub use target::{Driver, Limits, Target};
 pub use undo::{
-    Literal, RevertStatement, RowImage, Undo, UndoCheck, UndoMode, UndoReport, literal_text,
-    revert_sql, undo_refusal,
+    Images, Literal, RevertStatement, RowImage, Undo, UndoCheck, UndoMode, UndoReport,
+    literal_text, revert_sql, undo_refusal,
 };

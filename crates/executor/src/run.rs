@@ -16,7 +16,7 @@ use crate::report::{Plan, Progress, Report, RunIdentity, StatementResult};
 use crate::scrub::scrub;
 use crate::session::Session;
 use crate::target::{Driver, Target};
-use crate::undo::{RowImage, Undo, UndoMode, UndoReport, plan_capture, run_captured};
+use crate::undo::{Images, Undo, UndoMode, UndoReport, plan_capture, run_captured};
 use futures_util::StreamExt;
 
 /// How far past its statement timeout a statement may run before the executor stops waiting
@@ -52,7 +52,7 @@ pub async fn execute<E: fmt::Display>(
 /// [`execute`], capturing the before- and after-image of every row the run changes when
 /// `undo` is given (see [`crate::undo`]): the statements go one by one (each its approved
 /// text), and `keep` is called once, after the last statement and the guard, before the
-/// commit, with the images — for the caller to store durably, marked pending until the commit
+/// commit, with the images (made one at a time as they are read) — for the caller to store durably, marked pending until the commit
 /// is known. If it returns an error, the run rolls back. Where the images cannot be captured
 /// whole, a run whose undo is [`UndoMode::Required`] changes nothing (outcome `no_undo`); an
 /// optional one runs as [`execute`] does and its report says why there is no undo.
@@ -63,7 +63,7 @@ pub async fn execute_with_undo<E: fmt::Display>(
     plan: Plan<'_>,
     undo: Option<Undo<'_>>,
     record: impl AsyncFnOnce(RunIdentity) -> Result<(), E>,
-    keep: impl AsyncFnOnce(Vec<RowImage>) -> Result<(), E>,
+    keep: impl AsyncFnOnce(Images) -> Result<(), E>,
 ) -> Report {
     let started_at = timestamp::now();
     let clock = Instant::now();
@@ -135,7 +135,7 @@ async fn run<E: fmt::Display>(
     plan: &Plan<'_>,
     undo: Option<Undo<'_>>,
     record: impl AsyncFnOnce(RunIdentity) -> Result<(), E>,
-    keep: impl AsyncFnOnce(Vec<RowImage>) -> Result<(), E>,
+    keep: impl AsyncFnOnce(Images) -> Result<(), E>,
     progress: &mut Progress,
 ) -> Result<(), Failure> {
     let mut session = Session::open(target, &plan.limits)
@@ -166,7 +166,7 @@ async fn transact<E: fmt::Display>(
     plan: &Plan<'_>,
     undo: Option<Undo<'_>>,
     record: impl AsyncFnOnce(RunIdentity) -> Result<(), E>,
-    keep: impl AsyncFnOnce(Vec<RowImage>) -> Result<(), E>,
+    keep: impl AsyncFnOnce(Images) -> Result<(), E>,
     progress: &mut Progress,
 ) -> Result<(), Stop> {
     let fail = |step, error: sqlx::Error| Failure::at(step, DriverError::new(target, &error));
@@ -274,8 +274,7 @@ async fn transact<E: fmt::Display>(
                 progress.undo = Some(UndoReport::unavailable(reason));
             }
             (None, _) => {
-                let images = captured.into_images();
-                let rows = images.len() as u64;
+                let (rows, images) = captured.into_images();
                 keep(images).await.map_err(|error| Failure::Images {
                     message: scrub(&error.to_string(), target.url),
                 })?;

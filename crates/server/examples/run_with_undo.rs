@@ -22,7 +22,7 @@ use countersign_analyzer::{Analysis, Dialect, analyze};
 use countersign_core::policy::RiskLevel;
 use countersign_core::user::Role;
 use countersign_executor::{
-    Driver, Limits, Plan, RowImage, Target, Undo, UndoMode, execute_with_undo,
+    Driver, Images, Limits, Plan, Target, Undo, UndoMode, execute_with_undo,
 };
 use countersign_store::{RevisionInput, Store};
 
@@ -93,9 +93,7 @@ async fn main() -> Result<ExitCode, Box<dyn Error>> {
         plan,
         Some(undo),
         async |_identity| Ok::<(), countersign_store::StoreError>(()),
-        async |images: Vec<RowImage>| {
-            countersign_server::undo::store_pending(&store, id, images).await
-        },
+        async |images: Images| countersign_server::undo::store_pending(&store, id, images).await,
     )
     .await;
     let undo = report.undo.clone().unwrap_or_default();

@@ -15,9 +15,10 @@ use countersign_core::request::{
 use countersign_core::timestamp;
 use countersign_core::user::User;
 use countersign_executor::{
-    Failure, Limits, Plan, Report, RowImage, Settlement, Target, Undo, UndoMode,
+    Failure, Images, Limits, Plan, Report, Settlement, Target, Undo, UndoMode,
 };
 use countersign_store::{ExecutionResult, OpenExecution, RequestRecord, StoreError};
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
@@ -153,8 +154,8 @@ impl AppState {
             )
         })?;
         let current = record.current();
-        let analysis: Analysis =
-            serde_json::from_value(current.analysis.clone()).map_err(ApiError::internal)?;
+        // Read from the stored tree as it is (no copy of it: a long script's analysis is large).
+        let analysis = Analysis::deserialize(&current.analysis).map_err(ApiError::internal)?;
         let no_undo = match (target.undo.setting, current.without_undo) {
             (UndoSetting::Off, _) => Some("undo is off for this target"),
             (_, true) => Some("submitted without undo: this change cannot be undone"),
@@ -193,6 +194,8 @@ impl AppState {
                 StoreError::AlreadyExists(m) => ApiError::conflict("not_approved", m),
                 other => other.into(),
             })?;
+        // The record (its analysis as a JSON tree) is not needed while the run goes on.
+        drop(record);
         // Run detached from the HTTP request: a client that goes away must not abandon the run
         // between its statements.
         let state = self.clone();
@@ -238,9 +241,7 @@ impl AppState {
             plan,
             undo,
             async |identity: RunIdentity| store.record_identity(id, &identity).await,
-            async |images: Vec<RowImage>| {
-                crate::undo::store_pending(&images_store, id, images).await
-            },
+            async |images: Images| crate::undo::store_pending(&images_store, id, images).await,
         )
         .await;
         let no_undo = match &script.undo {

@@ -12,7 +12,7 @@ use countersign_core::request::{ExecutionOutcome, RequestStatus};
 use countersign_core::timestamp;
 use countersign_core::user::User;
 use countersign_core::validation::NewRequest;
-use countersign_executor::{RowImage, literal_text, revert_sql};
+use countersign_executor::{Images, RowImage, literal_text, revert_sql};
 use countersign_store::{RequestRecord, Store, StoreError};
 use serde_json::{Map, Value, json};
 
@@ -229,14 +229,8 @@ impl AppState {
 
 /// Stores a run's images, pending, as JSON (one a row) — called by the executor before the
 /// target commits. Each image becomes JSON only as the store writes it, and is let go then.
-pub async fn store_pending(
-    store: &Store,
-    id: i64,
-    images: Vec<RowImage>,
-) -> Result<(), StoreError> {
-    let json = images
-        .into_iter()
-        .map(|image| serde_json::to_string(&image).unwrap_or_default());
+pub async fn store_pending(store: &Store, id: i64, images: Images) -> Result<(), StoreError> {
+    let json = images.map(|image| serde_json::to_string(&image).unwrap_or_default());
     store.store_pending_images(id, json).await
 }
 

@@ -208,7 +208,14 @@ impl TableChangesView {
 }
 
 impl RequestView {
-    pub fn new(record: RequestRecord, policy: &Policy) -> RequestView {
+    pub fn new(mut record: RequestRecord, policy: &Policy) -> RequestView {
+        // The current revision's analysis moves into the view (no revision view shows it): a
+        // long script's analysis is large, and a copy of it per request read adds up.
+        let analysis = record
+            .revisions
+            .last_mut()
+            .map(|r| std::mem::take(&mut r.analysis))
+            .unwrap_or_default();
         let current = record.current().clone();
         let state = policy::approval_state(
             policy,
@@ -240,7 +247,7 @@ impl RequestView {
             revision,
             created_at: record.created_at,
             updated_at: record.updated_at,
-            analysis: current.analysis,
+            analysis,
             approvals: Approvals { have, need },
             reviews: record
                 .reviews

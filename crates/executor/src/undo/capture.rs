@@ -217,38 +217,54 @@ impl Captured {
         Ok(())
     }
 
-    /// The images: every captured row whose values the run changed.
-    pub(crate) fn into_images(self) -> Vec<RowImage> {
-        let tables = self.tables;
-        self.entries
-            .into_iter()
-            .filter(|e| e.before != e.after)
-            .map(|e| {
-                let table = &tables[e.table];
-                let key = match (&e.after, &e.before) {
-                    (Some(row), _) | (None, Some(row)) => {
-                        table.key_at.iter().map(|&i| row[i].clone()).collect()
-                    }
-                    (None, None) => e.key,
-                };
-                RowImage {
-                    statement: e.statement,
-                    table: table.written.clone(),
-                    columns: table.info.columns.iter().map(|c| c.name.clone()).collect(),
-                    generated: table
-                        .info
-                        .columns
-                        .iter()
-                        .filter(|c| c.generated)
-                        .map(|c| c.name.clone())
-                        .collect(),
-                    key_columns: table.info.key.clone(),
-                    key,
-                    before: e.before,
-                    after: e.after,
-                }
-            })
-            .collect()
+    /// The images: every captured row whose values the run changed, made one at a time as
+    /// they are read, and how many there are.
+    pub(crate) fn into_images(self) -> (u64, Images) {
+        let rows = self.entries.iter().filter(|e| e.before != e.after).count() as u64;
+        let images = Images {
+            tables: self.tables,
+            entries: self.entries.into_iter(),
+        };
+        (rows, images)
+    }
+}
+
+/// The images of a run, in capture order, each made as it is read (so that they reach the
+/// store without all being held twice).
+#[derive(Debug)]
+pub struct Images {
+    tables: Vec<CapturedTable>,
+    entries: std::vec::IntoIter<Entry>,
+}
+
+impl Iterator for Images {
+    type Item = RowImage;
+
+    fn next(&mut self) -> Option<RowImage> {
+        let e = self.entries.by_ref().find(|e| e.before != e.after)?;
+        let table = &self.tables[e.table];
+        let key = match (&e.after, &e.before) {
+            (Some(row), _) | (None, Some(row)) => {
+                table.key_at.iter().map(|&i| row[i].clone()).collect()
+            }
+            (None, None) => e.key,
+        };
+        Some(RowImage {
+            statement: e.statement,
+            table: table.written.clone(),
+            columns: table.info.columns.iter().map(|c| c.name.clone()).collect(),
+            generated: table
+                .info
+                .columns
+                .iter()
+                .filter(|c| c.generated)
+                .map(|c| c.name.clone())
+                .collect(),
+            key_columns: table.info.key.clone(),
+            key,
+            before: e.before,
+            after: e.after,
+        })
     }
 }
 

@@ -35,6 +35,7 @@ mod revert;
 use countersign_analyzer::Analysis;
 use serde::{Deserialize, Serialize};
 
+pub use capture::Images;
 pub(crate) use capture::run_captured;
 pub(crate) use plan::plan_capture;
 pub use plan::{UndoCheck, undo_refusal};

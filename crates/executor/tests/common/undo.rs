@@ -6,8 +6,8 @@ use std::convert::Infallible;
 
 use countersign_analyzer::{Analysis, analyze};
 use countersign_executor::{
-    Driver, ExecutionOutcome, Limits, Plan, RehearsalOptions, Report, RowImage, Undo, UndoMode,
-    execute_with_undo, rehearse, revert_sql,
+    Driver, ExecutionOutcome, Images, Limits, Plan, RehearsalOptions, Report, RowImage, Undo,
+    UndoMode, execute_with_undo, rehearse, revert_sql,
 };
 
 use super::{Db, ignore_txid};
@@ -100,8 +100,8 @@ pub async fn run_with_undo(
             limit_rows: limit,
         }),
         ignore_txid,
-        async |images: Vec<RowImage>| {
-            kept = images;
+        async |images: Images| {
+            kept = images.collect();
             Ok::<(), Infallible>(())
         },
     )
