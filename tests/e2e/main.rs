@@ -12,6 +12,7 @@ mod auth;
 mod browser;
 mod cli;
 mod execution;
+mod expiry;
 mod hygiene;
 mod leaks;
 mod pages;

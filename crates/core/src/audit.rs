@@ -57,6 +57,7 @@ named_enum! {
         RehearsalStarted = "rehearsal.started",
         RehearsalFinished = "rehearsal.finished",
         UndoPruned = "undo.pruned",
+        ApprovalExpired = "approval.expired",
     }
 }
 
@@ -426,6 +427,7 @@ mod tests {
                 "rehearsal.started",
                 "rehearsal.finished",
                 "undo.pruned",
+                "approval.expired",
             ]
         );
         assert_eq!(

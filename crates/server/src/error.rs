@@ -129,6 +129,7 @@ impl From<StoreError> for ApiError {
                 let code = match conflict {
                     Conflict::ChangedMeanwhile(_) => "stale_revision",
                     Conflict::NotApproved(_) => "not_approved",
+                    Conflict::ApprovalExpired(_) => "approval_expired",
                     Conflict::NotExecuting(_) => "invalid_state",
                     Conflict::AlreadyReviewed { .. } => "already_reviewed",
                     Conflict::AlreadyRevoked(_) => "already_revoked",

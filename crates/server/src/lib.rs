@@ -9,6 +9,7 @@ pub mod checkpoint_sink;
 pub mod config;
 pub mod error;
 pub mod execution;
+pub mod expiry;
 pub mod hygiene;
 pub mod pages;
 pub mod rehearsal;
@@ -120,6 +121,7 @@ pub async fn serve(
     let rehearsal_settler = state.spawn_rehearsal_settler();
     let checkpointer = state.spawn_checkpointer();
     let pruner = state.spawn_image_pruner();
+    let expiry_pass = state.spawn_expiry_pass();
     let closing = state.clone();
     let app = router(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
@@ -172,6 +174,7 @@ pub async fn serve(
     reconciler.abort();
     rehearsal_settler.abort();
     pruner.abort();
+    expiry_pass.abort();
     if let Some(checkpointer) = checkpointer {
         checkpointer.stop().await;
         // The last word: the head as it is at shutdown, signed.

@@ -33,6 +33,8 @@ pub const DEFAULT_CONFIG_FILE: &str = "countersign.toml";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_STORE_URL: &str = "sqlite://countersign.db";
 pub const DEFAULT_RECONCILE_AFTER: Duration = Duration::from_secs(5);
+/// `server.expire_approvals_every` when not given.
+pub const DEFAULT_EXPIRE_APPROVALS_EVERY: Duration = Duration::from_secs(30);
 /// The most connections served at once (`server.max_connections`); more wait to be accepted.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// A client must send a request's headers within this time (`server.header_read_timeout`).
@@ -138,6 +140,8 @@ pub struct TargetConfig {
     pub policy: Policy,
     pub rehearsal: RehearsalConfig,
     pub undo: UndoConfig,
+    /// `approval_ttl`: an approval not executed within it expires (default: never).
+    pub approval_ttl: Option<Duration>,
 }
 
 /// `undo_limit_rows` when not given.
@@ -251,6 +255,9 @@ pub struct ServerConfig {
     /// A connection that has not sent a request's headers within this time is closed, and so
     /// is an idle kept-alive one (default 10 s).
     pub header_read_timeout: Duration,
+    /// How often the expiry pass moves approvals older than their target's `approval_ttl`
+    /// back to review (default 30 s). The execute claim refuses them without it.
+    pub expire_approvals_every: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

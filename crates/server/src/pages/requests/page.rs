@@ -112,6 +112,8 @@ struct RequestPage<'a> {
     undo: Option<String>,
     /// For a failed revert: the rows changed since the run it reverts.
     changed_since: Vec<ChangedRow>,
+    /// The approval's deadline, or that it expired, in words.
+    approval: Option<String>,
 }
 
 async fn request_page(
@@ -130,13 +132,15 @@ async fn request_page(
         [.., previous, current] => sql_diff(&previous.sql, &current.sql),
         _ => Vec::new(),
     };
-    let history = state
-        .store
-        .request_events(id)
-        .await?
-        .into_iter()
-        .map(HistoryLine::from)
-        .collect();
+    let events = state.store.request_events(id).await?;
+    let record = state.load_request(id).await?;
+    let approval = crate::expiry::approval_words(
+        &record,
+        state.config.target(&record.target),
+        &events,
+        timestamp::now(),
+    );
+    let history = events.into_iter().map(HistoryLine::from).collect();
     // Without one of the current revision, the latest of an earlier one, marked as such.
     let rehearsal = match &req.rehearsal {
         Some(r) => Some(RehearsalPanel::new(r, req.expected_rows, req.revision)),
@@ -157,11 +161,11 @@ async fn request_page(
             (false, Some(reason)) => format!("No undo: {reason}"),
             (false, None) => "No undo".to_owned(),
         });
-    let record = state.load_request(id).await?;
     let changed_since = state.rows_changed_since(&record).await?;
     let page = RequestPage {
         undo,
         changed_since,
+        approval,
         user: &me.user,
         csrf_token: &me.csrf_token,
         can: Abilities::of(state, &me.user, &req),
