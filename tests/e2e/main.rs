@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod browser;
 mod cli;
+mod comments;
 mod execution;
 mod expiry;
 mod hygiene;

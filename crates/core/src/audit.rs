@@ -58,6 +58,7 @@ named_enum! {
         RehearsalFinished = "rehearsal.finished",
         UndoPruned = "undo.pruned",
         ApprovalExpired = "approval.expired",
+        CommentAdded = "comment.added",
     }
 }
 
@@ -428,6 +429,7 @@ mod tests {
                 "rehearsal.finished",
                 "undo.pruned",
                 "approval.expired",
+                "comment.added",
             ]
         );
         assert_eq!(

@@ -3,6 +3,7 @@
 //! Nothing here does I/O.
 
 pub mod audit;
+pub mod comment;
 pub mod driver;
 pub mod lifecycle;
 pub mod mask;

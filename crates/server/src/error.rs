@@ -193,6 +193,12 @@ impl From<ReviewRefused> for ApiError {
     }
 }
 
+impl From<countersign_core::comment::CommentRefused> for ApiError {
+    fn from(e: countersign_core::comment::CommentRefused) -> ApiError {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
 impl From<UnknownFormat> for ApiError {
     fn from(err: UnknownFormat) -> ApiError {
         ApiError::bad_request(err.to_string())

@@ -6,6 +6,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod checkpoint_sink;
+pub mod comments;
 pub mod config;
 pub mod error;
 pub mod execution;

@@ -10,6 +10,7 @@
 pub mod audit;
 mod checkpoints;
 mod columns;
+mod comments;
 mod error;
 mod executions;
 mod expiry;
@@ -34,6 +35,7 @@ use sqlx::{Any, AnyPool, Transaction};
 
 pub use audit::NewEvent;
 pub use checkpoints::CheckpointRecord;
+pub use comments::CommentRecord;
 pub use error::{Conflict, StoreError};
 pub use executions::{ExecutionRecord, ExecutionResult, OpenExecution};
 pub use expiry::ExpiredApproval;

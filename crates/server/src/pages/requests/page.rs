@@ -183,7 +183,7 @@ async fn request_page(
 
 /// After a button on the request page: back to the request, with the reason if the action was
 /// refused (and the comment as typed, for a review).
-async fn back_to_request(
+pub(super) async fn back_to_request(
     state: &AppState,
     me: &PageUser,
     id: i64,
