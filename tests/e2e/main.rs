@@ -16,6 +16,7 @@ mod execution;
 mod expiry;
 mod hygiene;
 mod leaks;
+mod notify;
 mod pages;
 mod rehearsal;
 mod requests_api;

@@ -12,6 +12,7 @@ pub mod error;
 pub mod execution;
 pub mod expiry;
 pub mod hygiene;
+pub mod notify;
 pub mod pages;
 pub mod rehearsal;
 pub mod text;
@@ -123,6 +124,7 @@ pub async fn serve(
     let checkpointer = state.spawn_checkpointer();
     let pruner = state.spawn_image_pruner();
     let expiry_pass = state.spawn_expiry_pass();
+    let dispatcher = state.spawn_dispatcher();
     let closing = state.clone();
     let app = router(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
@@ -176,6 +178,7 @@ pub async fn serve(
     rehearsal_settler.abort();
     pruner.abort();
     expiry_pass.abort();
+    dispatcher.abort();
     if let Some(checkpointer) = checkpointer {
         checkpointer.stop().await;
         // The last word: the head as it is at shutdown, signed.

@@ -15,6 +15,7 @@ mod error;
 mod executions;
 mod expiry;
 mod images;
+pub mod outbox;
 mod rehearsals;
 mod requests;
 mod sessions;

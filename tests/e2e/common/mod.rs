@@ -3,6 +3,7 @@
 
 mod backend;
 mod process;
+pub mod receiver;
 mod world;
 pub use backend::{Backend, unique};
 pub use process::{free_addr, spawn_server, wait_up, write_config};

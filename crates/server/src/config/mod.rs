@@ -26,6 +26,7 @@ use std::time::Duration;
 use countersign_core::policy::Policy;
 use secrecy::{ExposeSecret, SecretString};
 
+pub mod notify;
 mod raw;
 
 /// The file read when `--config` is not given, if it exists.
@@ -286,6 +287,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub audit: AuditConfig,
     pub targets: Vec<TargetConfig>,
+    /// `[smtp]`, `[[notify]]`, `[outbox]`: where people are told.
+    pub notify: notify::NotifyConfig,
 }
 
 impl Config {

@@ -85,6 +85,10 @@ pub(super) struct RawConfig {
     audit: RawAudit,
     #[serde(default)]
     target: Vec<RawTarget>,
+    smtp: Option<super::notify::RawSmtp>,
+    #[serde(default)]
+    notify: Vec<super::notify::RawNotify>,
+    outbox: Option<super::notify::RawOutbox>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -330,7 +334,9 @@ impl RawConfig {
             targets.push(raw.resolve(env)?);
         }
         check_rehearsal_targets(&targets)?;
+        let notify = super::notify::resolve(self.smtp, self.notify, self.outbox, env)?;
         Ok(Config {
+            notify,
             server: ServerConfig {
                 listen,
                 public_url: self.server.public_url,

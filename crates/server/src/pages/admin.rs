@@ -167,6 +167,8 @@ struct AdminPage<'a> {
     targets: Vec<TargetLine>,
     /// The public key that signs audit checkpoints, if one is configured.
     audit_public_key: Option<String>,
+    /// Dead outbox messages ("Failed deliveries").
+    deliveries: Vec<super::deliveries::DeliveryLine>,
 }
 
 /// Why a user form was refused: shown on the page above the form, with what was typed.
@@ -295,6 +297,7 @@ async fn admin_page(
         tokens: tokens.into_iter().map(|t| TokenLine::new(t, now)).collect(),
         targets: state.config.targets.iter().map(TargetLine::from).collect(),
         audit_public_key: state.config.audit.signing_key.as_ref().map(|k| k.public()),
+        deliveries: super::deliveries::dead_lines(state).await?,
     })?;
     Ok((status, page).into_response())
 }

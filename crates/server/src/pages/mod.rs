@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod deliveries;
 pub mod form;
 pub mod requests;
 
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .merge(requests::routes())
         .merge(admin::routes())
         .merge(audit::routes())
+        .merge(deliveries::routes())
 }
 
 /// How a request status looks on a page: its CSS class (the words are `label()`).

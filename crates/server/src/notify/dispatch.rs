@@ -1,0 +1,212 @@
+//! The dispatcher every instance runs: expand new outbox events into deliveries (`plan`),
+//! claim due deliveries under a lease, send them at once, and mark each sent, to be retried
+//! (exponential backoff from `outbox.retry_first`, at most `outbox.retry_max` apart) or dead
+//! (a permanent refusal, or still failing `outbox.give_up_after` after it was written). Every
+//! error text is scrubbed of the configured secrets before it is stored or logged.
+
+use std::sync::Arc;
+
+use countersign_core::timestamp;
+use countersign_store::outbox::Delivery;
+use lettre::{AsyncSmtpTransport, Tokio1Executor};
+use time::OffsetDateTime;
+
+use super::plan::{EMAIL, plan};
+use super::{SendError, email, scrub, webhook};
+use crate::AppState;
+use crate::config::notify::OutboxConfig;
+
+/// How many deliveries one round claims.
+const BATCH: i64 = 64;
+
+/// What a dispatcher keeps between rounds.
+pub struct Dispatcher {
+    client: reqwest::Client,
+    smtp: Option<(AsyncSmtpTransport<Tokio1Executor>, String)>,
+    secrets: Vec<String>,
+}
+
+impl Dispatcher {
+    pub fn new(state: &AppState) -> Dispatcher {
+        // reqwest and lettre use rustls with the process's provider: ring, as sqlx does.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let notify = &state.config.notify;
+        let client = reqwest::Client::builder()
+            .timeout(notify.outbox.timeout)
+            .connect_timeout(notify.outbox.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        let smtp = notify.smtp.as_ref().and_then(|smtp| {
+            match email::transport(smtp, notify.outbox.timeout) {
+                Ok(t) => Some((t, smtp.from.clone())),
+                Err(e) => {
+                    tracing::error!(error = ?e, "cannot set up email; none is sent");
+                    None
+                }
+            }
+        });
+        Dispatcher {
+            client,
+            smtp,
+            secrets: notify.secrets(),
+        }
+    }
+}
+
+/// When a delivery that failed its `attempts`-th attempt is tried again, or `None`: never.
+pub fn retry_at(
+    outbox: &OutboxConfig,
+    attempts: i64,
+    created_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Option<OffsetDateTime> {
+    let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let delay = outbox
+        .retry_first
+        .saturating_mul(2u32.saturating_pow(doublings))
+        .min(outbox.retry_max);
+    let at = now + delay;
+    (at <= created_at + outbox.give_up_after).then_some(at)
+}
+
+impl AppState {
+    /// One round: expand, claim, send, mark. Returns how many deliveries it attempted.
+    pub async fn dispatch_once(&self, d: &Arc<Dispatcher>) -> usize {
+        let config = self.config.clone();
+        loop {
+            match self
+                .store
+                .expand_outbox(BATCH, |event, audience| plan(&config, event, audience))
+                .await
+            {
+                Ok(n) if n as i64 == BATCH => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot expand the outbox");
+                    break;
+                }
+            }
+        }
+        let outbox = &self.config.notify.outbox;
+        let claimed = match self.store.claim_deliveries(BATCH, outbox.lease()).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim deliveries");
+                return 0;
+            }
+        };
+        let n = claimed.len();
+        let sends = claimed.into_iter().map(|delivery| {
+            let d = d.clone();
+            let state = self.clone();
+            async move {
+                let result =
+                    match tokio::time::timeout(outbox.timeout, state.send_delivery(&d, &delivery))
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => Err(SendError::retry("the receiver did not answer in time")),
+                    };
+                state.settle_delivery(&d, &delivery, result).await;
+            }
+        });
+        futures_util::future::join_all(sends).await;
+        n
+    }
+
+    async fn send_delivery(&self, d: &Dispatcher, delivery: &Delivery) -> Result<(), SendError> {
+        if delivery.channel == EMAIL {
+            let Some((transport, from)) = &d.smtp else {
+                return Err(SendError::retry("email is not set up ([smtp])"));
+            };
+            return email::send(transport, from, delivery).await;
+        }
+        let Some(channel) = self.config.notify.channel(&delivery.channel) else {
+            return Err(SendError::retry(format!(
+                "no [[notify]] is called {:?} any more",
+                delivery.channel
+            )));
+        };
+        webhook::send(&d.client, channel, delivery).await
+    }
+
+    async fn settle_delivery(
+        &self,
+        d: &Dispatcher,
+        delivery: &Delivery,
+        result: Result<(), SendError>,
+    ) {
+        let outcome = match result {
+            Ok(()) => self.store.delivery_sent(delivery.id).await,
+            Err(e) => {
+                let message = scrub(&e.message, &d.secrets);
+                let retry = if e.permanent {
+                    None
+                } else {
+                    retry_at(
+                        &self.config.notify.outbox,
+                        delivery.attempts,
+                        delivery.created_at,
+                        timestamp::now(),
+                    )
+                };
+                tracing::warn!(
+                    delivery = %delivery.delivery,
+                    channel = ?delivery.channel,
+                    attempt = delivery.attempts,
+                    error = ?message,
+                    dead = retry.is_none(),
+                    "a delivery failed"
+                );
+                let message = match retry {
+                    Some(_) => message,
+                    None if e.permanent => message,
+                    None => format!("gave up after {} attempts: {message}", delivery.attempts),
+                };
+                self.store
+                    .delivery_failed(delivery.id, &message, retry)
+                    .await
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, "cannot record a delivery's outcome");
+        }
+    }
+
+    /// The dispatcher: a round every `outbox.poll_every` (at once again after a full batch).
+    pub fn spawn_dispatcher(&self) -> tokio::task::JoinHandle<()> {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let d = Arc::new(Dispatcher::new(&state));
+            loop {
+                let n = state.dispatch_once(&d).await;
+                if (n as i64) < BATCH {
+                    tokio::time::sleep(state.config.notify.outbox.poll_every).await;
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_stops_after_the_window() {
+        let outbox = OutboxConfig::default();
+        let t0 = timestamp::now();
+        let wait = |attempts, now| retry_at(&outbox, attempts, t0, now).map(|at| at - now);
+        assert_eq!(wait(1, t0), Some(time::Duration::seconds(5)));
+        assert_eq!(wait(2, t0), Some(time::Duration::seconds(10)));
+        assert_eq!(wait(5, t0), Some(time::Duration::seconds(80)));
+        assert_eq!(wait(40, t0), Some(time::Duration::hours(1)), "capped");
+        let late = t0 + Duration::from_secs(23 * 3600 + 1800);
+        assert_eq!(wait(40, late), None, "past 24 h: dead");
+        let almost = t0 + Duration::from_secs(22 * 3600);
+        assert!(wait(40, almost).is_some(), "retried for at least 24 h");
+    }
+}
