@@ -110,6 +110,7 @@ async fn bad_comments_are_refused_and_change_nothing() {
     );
     let (status, _) = error_code(comment(&w, "bob", id + 100, "hello").await).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    countersign_server::notify::install_tls();
     let res = reqwest::Client::new()
         .post(w.app.url(&format!("/api/v1/requests/{id}/comments")))
         .json(&json!({"text": "anonymous"}))

@@ -12,6 +12,7 @@ mod auth;
 mod browser;
 mod cli;
 mod comments;
+mod email;
 mod execution;
 mod expiry;
 mod hygiene;

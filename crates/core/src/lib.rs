@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod comment;
 pub mod driver;
+pub mod email;
 pub mod lifecycle;
 pub mod mask;
 mod names;

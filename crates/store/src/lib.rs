@@ -11,6 +11,7 @@ pub mod audit;
 mod checkpoints;
 mod columns;
 mod comments;
+mod emails;
 mod error;
 mod executions;
 mod expiry;

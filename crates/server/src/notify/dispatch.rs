@@ -28,8 +28,7 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(state: &AppState) -> Dispatcher {
-        // reqwest and lettre use rustls with the process's provider: ring, as sqlx does.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        super::install_tls();
         let notify = &state.config.notify;
         let client = reqwest::Client::builder()
             .timeout(notify.outbox.timeout)

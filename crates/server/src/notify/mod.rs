@@ -8,6 +8,13 @@ pub mod email;
 pub mod plan;
 pub mod webhook;
 
+/// Installs ring as the process's TLS provider (what sqlx uses too), once: reqwest and lettre
+/// take it from there. Anything in the process that builds an HTTP client calls it first
+/// (the dispatcher; the tests' clients).
+pub fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Why one attempt failed; `permanent` ones are not tried again.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]

@@ -171,3 +171,52 @@ fn slack_escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
+
+#[cfg(test)]
+mod tests {
+    use countersign_core::request::RequestStatus;
+
+    use super::*;
+
+    fn person(name: &str) -> Person {
+        Person {
+            name: name.to_owned(),
+            email: None,
+        }
+    }
+
+    #[test]
+    fn each_event_names_exactly_its_people() {
+        let audience = Audience {
+            title: "t".into(),
+            target: "shop".into(),
+            status: RequestStatus::Approved,
+            author: person("alice"),
+            reviewers: vec![person("bob"), person("carol")],
+            // An admin who is also the author is told once.
+            admins: vec![person("alice"), person("root")],
+        };
+        let names = |event: &str| -> Vec<String> {
+            people(event, &audience)
+                .into_iter()
+                .map(|p| p.name.clone())
+                .collect()
+        };
+        for event in ["request.submitted", "request.revised"] {
+            assert_eq!(names(event), ["bob", "carol"], "{event}");
+        }
+        for event in [
+            "review.approved",
+            "review.rejected",
+            "request.approved",
+            "comment.added",
+            "execution.finished",
+        ] {
+            assert_eq!(names(event), ["alice", "bob", "carol"], "{event}");
+        }
+        for event in ["execution.reconciled", "approval.expired"] {
+            assert_eq!(names(event), ["alice", "root"], "{event}");
+        }
+        assert!(names("user.login").is_empty());
+    }
+}

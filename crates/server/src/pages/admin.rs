@@ -144,6 +144,8 @@ struct UserLine {
     disablable: bool,
     /// Why the last change to this user was refused; the user's forms are shown open.
     error: Option<String>,
+    /// Where notifications go (`pages::user_email`).
+    email: Option<String>,
 }
 
 /// The add-user form: empty, or what was typed before it was refused (never the password).
@@ -270,6 +272,7 @@ async fn admin_page(
                 .any(|u| r.user.as_deref() == Some(u.name.as_str()))
         })
         .map(|r| r.refused.to_string());
+    let emails = state.store.emails().await?;
     let users = users
         .into_iter()
         .map(|u| {
@@ -281,6 +284,7 @@ async fn admin_page(
                 error: refused.map(|r| r.refused.to_string()),
                 manageable: !u.disabled,
                 disablable: !u.disabled && user::may_disable(&me.user, &u.name).is_ok(),
+                email: emails.get(&u.name).cloned(),
                 name: u.name,
                 roles: u.roles,
                 disabled: u.disabled,

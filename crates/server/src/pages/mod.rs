@@ -6,6 +6,7 @@ pub mod audit;
 pub mod deliveries;
 pub mod form;
 pub mod requests;
+pub mod user_email;
 
 use askama::Template;
 use axum::extract::State;
@@ -35,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .merge(admin::routes())
         .merge(audit::routes())
         .merge(deliveries::routes())
+        .merge(user_email::routes())
 }
 
 /// How a request status looks on a page: its CSS class (the words are `label()`).
