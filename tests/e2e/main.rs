@@ -12,6 +12,7 @@ mod auth;
 mod browser;
 mod cli;
 mod comments;
+mod dashboard;
 mod email;
 mod execution;
 mod expiry;

@@ -24,6 +24,7 @@ mod throttle;
 mod tokens;
 mod transition;
 mod users;
+mod waiting;
 
 #[cfg(feature = "testing")]
 pub mod testing;
