@@ -402,3 +402,65 @@ async fn two_instances_on_one_postgres_store_deliver_each_message_once() {
     other.stop().await;
     w.done().await;
 }
+
+#[tokio::test]
+async fn a_server_killed_while_delivering_delivers_again_after_restart_with_the_same_id() {
+    use crate::common::{free_addr, spawn_server, wait_up, write_config};
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let db = TestStore::sqlite().await;
+    // Users and a token, written by a server that is gone before anything is told.
+    let setup = TestApp::start(config_for(&db.url, &b.target_toml(""), &[])).await;
+    let alice = setup
+        .add_user("alice", &[countersign_core::user::Role::Author], PW)
+        .await;
+    setup
+        .add_user("bob", &[countersign_core::user::Role::Reviewer], PW)
+        .await;
+    let token = setup.token_for(&alice).await;
+    setup.stop().await;
+
+    let hook = Receiver::start(Mode::Hang(Duration::from_secs(60))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "{}[[notify]]\nkind = \"webhook\"\nurl_env = \"HOOK_URL\"\n\
+         [outbox]\npoll_every = \"50ms\"\ntimeout = \"3s\"\n",
+        b.target_toml("")
+    );
+    let config = write_config(dir.path(), &db.url, &toml);
+    let env = [("HOOK_URL", hook.url.as_str())];
+    let addr = free_addr();
+    let mut server = spawn_server(&config, &addr, &env);
+    let base = format!("http://{addr}");
+    wait_up(&base).await;
+    let res = TestApp::client()
+        .post(format!("{base}/api/v1/requests"))
+        .bearer_auth(&token)
+        .json(&json!({"title": "t", "intent": "a test edit",
+            "sql": format!("UPDATE {} SET v = 1 WHERE id = 1", b.table),
+            "target": b.name, "reviewers": ["bob"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let started = Instant::now();
+    while hook.arrived().is_empty() && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = hook.arrived();
+    assert_eq!(sent.len(), 1, "the message was being delivered");
+    // Killed between sending and marking it sent.
+    server.kill().unwrap();
+    server.wait().unwrap();
+    hook.set(Mode::Ok);
+    let mut server = spawn_server(&config, &addr, &env);
+    wait_up(&base).await;
+    // Delivered again once the dead server's lease (2 × timeout + 5 s) is over.
+    let hits = hook.wait_for(1, Duration::from_secs(30)).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(hits.len(), 1, "delivered after the restart");
+    assert_eq!(hits[0].delivery(), sent[0], "with the same delivery id");
+    assert_eq!(hits[0].json()["event"], "request.submitted");
+    db.cleanup().await;
+}

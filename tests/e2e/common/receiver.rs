@@ -52,6 +52,8 @@ impl Hit {
 #[derive(Clone, Default)]
 struct Shared {
     hits: Arc<Mutex<Vec<Hit>>>,
+    /// The delivery id of every request as it arrives, before any answer.
+    arrived: Arc<Mutex<Vec<String>>>,
     mode: Arc<Mutex<Option<Mode>>>,
 }
 
@@ -87,6 +89,11 @@ impl Receiver {
         *self.shared.mode.lock().unwrap() = Some(mode);
     }
 
+    /// The delivery ids of the requests that arrived, answered or not.
+    pub fn arrived(&self) -> Vec<String> {
+        self.shared.arrived.lock().unwrap().clone()
+    }
+
     pub fn hits(&self) -> Vec<Hit> {
         self.shared.hits.lock().unwrap().clone()
     }
@@ -119,6 +126,12 @@ impl Drop for Receiver {
 }
 
 async fn receive(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let id = headers
+        .get("x-countersign-delivery")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    s.arrived.lock().unwrap().push(id);
     let mode = s.mode.lock().unwrap().unwrap_or(Mode::Ok);
     let answered = match mode {
         Mode::Ok => StatusCode::OK,
