@@ -43,5 +43,6 @@ CREATE TABLE deliveries (
     last_error    TEXT,
     sent_at       TEXT
 );
-CREATE INDEX deliveries_due ON deliveries (status, next_at);
-CREATE INDEX deliveries_order ON deliveries (channel, request_id, id);
+CREATE INDEX deliveries_due ON deliveries (next_at) WHERE status = 'pending';
+CREATE INDEX deliveries_order ON deliveries (channel, request_id, id) WHERE status = 'pending';
+CREATE INDEX deliveries_dead ON deliveries (id) WHERE status = 'dead';

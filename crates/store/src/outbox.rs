@@ -10,8 +10,8 @@
 //! claims due deliveries with a lease (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite under its
 //! write lock), and marks each sent, failed (retried later) or dead. A delivery whose lease ran
 //! out — its instance died between sending and marking — is claimed again: at least once. A
-//! delivery waits while an earlier one to the same channel about the same request is pending,
-//! so each receiver hears of a request in order.
+//! delivery is never sent before an earlier one to the same channel about the same request, so
+//! each receiver hears of a request in order.
 
 use std::time::Duration;
 
@@ -100,6 +100,20 @@ pub struct Delivery {
     pub attempts: i64,
     /// When it was written (or retried by hand): retries stop some time after.
     pub created_at: OffsetDateTime,
+}
+
+/// How one claimed delivery went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryOutcome {
+    Sent,
+    /// Tried again at `retry_at`; dead without one. `error` is already scrubbed of secrets.
+    Failed {
+        error: String,
+        retry_at: Option<OffsetDateTime>,
+    },
+    /// Given back unsent: an earlier one to its channel about its request failed. The attempt
+    /// does not count.
+    Released,
 }
 
 /// A delivery as `/admin` lists it.
@@ -228,8 +242,11 @@ impl Store {
         Ok(rows.len())
     }
 
-    /// Claims up to `limit` due deliveries for `lease`: no other claim gets them before it ends.
-    /// Each claim counts as an attempt.
+    /// Claims up to `limit` due deliveries for `lease`, oldest first: no other claim gets them
+    /// before it ends. Each claim counts as an attempt. A delivery is claimed only when every
+    /// earlier pending one to its channel about its request is claimed with it (the caller sends
+    /// those in order, and [`Store::release_delivery`]s the rest after a failure); one waiting
+    /// for a retry or held by another claim holds the later ones back.
     pub async fn claim_deliveries(
         &self,
         limit: i64,
@@ -243,14 +260,15 @@ impl Store {
             Backend::Sqlite => "",
         };
         let select = format!(
-            "SELECT d.id FROM deliveries d WHERE d.status = $1 AND d.next_at <= $2 \
-             AND (d.claimed_until IS NULL OR d.claimed_until <= $2) \
+            // 'pending' written out: the partial indexes on pending rows then apply.
+            "SELECT d.id FROM deliveries d WHERE d.status = 'pending' AND d.next_at <= $1 \
+             AND (d.claimed_until IS NULL OR d.claimed_until <= $1) \
              AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel = d.channel \
-             AND e.request_id = d.request_id AND e.status = $1 AND e.id < d.id) \
-             ORDER BY d.id LIMIT $3{lock}"
+             AND e.request_id = d.request_id AND e.status = 'pending' AND e.id < d.id \
+             AND (e.next_at > $1 OR e.claimed_until > $1)) \
+             ORDER BY d.id LIMIT $2{lock}"
         );
         let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(select))
-            .bind(PENDING)
             .bind(now_text.as_str())
             .bind(limit)
             .fetch_all(&mut *tx)
@@ -282,6 +300,57 @@ impl Store {
         }
         tx.commit().await?;
         Ok(claimed)
+    }
+
+    /// Records how each of a round's deliveries went, in one transaction.
+    pub async fn settle_deliveries(
+        &self,
+        outcomes: &[(i64, DeliveryOutcome)],
+    ) -> Result<(), StoreError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let now = timestamp::now();
+        let mut tx = self.write_tx().await?;
+        for (id, outcome) in outcomes {
+            let query = match outcome {
+                DeliveryOutcome::Sent => sqlx::query(
+                    "UPDATE deliveries SET status = $1, sent_at = $2, claimed_until = NULL, \
+                     last_error = NULL WHERE id = $3",
+                )
+                .bind(SENT)
+                .bind(timestamp::format(now))
+                .bind(*id),
+                DeliveryOutcome::Failed { error, retry_at } => sqlx::query(
+                    "UPDATE deliveries SET status = $1, next_at = $2, claimed_until = NULL, \
+                     last_error = $3 WHERE id = $4",
+                )
+                .bind(if retry_at.is_some() { PENDING } else { DEAD })
+                .bind(timestamp::format(retry_at.unwrap_or(now)))
+                .bind(error.clone())
+                .bind(*id),
+                DeliveryOutcome::Released => sqlx::query(
+                    "UPDATE deliveries SET claimed_until = NULL, attempts = attempts - 1 \
+                     WHERE id = $1",
+                )
+                .bind(*id),
+            };
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives claimed delivery `id` back unsent (an earlier one to its channel about its request
+    /// failed): its attempt does not count, and it waits for the earlier one.
+    pub async fn release_delivery(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries SET claimed_until = NULL, attempts = attempts - 1 WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Delivery `id` arrived.

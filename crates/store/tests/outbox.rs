@@ -59,21 +59,28 @@ store_tests! {
         ]);
         assert_eq!(store.expand_outbox(100, |_, _| panic!("expanded twice")).await.expect("expand"), 0);
 
-        // Claimed in order, one at a time per channel and request.
+        // Claimed together, in order; held by the lease from any other claim.
         let lease = Duration::from_millis(300);
         let first = store.claim_deliveries(10, lease).await.expect("claim");
-        assert_eq!(first.len(), 1, "the later one waits for the earlier");
-        assert_eq!((first[0].delivery.as_str(), first[0].attempts), ("d-1", 1));
+        let names: Vec<(&str, i64)> = first.iter().map(|d| (d.delivery.as_str(), d.attempts)).collect();
+        assert_eq!(names, [("d-1", 1), ("d-2", 1)]);
         assert!(store.claim_deliveries(10, lease).await.expect("claim").is_empty(), "held by its lease");
-        // The sender died without marking it: after the lease, the same delivery again.
+        // The sender died without marking them: after the lease, the same deliveries again.
         tokio::time::sleep(Duration::from_millis(400)).await;
         let again = store.claim_deliveries(10, lease).await.expect("claim");
-        assert_eq!(again.len(), 1);
-        assert_eq!((again[0].delivery.as_str(), again[0].attempts), ("d-1", 2));
-        store.delivery_sent(again[0].id).await.expect("sent");
-        let next = store.claim_deliveries(10, lease).await.expect("claim");
-        assert_eq!(next.len(), 1);
-        assert_eq!(next[0].delivery, "d-2");
+        let names: Vec<(&str, i64)> = again.iter().map(|d| (d.delivery.as_str(), d.attempts)).collect();
+        assert_eq!(names, [("d-1", 2), ("d-2", 2)]);
+        // The first fails and waits for a retry; the second is given back and waits behind it.
+        let later = countersign_core::timestamp::now() + Duration::from_millis(400);
+        store.delivery_failed(again[0].id, "HTTP 503", Some(later)).await.expect("failed");
+        store.release_delivery(again[1].id).await.expect("release");
+        assert!(store.claim_deliveries(10, lease).await.expect("claim").is_empty(), "d-2 waits for d-1");
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        let retried = store.claim_deliveries(10, lease).await.expect("claim");
+        let names: Vec<(&str, i64)> = retried.iter().map(|d| (d.delivery.as_str(), d.attempts)).collect();
+        assert_eq!(names, [("d-1", 3), ("d-2", 2)], "a released claim is no attempt");
+        store.delivery_sent(retried[0].id).await.expect("sent");
+        let next = &retried[1..];
         store.delivery_failed(next[0].id, "HTTP 500", None).await.expect("dead");
         let dead = store.dead_deliveries(10).await.expect("dead");
         assert_eq!(dead.len(), 1);

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use countersign_core::timestamp;
-use countersign_store::outbox::Delivery;
+use countersign_store::outbox::{Delivery, DeliveryOutcome};
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use time::OffsetDateTime;
 
@@ -96,21 +96,51 @@ impl AppState {
             }
         };
         let n = claimed.len();
-        let sends = claimed.into_iter().map(|delivery| {
+        // One queue per channel and request, sent in order; the queues at once.
+        let mut queues: Vec<Vec<Delivery>> = Vec::new();
+        for delivery in claimed {
+            match queues.iter_mut().find(|q| {
+                q[0].channel == delivery.channel && q[0].request_id == delivery.request_id
+            }) {
+                Some(q) => q.push(delivery),
+                None => queues.push(vec![delivery]),
+            }
+        }
+        let sends = queues.into_iter().map(|queue| {
             let d = d.clone();
             let state = self.clone();
             async move {
-                let result =
-                    match tokio::time::timeout(outbox.timeout, state.send_delivery(&d, &delivery))
-                        .await
+                let mut outcomes = Vec::with_capacity(queue.len());
+                let mut failed = false;
+                for delivery in queue {
+                    if failed {
+                        outcomes.push((delivery.id, DeliveryOutcome::Released));
+                        continue;
+                    }
+                    let result = match tokio::time::timeout(
+                        outbox.timeout,
+                        state.send_delivery(&d, &delivery),
+                    )
+                    .await
                     {
                         Ok(r) => r,
                         Err(_) => Err(SendError::retry("the receiver did not answer in time")),
                     };
-                state.settle_delivery(&d, &delivery, result).await;
+                    failed = result.as_ref().is_err_and(|e| !e.permanent);
+                    outcomes.push((delivery.id, state.outcome_of(&d, &delivery, result)));
+                }
+                outcomes
             }
         });
-        futures_util::future::join_all(sends).await;
+        let outcomes: Vec<_> = futures_util::future::join_all(sends)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        // One transaction for the round: a crash before it sends them again (at least once).
+        if let Err(e) = self.store.settle_deliveries(&outcomes).await {
+            tracing::warn!(error = %e, "cannot record the deliveries' outcomes");
+        }
         n
     }
 
@@ -130,57 +160,54 @@ impl AppState {
         webhook::send(&d.client, channel, delivery).await
     }
 
-    async fn settle_delivery(
+    /// What `result` means for `delivery`: sent, tried again later, or dead.
+    fn outcome_of(
         &self,
         d: &Dispatcher,
         delivery: &Delivery,
         result: Result<(), SendError>,
-    ) {
-        let outcome = match result {
-            Ok(()) => self.store.delivery_sent(delivery.id).await,
-            Err(e) => {
-                let message = scrub(&e.message, &d.secrets);
-                let retry = if e.permanent {
-                    None
-                } else {
-                    retry_at(
-                        &self.config.notify.outbox,
-                        delivery.attempts,
-                        delivery.created_at,
-                        timestamp::now(),
-                    )
-                };
-                tracing::warn!(
-                    delivery = %delivery.delivery,
-                    channel = ?delivery.channel,
-                    attempt = delivery.attempts,
-                    error = ?message,
-                    dead = retry.is_none(),
-                    "a delivery failed"
-                );
-                let message = match retry {
-                    Some(_) => message,
-                    None if e.permanent => message,
-                    None => format!("gave up after {} attempts: {message}", delivery.attempts),
-                };
-                self.store
-                    .delivery_failed(delivery.id, &message, retry)
-                    .await
-            }
+    ) -> DeliveryOutcome {
+        let Err(e) = result else {
+            return DeliveryOutcome::Sent;
         };
-        if let Err(e) = outcome {
-            tracing::warn!(error = %e, "cannot record a delivery's outcome");
-        }
+        let message = scrub(&e.message, &d.secrets);
+        let retry_at = if e.permanent {
+            None
+        } else {
+            retry_at(
+                &self.config.notify.outbox,
+                delivery.attempts,
+                delivery.created_at,
+                timestamp::now(),
+            )
+        };
+        tracing::warn!(
+            delivery = %delivery.delivery,
+            channel = ?delivery.channel,
+            attempt = delivery.attempts,
+            error = ?message,
+            dead = retry_at.is_none(),
+            "a delivery failed"
+        );
+        let error = match retry_at {
+            None if !e.permanent => {
+                format!("gave up after {} attempts: {message}", delivery.attempts)
+            }
+            _ => message,
+        };
+        DeliveryOutcome::Failed { error, retry_at }
     }
 
-    /// The dispatcher: a round every `outbox.poll_every` (at once again after a full batch).
+    /// The dispatcher: rounds back to back while there is something to send, then one every
+    /// `outbox.poll_every`.
     pub fn spawn_dispatcher(&self) -> tokio::task::JoinHandle<()> {
         let state = self.clone();
         tokio::spawn(async move {
             let d = Arc::new(Dispatcher::new(&state));
             loop {
-                let n = state.dispatch_once(&d).await;
-                if (n as i64) < BATCH {
+                // A round that sent something is followed by another at once: the next message
+                // about a request becomes due only when the one before it is sent.
+                if state.dispatch_once(&d).await == 0 {
                     tokio::time::sleep(state.config.notify.outbox.poll_every).await;
                 }
             }
