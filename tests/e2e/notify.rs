@@ -464,3 +464,80 @@ async fn a_server_killed_while_delivering_delivers_again_after_restart_with_the_
     assert_eq!(hits[0].json()["event"], "request.submitted");
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn secrets_appear_in_no_log_line_of_the_server() {
+    use std::process::{Command, Stdio};
+
+    use crate::common::{free_addr, wait_up, write_config};
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let db = TestStore::sqlite().await;
+    let setup = TestApp::start(config_for(&db.url, &b.target_toml(""), &[])).await;
+    let alice = setup
+        .add_user("alice", &[countersign_core::user::Role::Author], PW)
+        .await;
+    setup
+        .add_user("bob", &[countersign_core::user::Role::Reviewer], PW)
+        .await;
+    setup
+        .store
+        .set_email("bob", Some("bob@example.com"))
+        .await
+        .unwrap();
+    let token = setup.token_for(&alice).await;
+    setup.stop().await;
+
+    let hook = Receiver::start(Mode::Fail).await;
+    // An SMTP server that is not there, with credentials in its URL.
+    let smtp_url = format!("smtp://mailer:SMTP-PA55WORD@{}", free_addr());
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "{}[smtp]\nurl_env = \"SMTP_URL\"\n\
+         [[notify]]\nkind = \"webhook\"\nurl_env = \"HOOK_URL\"\nsecret_env = \"HOOK_KEY\"\n\
+         [outbox]\npoll_every = \"50ms\"\ntimeout = \"1s\"\nretry_first = \"100ms\"\n",
+        b.target_toml("")
+    );
+    let config = write_config(dir.path(), &db.url, &toml);
+    let addr = free_addr();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_countersign"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("COUNTERSIGN_SERVER_LISTEN", &addr)
+        .env("HOOK_URL", &hook.url)
+        .env("HOOK_KEY", KEY)
+        .env("SMTP_URL", &smtp_url)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{addr}");
+    wait_up(&base).await;
+    let res = TestApp::client()
+        .post(format!("{base}/api/v1/requests"))
+        .bearer_auth(&token)
+        .json(&json!({"title": "t", "intent": "a test edit",
+            "sql": format!("UPDATE {} SET v = 1 WHERE id = 1", b.table),
+            "target": b.name, "reviewers": ["bob"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // Let both deliveries fail a few times.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.kill().unwrap();
+    let out = server.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("a delivery failed"),
+        "the failures are logged: {log}"
+    );
+    let mut secrets = vec![KEY.to_owned(), smtp_url.clone(), "SMTP-PA55WORD".to_owned()];
+    secrets.push(hook.url.clone());
+    secrets.push(hook.url.rsplit('/').next().unwrap().to_owned());
+    for secret in secrets {
+        assert!(!log.contains(&secret), "the log holds a secret: {secret}");
+    }
+    db.cleanup().await;
+}
