@@ -18,7 +18,7 @@ CREATE INDEX comments_request ON comments (request_id, id);
 CREATE TABLE outbox (
     id         BIGSERIAL PRIMARY KEY,
     event      TEXT NOT NULL,
-    request_id BIGINT NOT NULL REFERENCES requests (id),
+    request_id BIGINT NOT NULL,
     revision   BIGINT,
     actor      TEXT,
     at         TEXT NOT NULL,

@@ -18,7 +18,7 @@ CREATE INDEX comments_request ON comments (request_id, id);
 CREATE TABLE outbox (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     event      TEXT NOT NULL,
-    request_id INTEGER NOT NULL REFERENCES requests (id),
+    request_id INTEGER NOT NULL,
     revision   INTEGER,
     actor      TEXT,
     at         TEXT NOT NULL,

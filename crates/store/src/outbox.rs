@@ -215,8 +215,13 @@ impl Store {
                 details: serde_json::from_str(&details)
                     .map_err(|e| StoreError::Corrupt(format!("outbox event: {e}")))?,
             };
-            let audience = audience(&mut tx, &event).await?;
-            for d in plan(&event, &audience) {
+            // An event about a request the store does not hold (audit events name any id)
+            // tells nobody.
+            let planned = match audience(&mut tx, &event).await? {
+                Some(audience) => plan(&event, &audience),
+                None => Vec::new(),
+            };
+            for d in planned {
                 sqlx::query(
                     "INSERT INTO deliveries (delivery, outbox_id, request_id, channel, recipient, \
                      payload, status, attempts, created_at, next_at) \
@@ -462,14 +467,20 @@ impl Store {
 }
 
 /// The people `event`'s request concerns.
-async fn audience(conn: &mut AnyConnection, event: &OutboxEvent) -> Result<Audience, StoreError> {
-    let row = sqlx::query(
+async fn audience(
+    conn: &mut AnyConnection,
+    event: &OutboxEvent,
+) -> Result<Option<Audience>, StoreError> {
+    let Some(row) = sqlx::query(
         "SELECT r.title, r.target, r.status, r.revision, a.name, a.email FROM requests r \
          JOIN users a ON a.id = r.author_id WHERE r.id = $1",
     )
     .bind(event.request_id)
-    .fetch_one(&mut *conn)
-    .await?;
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
     let revision = event.revision.unwrap_or(row.try_get("revision")?);
     let people = |rows: Vec<sqlx::any::AnyRow>| -> Result<Vec<Person>, StoreError> {
         rows.iter()
@@ -495,7 +506,7 @@ async fn audience(conn: &mut AnyConnection, event: &OutboxEvent) -> Result<Audie
     )
     .fetch_all(&mut *conn)
     .await?;
-    Ok(Audience {
+    Ok(Some(Audience {
         title: row.try_get("title")?,
         target: row.try_get("target")?,
         status: parse(&row, "status")?,
@@ -505,5 +516,5 @@ async fn audience(conn: &mut AnyConnection, event: &OutboxEvent) -> Result<Audie
         },
         reviewers: people(reviewers)?,
         admins: people(admins)?,
-    })
+    }))
 }
