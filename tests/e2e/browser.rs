@@ -28,6 +28,7 @@ const TITLE: &str = "Mark every open order paid";
 const SQL: &str = "UPDATE orders\nSET status = 'paid'";
 const RULE: &str = "update-without-where";
 const COMMENT: &str = "Checked with finance: all three are paid.";
+const DISCUSSION: &str = "<script>document.title = 'pwned'</script> Are refunds open too?";
 
 /// How long a step waits for the page to show what it expects, and how often it looks.
 const WAIT: Duration = Duration::from_secs(10);
@@ -176,6 +177,24 @@ async fn journey(b: &Browser, app: &TestApp, shots: &Screenshots) -> Result<()> 
     shots.take(b, "review", DESKTOP).await?;
     b.button("Approve").await?.click().await?;
     b.wait_for_status("approved").await?;
+
+    b.step("discuss: a comment with markup is shown as text, never run");
+    b.find(
+        "//section[.//h2[normalize-space() = 'Discussion']]\
+         //textarea[@id = //label[normalize-space() = 'Comment']/@for]",
+    )
+    .await?
+    .type_text(DISCUSSION)
+    .await?;
+    b.button("Add comment").await?.click().await?;
+    b.wait_for_text(DISCUSSION).await?;
+    let discussion = b.section("Discussion").await?;
+    ensure!(
+        discussion.contains("bob") && discussion.contains(DISCUSSION),
+        "discussion: {discussion:?}"
+    );
+    let title = b.script("return document.title;").await?;
+    ensure!(title.as_str() != Some("pwned"), "the comment's script ran");
 
     sign_out(b).await?;
     sign_in(b, "alice").await?;

@@ -387,6 +387,7 @@ async fn the_demo_serves_and_its_users_can_sign_in() {
     assert!(shop.exists(), "the demo target exists");
 
     let base = format!("http://{listen}");
+    countersign_server::notify::install_tls();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

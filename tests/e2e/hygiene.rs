@@ -81,6 +81,7 @@ async fn connections_beyond_the_cap_wait_until_one_ends() {
         held.push(s);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
+    countersign_server::notify::install_tls();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(800))
         .build()

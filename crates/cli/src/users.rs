@@ -20,7 +20,12 @@ pub enum UserCommand {
         /// Read the password from standard input (a trailing newline is ignored)
         #[arg(long)]
         password_stdin: bool,
+        /// Where Countersign emails them (notifications)
+        #[arg(long, value_name = "ADDR")]
+        email: Option<String>,
     },
+    /// Set NAME's email address (notifications); "" clears it
+    Email { name: String, address: String },
     /// Disable a user: they can no longer sign in, and their sessions and tokens stop working
     Disable { name: String },
     /// Enable a disabled user again: they can sign in, and their tokens work again
@@ -67,8 +72,14 @@ pub async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
             name,
             roles,
             password_stdin,
+            email,
         } => {
             validate_user_name(&name).with_context(|| format!("cannot add user {name:?}"))?;
+            let email = email
+                .as_deref()
+                .map(countersign_core::email::validate_email)
+                .transpose()
+                .with_context(|| format!("cannot add user {name:?}"))?;
             let password = read_password(password_stdin)?;
             let hash = match password {
                 Some(p) => Some(password::hash_blocking(p).await?),
@@ -77,12 +88,25 @@ pub async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
             let user = store
                 .create_user(&name, &roles, hash.as_deref(), None)
                 .await?;
+            if let Some(email) = &email {
+                store.set_email(&user.name, Some(email)).await?;
+            }
             println!("added user {} ({})", user.name, role_list(&user.roles));
             if hash.is_none() {
                 println!(
                     "{} has no password: they can use API tokens only",
                     user.name
                 );
+            }
+        }
+        UserCommand::Email { name, address } => {
+            if address.trim().is_empty() {
+                store.set_email(&name, None).await?;
+                println!("{name} has no email address now");
+            } else {
+                let email = countersign_core::email::validate_email(&address)?;
+                store.set_email(&name, Some(&email)).await?;
+                println!("{name}'s email address is {email}");
             }
         }
         UserCommand::Disable { name } => {

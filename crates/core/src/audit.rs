@@ -57,6 +57,8 @@ named_enum! {
         RehearsalStarted = "rehearsal.started",
         RehearsalFinished = "rehearsal.finished",
         UndoPruned = "undo.pruned",
+        ApprovalExpired = "approval.expired",
+        CommentAdded = "comment.added",
     }
 }
 
@@ -426,6 +428,8 @@ mod tests {
                 "rehearsal.started",
                 "rehearsal.finished",
                 "undo.pruned",
+                "approval.expired",
+                "comment.added",
             ]
         );
         assert_eq!(

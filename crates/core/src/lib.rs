@@ -3,7 +3,9 @@
 //! Nothing here does I/O.
 
 pub mod audit;
+pub mod comment;
 pub mod driver;
+pub mod email;
 pub mod lifecycle;
 pub mod mask;
 mod names;

@@ -20,6 +20,7 @@ pub enum Deed {
     Rehearse,
     Revert,
     ReadImages,
+    Comment,
     ManageUsers,
 }
 
@@ -34,6 +35,7 @@ impl fmt::Display for Deed {
             Self::Rehearse => "rehearse this request",
             Self::Revert => "revert this request",
             Self::ReadImages => "read the rows this request changed",
+            Self::Comment => "comment on requests",
             Self::ManageUsers => "manage users and tokens",
         })
     }
@@ -199,6 +201,11 @@ pub fn may_read_images(
             Err(ForbiddenReason::NotAuthorReviewerOrAdmin)
         }
     })
+}
+
+/// Commenting on a request: every enabled user (everyone signed in may read it).
+pub fn may_comment(user: &User) -> Result<(), Forbidden> {
+    check(user, Deed::Comment, || Ok(()))
 }
 
 /// Managing users and tokens: admins.
@@ -378,6 +385,15 @@ mod tests {
         assert_eq!(
             may_manage_users(&disabled(user("root", &[Role::Admin]))),
             denied(Deed::ManageUsers, ForbiddenReason::Disabled)
+        );
+    }
+
+    #[test]
+    fn every_enabled_user_may_comment() {
+        assert_eq!(may_comment(&user("eve", &[Role::Author])), Ok(()));
+        assert_eq!(
+            may_comment(&disabled(user("eve", &[Role::Author]))),
+            denied(Deed::Comment, ForbiddenReason::Disabled)
         );
     }
 

@@ -129,6 +129,7 @@ impl From<StoreError> for ApiError {
                 let code = match conflict {
                     Conflict::ChangedMeanwhile(_) => "stale_revision",
                     Conflict::NotApproved(_) => "not_approved",
+                    Conflict::ApprovalExpired(_) => "approval_expired",
                     Conflict::NotExecuting(_) => "invalid_state",
                     Conflict::AlreadyReviewed { .. } => "already_reviewed",
                     Conflict::AlreadyRevoked(_) => "already_revoked",
@@ -189,6 +190,12 @@ impl From<ReviewRefused> for ApiError {
             }
             ReviewRefused::ControlCharacter(_) => ApiError::bad_request(e.to_string()),
         }
+    }
+}
+
+impl From<countersign_core::comment::CommentRefused> for ApiError {
+    fn from(e: countersign_core::comment::CommentRefused) -> ApiError {
+        ApiError::bad_request(e.to_string())
     }
 }
 

@@ -187,7 +187,14 @@ impl AppState {
             Guard::None => (None, None),
         };
         self.store
-            .claim_execution(id, user, record.revision, expected_rows, guard_source)
+            .claim_execution(
+                id,
+                user,
+                record.revision,
+                expected_rows,
+                guard_source,
+                crate::expiry::approved_after(&target, timestamp::now()),
+            )
             .await
             .map_err(|e| match e {
                 // The primary key's wall: a second run of one request, ever.

@@ -6,10 +6,13 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod checkpoint_sink;
+pub mod comments;
 pub mod config;
 pub mod error;
 pub mod execution;
+pub mod expiry;
 pub mod hygiene;
+pub mod notify;
 pub mod pages;
 pub mod rehearsal;
 pub mod text;
@@ -119,6 +122,8 @@ pub async fn serve(
     let rehearsal_settler = state.spawn_rehearsal_settler();
     let checkpointer = state.spawn_checkpointer();
     let pruner = state.spawn_image_pruner();
+    let expiry_pass = state.spawn_expiry_pass();
+    let dispatcher = state.spawn_dispatcher();
     let closing = state.clone();
     let app = router(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
@@ -171,6 +176,8 @@ pub async fn serve(
     reconciler.abort();
     rehearsal_settler.abort();
     pruner.abort();
+    expiry_pass.abort();
+    dispatcher.abort();
     if let Some(checkpointer) = checkpointer {
         checkpointer.stop().await;
         // The last word: the head as it is at shutdown, signed.

@@ -46,6 +46,29 @@ pub struct RequestView {
     pub reverts: Option<RequestRef>,
     /// `[{id}]`: the requests that revert this one's execution.
     pub reverted_by: Vec<RequestRef>,
+    /// The discussion, oldest first: `[{id, author, at, text}]`.
+    pub comments: Vec<CommentView>,
+}
+
+/// A comment of a request's discussion.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CommentView {
+    pub id: i64,
+    pub author: String,
+    #[serde(with = "timestamp_serde")]
+    pub at: OffsetDateTime,
+    pub text: String,
+}
+
+impl From<countersign_store::CommentRecord> for CommentView {
+    fn from(c: countersign_store::CommentRecord) -> CommentView {
+        CommentView {
+            id: c.id,
+            author: c.author,
+            at: c.at,
+            text: c.text,
+        }
+    }
 }
 
 /// A link to another request.
@@ -271,6 +294,7 @@ impl RequestView {
                 .into_iter()
                 .map(|id| RequestRef { id })
                 .collect(),
+            comments: Vec::new(),
         }
     }
 }

@@ -94,6 +94,8 @@ pub(crate) async fn append(
         .bind(sealed.hash.as_str())
         .execute(&mut *conn)
         .await?;
+    // What people are told of this event, in the same transaction.
+    crate::outbox::enqueue(conn, &sealed).await?;
     Ok(sealed)
 }
 

@@ -38,6 +38,12 @@ pub enum Conflict {
     /// An execute call found the request no longer approved (it runs, or ran, already).
     #[error("request #{0} is not approved (it may be running or have run already)")]
     NotApproved(i64),
+    /// An execute call found the approval older than the target's `approval_ttl`.
+    #[error(
+        "the approval of request #{0} has expired (the target's approval_ttl); it goes back to \
+         review and needs approving again"
+    )]
+    ApprovalExpired(i64),
     /// A run's end found the request no longer executing (another instance settled it).
     #[error("request #{0} is not executing")]
     NotExecuting(i64),

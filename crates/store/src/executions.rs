@@ -75,7 +75,10 @@ pub struct OpenExecution {
 impl Store {
     /// Claims request `id` (approved, at `revision`) for execution by `user`: of any number of
     /// concurrent claims, from any number of server instances, exactly one succeeds; the others
-    /// get [`StoreError::Conflict`].
+    /// get [`StoreError::Conflict`]. With `approved_after` (now minus the target's
+    /// `approval_ttl`), an approval reached at or before it is refused in the same
+    /// compare-and-set ([`Conflict::ApprovalExpired`]), whether or not the expiry pass has
+    /// seen it yet.
     pub async fn claim_execution(
         &self,
         id: i64,
@@ -83,22 +86,29 @@ impl Store {
         revision: i64,
         expected_rows: Option<i64>,
         guard_source: Option<GuardSource>,
+        approved_after: Option<OffsetDateTime>,
     ) -> Result<(), StoreError> {
         let now = timestamp::format(timestamp::now());
         let mut tx = self.write_tx().await?;
+        // The approval's age is the newest approving review of the claimed revision: the one
+        // that met the policy (no review lands once a request is approved).
         let claimed = sqlx::query(
             "UPDATE requests SET status = $1, updated_at = $2 \
-             WHERE id = $3 AND status = $4 AND revision = $5",
+             WHERE id = $3 AND status = $4 AND revision = $5 \
+             AND (CAST($6 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM reviews w \
+             WHERE w.request_id = $3 AND w.revision = $5 AND w.decision = 'approve' \
+             AND w.created_at > $6))",
         )
         .bind(RequestStatus::Executing.as_str())
         .bind(now.as_str())
         .bind(id)
         .bind(only_source(ActionKind::ClaimExecution))
         .bind(revision)
+        .bind(approved_after.map(timestamp::format))
         .execute(&mut *tx)
         .await?;
         if claimed.rows_affected() == 0 {
-            return Err(StoreError::Conflict(Conflict::NotApproved(id)));
+            return Err(crate::expiry::why_not_claimed(&mut tx, id, revision).await);
         }
         // The primary key on request_id is a second wall: one execution per request, ever.
         sqlx::query(

@@ -10,9 +10,13 @@
 pub mod audit;
 mod checkpoints;
 mod columns;
+mod comments;
+mod emails;
 mod error;
 mod executions;
+mod expiry;
 mod images;
+pub mod outbox;
 mod rehearsals;
 mod requests;
 mod select;
@@ -21,6 +25,7 @@ mod throttle;
 mod tokens;
 mod transition;
 mod users;
+mod waiting;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -35,8 +40,10 @@ use sqlx::{Any, AnyPool, Transaction};
 
 pub use audit::{CopiedChunk, CopyChunks, CopyFormat, NewEvent, StoredEvent};
 pub use checkpoints::CheckpointRecord;
+pub use comments::CommentRecord;
 pub use error::{Conflict, StoreError};
 pub use executions::{ExecutionRecord, ExecutionResult, OpenExecution};
+pub use expiry::ExpiredApproval;
 pub use rehearsals::{INTERRUPTED, RehearsalRecord, RehearsalResult};
 pub use requests::{RequestFilter, RequestRecord, RequestSummary, RevisionInput, RevisionRecord};
 pub use sessions::Session;

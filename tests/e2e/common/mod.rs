@@ -3,6 +3,8 @@
 
 mod backend;
 mod process;
+pub mod receiver;
+pub mod smtp;
 mod world;
 pub use backend::{Backend, unique};
 pub use process::{free_addr, spawn_server, wait_up, write_config};
@@ -95,6 +97,7 @@ impl TestApp {
 
     /// A client that does not follow redirects, so tests see them.
     pub fn client() -> reqwest::Client {
+        countersign_server::notify::install_tls();
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -25,6 +25,7 @@ pub fn free_addr() -> String {
 }
 
 pub async fn wait_up(base: &str) {
+    countersign_server::notify::install_tls();
     for _ in 0..200 {
         if reqwest::get(format!("{base}/healthz"))
             .await

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1` (docs/api.md), and `/healthz`.
 
 mod audit;
+mod comments;
 mod requests;
 
 use axum::extract::{FromRequest, Request, State};
@@ -22,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/analyze", post(analyze))
         .merge(requests::routes())
         .merge(audit::routes())
+        .merge(comments::routes())
 }
 
 /// `axum::Json`, but a body that is not the JSON asked for is a 400 in the contract's shape,

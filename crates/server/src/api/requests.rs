@@ -84,6 +84,7 @@ impl AppState {
             .await?;
         let mut view = RequestView::new(record, &policy);
         view.rehearsal = rehearsal.map(RehearsalView::from);
+        view.comments = self.comments_of(id).await?;
         Ok(view)
     }
 }

@@ -27,6 +27,7 @@ use std::time::Duration;
 use countersign_core::policy::Policy;
 use secrecy::{ExposeSecret, SecretString};
 
+pub mod notify;
 mod raw;
 
 /// The file read when `--config` is not given, if it exists.
@@ -34,6 +35,8 @@ pub const DEFAULT_CONFIG_FILE: &str = "countersign.toml";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_STORE_URL: &str = "sqlite://countersign.db";
 pub const DEFAULT_RECONCILE_AFTER: Duration = Duration::from_secs(5);
+/// `server.expire_approvals_every` when not given.
+pub const DEFAULT_EXPIRE_APPROVALS_EVERY: Duration = Duration::from_secs(30);
 /// The most connections served at once (`server.max_connections`); more wait to be accepted.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// A client must send a request's headers within this time (`server.header_read_timeout`).
@@ -141,6 +144,8 @@ pub struct TargetConfig {
     pub policy: Policy,
     pub rehearsal: RehearsalConfig,
     pub undo: UndoConfig,
+    /// `approval_ttl`: an approval not executed within it expires (default: never).
+    pub approval_ttl: Option<Duration>,
 }
 
 /// `undo_limit_rows` when not given.
@@ -257,6 +262,9 @@ pub struct ServerConfig {
     /// The largest SQL text a request (or `/api/v1/analyze`) may carry, in bytes (default
     /// 4 MiB); request bodies may be three times as large (a URL-encoded form) plus 1 MiB.
     pub max_sql_bytes: usize,
+    /// How often the expiry pass moves approvals older than their target's `approval_ttl`
+    /// back to review (default 30 s). The execute claim refuses them without it.
+    pub expire_approvals_every: Duration,
 }
 
 impl ServerConfig {
@@ -293,6 +301,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub audit: AuditConfig,
     pub targets: Vec<TargetConfig>,
+    /// `[smtp]`, `[[notify]]`, `[outbox]`: where people are told.
+    pub notify: notify::NotifyConfig,
 }
 
 impl Config {

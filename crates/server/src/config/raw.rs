@@ -85,6 +85,10 @@ pub(super) struct RawConfig {
     audit: RawAudit,
     #[serde(default)]
     target: Vec<RawTarget>,
+    smtp: Option<super::notify::RawSmtp>,
+    #[serde(default)]
+    notify: Vec<super::notify::RawNotify>,
+    outbox: Option<super::notify::RawOutbox>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -168,6 +172,7 @@ struct RawServer {
     max_connections: Option<usize>,
     header_read_timeout: Option<String>,
     max_sql_bytes: Option<RawSize>,
+    expire_approvals_every: Option<String>,
 }
 
 /// A size in the file: a number of bytes, or text such as `"4MiB"`, `"512KiB"`, `"1000000"`.
@@ -261,6 +266,7 @@ struct RawTarget {
     undo: Option<String>,
     undo_limit_rows: Option<u64>,
     undo_retention: Option<String>,
+    approval_ttl: Option<String>,
 }
 
 impl RawConfig {
@@ -328,6 +334,16 @@ impl RawConfig {
             self.server.header_read_timeout,
             DEFAULT_HEADER_READ_TIMEOUT,
         )?;
+        override_string(
+            env,
+            "COUNTERSIGN_SERVER_EXPIRE_APPROVALS_EVERY",
+            &mut self.server.expire_approvals_every,
+        );
+        let expire_approvals_every = server_duration(
+            "expire_approvals_every",
+            self.server.expire_approvals_every,
+            DEFAULT_EXPIRE_APPROVALS_EVERY,
+        )?;
         let max_connections = match env("COUNTERSIGN_SERVER_MAX_CONNECTIONS") {
             Some(v) => Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
                 key: "COUNTERSIGN_SERVER_MAX_CONNECTIONS".into(),
@@ -346,6 +362,7 @@ impl RawConfig {
             ("session_idle", session_idle),
             ("session_max", session_max),
             ("header_read_timeout", header_read_timeout),
+            ("expire_approvals_every", expire_approvals_every),
         ] {
             if d < Duration::from_secs(1) {
                 return Err(ConfigError::Invalid {
@@ -378,7 +395,9 @@ impl RawConfig {
             targets.push(raw.resolve(env)?);
         }
         check_rehearsal_targets(&targets)?;
+        let notify = super::notify::resolve(self.smtp, self.notify, self.outbox, env)?;
         Ok(Config {
+            notify,
             server: ServerConfig {
                 listen,
                 public_url: self.server.public_url,
@@ -388,6 +407,7 @@ impl RawConfig {
                 max_connections,
                 header_read_timeout,
                 max_sql_bytes,
+                expire_approvals_every,
             },
             store,
             audit,
@@ -467,6 +487,7 @@ impl RawTarget {
         }
         override_string(env, &format!("{p}UNDO"), &mut self.undo);
         override_string(env, &format!("{p}UNDO_RETENTION"), &mut self.undo_retention);
+        override_string(env, &format!("{p}APPROVAL_TTL"), &mut self.approval_ttl);
         let var = format!("{p}UNDO_LIMIT_ROWS");
         if let Some(v) = env(&var) {
             self.undo_limit_rows = Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
@@ -601,6 +622,14 @@ impl RawTarget {
         }
         let retention =
             duration("undo_retention", self.undo_retention)?.unwrap_or(DEFAULT_UNDO_RETENTION);
+        let approval_ttl = duration("approval_ttl", self.approval_ttl)?;
+        if approval_ttl.is_some_and(|ttl| ttl < Duration::from_secs(1)) {
+            return Err(ConfigError::Invalid {
+                key: format!("target {target:?}: approval_ttl"),
+                message: "at least one second, please (or leave it out: approvals never expire)"
+                    .into(),
+            });
+        }
         let undo = UndoConfig {
             setting,
             limit_rows,
@@ -612,6 +641,7 @@ impl RawTarget {
             url: SecretUrl::new(url),
             policy,
             undo,
+            approval_ttl,
             rehearsal: RehearsalConfig {
                 on,
                 timeout,

@@ -144,6 +144,8 @@ struct UserLine {
     disablable: bool,
     /// Why the last change to this user was refused; the user's forms are shown open.
     error: Option<String>,
+    /// Where notifications go (`pages::user_email`).
+    email: Option<String>,
 }
 
 /// The add-user form: empty, or what was typed before it was refused (never the password).
@@ -167,6 +169,8 @@ struct AdminPage<'a> {
     targets: Vec<TargetLine>,
     /// The public key that signs audit checkpoints, if one is configured.
     audit_public_key: Option<String>,
+    /// Dead outbox messages ("Failed deliveries").
+    deliveries: Vec<super::deliveries::DeliveryLine>,
 }
 
 /// Why a user form was refused: shown on the page above the form, with what was typed.
@@ -268,6 +272,7 @@ async fn admin_page(
                 .any(|u| r.user.as_deref() == Some(u.name.as_str()))
         })
         .map(|r| r.refused.to_string());
+    let emails = state.store.emails().await?;
     let users = users
         .into_iter()
         .map(|u| {
@@ -279,6 +284,7 @@ async fn admin_page(
                 error: refused.map(|r| r.refused.to_string()),
                 manageable: !u.disabled,
                 disablable: !u.disabled && user::may_disable(&me.user, &u.name).is_ok(),
+                email: emails.get(&u.name).cloned(),
                 name: u.name,
                 roles: u.roles,
                 disabled: u.disabled,
@@ -295,6 +301,7 @@ async fn admin_page(
         tokens: tokens.into_iter().map(|t| TokenLine::new(t, now)).collect(),
         targets: state.config.targets.iter().map(TargetLine::from).collect(),
         audit_public_key: state.config.audit.signing_key.as_ref().map(|k| k.public()),
+        deliveries: super::deliveries::dead_lines(state).await?,
     })?;
     Ok((status, page).into_response())
 }

@@ -3,8 +3,10 @@
 
 pub mod admin;
 pub mod audit;
+pub mod deliveries;
 pub mod form;
 pub mod requests;
+pub mod user_email;
 
 use askama::Template;
 use axum::extract::State;
@@ -33,6 +35,8 @@ pub fn routes() -> Router<AppState> {
         .merge(requests::routes())
         .merge(admin::routes())
         .merge(audit::routes())
+        .merge(deliveries::routes())
+        .merge(user_email::routes())
 }
 
 /// How a request status looks on a page: its CSS class (the words are `label()`).

@@ -1,4 +1,5 @@
-//! `GET /`: the dashboard — my requests, and those waiting for my review.
+//! `GET /`: the dashboard — my requests, and those waiting for my review, whose number is in
+//! the page's title and navigation.
 
 use askama::Template;
 use axum::extract::State;
@@ -22,6 +23,8 @@ struct Dashboard<'a> {
     csrf_token: &'a str,
     mine: Vec<SummaryView>,
     waiting: Vec<SummaryView>,
+    /// How many wait for my review (all of them, not only those listed).
+    waiting_count: i64,
 }
 
 /// `GET /`: my requests, and those waiting for my review.
@@ -39,10 +42,12 @@ pub async fn dashboard(
     };
     let mine = state.store.list_requests(&mine, DASHBOARD_ROWS).await?;
     let waiting = state.store.list_requests(&waiting, DASHBOARD_ROWS).await?;
+    let waiting_count = state.store.count_awaiting_review(&me.user.name).await?;
     render(&Dashboard {
         user: &me.user,
         csrf_token: &me.csrf_token,
         mine: mine.into_iter().map(SummaryView::from).collect(),
         waiting: waiting.into_iter().map(SummaryView::from).collect(),
+        waiting_count,
     })
 }

@@ -1,10 +1,11 @@
 //! The request pages, one module a page or concern: the dashboard (`dashboard`), the
 //! new-request and revision forms (`form`), the request page with its review, withdraw and
-//! execute forms (`page`), its rehearsal panel (`rehearsal_view`), the SQL as pages show it — numbered lines with findings, the diff
+//! execute forms (`page`), its discussion (`comments`), its rehearsal panel (`rehearsal_view`), the SQL as pages show it — numbered lines with findings, the diff
 //! between revisions (`sql_view`) — and how times and statuses look (`look`). Every decision
 //! (who sees which button, which line a finding belongs to) is made here; the templates only
 //! display it.
 
+mod comments;
 mod dashboard;
 mod form;
 mod look;
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/requests/{id}/edit", get(form::edit_form).post(form::edit))
         .route("/requests/{id}/review", post(page::review))
         .route("/requests/{id}/withdraw", post(page::withdraw))
+        .route("/requests/{id}/comments", post(comments::add))
         .route("/requests/{id}/rehearse", post(page::rehearse))
         .route("/requests/{id}/revert", post(page::revert))
         .route("/requests/{id}/images.jsonl", get(page::images))

@@ -115,6 +115,8 @@ struct RequestPage<'a> {
     changed_since: Vec<ChangedRow>,
     /// Before it runs: why its run will not be undoable, as far as its text tells.
     undo_warning: Option<String>,
+    /// The approval's deadline, or that it expired, in words.
+    approval: Option<String>,
 }
 
 async fn request_page(
@@ -146,13 +148,15 @@ async fn request_page_at(
         [.., previous, current] => sql_diff(&previous.sql, &current.sql),
         _ => Vec::new(),
     };
-    let history = state
-        .store
-        .request_events(id)
-        .await?
-        .into_iter()
-        .map(HistoryLine::from)
-        .collect();
+    let events = state.store.request_events(id).await?;
+    let record = state.load_request(id).await?;
+    let approval = crate::expiry::approval_words(
+        &record,
+        state.config.target(&record.target),
+        &events,
+        timestamp::now(),
+    );
+    let history = events.into_iter().map(HistoryLine::from).collect();
     // Without one of the current revision, the latest of an earlier one, marked as such.
     let rehearsal = match &req.rehearsal {
         Some(r) => Some(RehearsalPanel::new(r, req.expected_rows, req.revision)),
@@ -173,13 +177,13 @@ async fn request_page_at(
             (false, Some(reason)) => format!("No undo: {reason}"),
             (false, None) => "No undo".to_owned(),
         });
-    let record = state.load_request(id).await?;
     let changed_since = state.rows_changed_since(&record).await?;
     let undo_warning = undo_warning(state, &req, &analysis);
     let page = RequestPage {
         undo,
         changed_since,
         undo_warning,
+        approval,
         user: &me.user,
         csrf_token: &me.csrf_token,
         can: Abilities::of(state, &me.user, &req),
@@ -217,7 +221,7 @@ fn undo_warning(state: &AppState, req: &RequestView, analysis: &Analysis) -> Opt
 
 /// After a button on the request page: back to the request, with the reason if the action was
 /// refused (and the comment as typed, for a review).
-async fn back_to_request(
+pub(super) async fn back_to_request(
     state: &AppState,
     me: &PageUser,
     id: i64,

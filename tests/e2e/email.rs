@@ -1,0 +1,299 @@
+//! Email notifications through a real SMTP server (aiosmtpd, started by the harness): each
+//! event reaches exactly the people it names who have an address, as plain text and HTML with a
+//! link to the request; a recipient the server refuses is dead-lettered with the reason and the
+//! others are unaffected; `countersign user add --email` and `user email` set addresses.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::time::Duration;
+
+use countersign_core::user::Role;
+use countersign_store::testing::TestStore;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::smtp::{Mail, SmtpServer};
+use crate::common::{Backend, TestApp, World, config_for, write_config};
+
+const OUTBOX: &str = "[outbox]\npoll_every = \"50ms\"\ntimeout = \"2s\"\nretry_first = \"200ms\"\n";
+
+/// Who got mail about which event.
+fn by_event(mails: &[Mail]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for m in mails {
+        out.entry(m.event()).or_default().insert(m.to.clone());
+    }
+    out
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| format!("{n}@example.com")).collect()
+}
+
+#[tokio::test]
+async fn each_event_reaches_exactly_the_people_it_names_by_email() {
+    let Some(smtp) = SmtpServer::start() else {
+        return;
+    };
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let db = TestStore::sqlite().await;
+    let toml = format!(
+        "{}[smtp]\nurl_env = \"SMTP_URL\"\nfrom = \"Countersign <cs@example.com>\"\n{OUTBOX}",
+        b.target_toml("")
+    );
+    let app = TestApp::start(config_for(&db.url, &toml, &[("SMTP_URL", &smtp.url)])).await;
+    let mut w = World::with_app(app).await;
+    w.db = Some(db);
+    w.add("dave", &[Role::Reviewer]).await;
+    w.add("erin", &[Role::Author]).await;
+    for (who, address) in [
+        ("alice", "alice@example.com"),
+        ("bob", "bob@example.com"),
+        ("root", "root@example.com"),
+        ("dave", "refused-dave@example.com"),
+        ("erin", "erin@example.com"),
+    ] {
+        w.app
+            .store
+            .set_email(who, Some(address))
+            .await
+            .expect("email");
+    }
+    // carol has no address.
+    let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
+    let r = w
+        .submit(
+            json!({"title": "Fix one row", "intent": "a test edit", "sql": sql,
+            "target": b.name, "reviewers": ["bob", "carol", "dave"], "expected_rows": 1}),
+        )
+        .await;
+    let id = r["id"].as_i64().unwrap();
+    let res = w
+        .post(
+            "erin",
+            &format!("/api/v1/requests/{id}/comments"),
+            json!({"text": "Is <this> safe?"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(
+        w.review("bob", id, "approve", "", 1).await.status(),
+        StatusCode::OK
+    );
+    let (status, _) = w.execute("alice", id).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // submitted: bob; comment, approved ×2, finished: alice and bob — 1 + 4 × 2 = 9.
+    let mails = smtp.wait_for(9, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mails_all = smtp.mails();
+    assert_eq!(mails.len(), 9, "{:?}", by_event(&mails));
+    assert_eq!(mails_all.len(), 9, "nothing twice");
+    let got = by_event(&mails_all);
+    assert_eq!(
+        got["request.submitted"],
+        set(&["bob"]),
+        "the named reviewers"
+    );
+    for event in [
+        "comment.added",
+        "review.approved",
+        "request.approved",
+        "execution.finished",
+    ] {
+        assert_eq!(
+            got[event],
+            set(&["alice", "bob"]),
+            "{event}: the author and the reviewers"
+        );
+    }
+    let mail = mails_all
+        .iter()
+        .find(|m| m.event() == "comment.added")
+        .unwrap();
+    assert!(
+        mail.raw.contains(&format!("/requests/{id}")),
+        "a link to the request"
+    );
+    assert!(
+        mail.raw.contains("text/plain") && mail.raw.contains("text/html"),
+        "plain text and HTML"
+    );
+    assert!(
+        mail.raw.contains("&lt;this&gt;") || mail.raw.contains("&#60;this&#62;"),
+        "HTML escaped"
+    );
+    assert!(
+        mail.raw.contains("Is <this> safe?"),
+        "the comment in the text part"
+    );
+    assert!(
+        mail.header("Subject")
+            .is_some_and(|s| s.contains("erin commented")),
+        "{mail:?}"
+    );
+    assert!(
+        mail.header("Message-ID")
+            .is_some_and(|s| s.contains("@countersign"))
+    );
+
+    // The refused recipient: dead at once with the reason, and nobody else affected.
+    let dead = w.app.store.dead_deliveries(20).await.expect("dead");
+    assert_eq!(dead.len(), 5, "dave's five messages");
+    assert!(
+        dead.iter()
+            .all(|d| d.recipient.as_deref() == Some("refused-dave@example.com"))
+    );
+    let error = dead[0].last_error.clone().unwrap_or_default();
+    assert!(error.contains("no such user"), "{error}");
+    assert!(!error.contains("smtp://"), "no URL in the error");
+    w.done().await;
+}
+
+#[tokio::test]
+async fn an_expired_approval_is_mailed_to_the_admins_and_the_author() {
+    let Some(smtp) = SmtpServer::start() else {
+        return;
+    };
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let db = TestStore::sqlite().await;
+    let toml = format!(
+        "{}[smtp]\nurl_env = \"SMTP_URL\"\n{OUTBOX}",
+        b.target_toml("approval_ttl = \"1s\"")
+    );
+    let env = [
+        ("SMTP_URL", smtp.url.as_str()),
+        ("COUNTERSIGN_SERVER_EXPIRE_APPROVALS_EVERY", "1s"),
+    ];
+    let app = TestApp::start(config_for(&db.url, &toml, &env)).await;
+    let mut w = World::with_app(app).await;
+    w.db = Some(db);
+    for who in ["alice", "bob", "carol", "root"] {
+        w.app
+            .store
+            .set_email(who, Some(&format!("{who}@example.com")))
+            .await
+            .unwrap();
+    }
+    let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
+    let id = w.approved(b.name, &sql, Some(1)).await;
+    let mut expired = Vec::new();
+    for _ in 0..150 {
+        expired = smtp
+            .mails()
+            .into_iter()
+            .filter(|m| m.event() == "approval.expired")
+            .collect();
+        if expired.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let to: BTreeSet<String> = expired.iter().map(|m| m.to.clone()).collect();
+    assert_eq!(to, set(&["alice", "root"]), "the admins and the author");
+    assert!(expired[0].raw.contains(&format!("/requests/{id}")));
+    w.done().await;
+}
+
+#[tokio::test]
+async fn the_cli_sets_email_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_url = format!("sqlite://{}", dir.path().join("cs.db").display());
+    let config = write_config(dir.path(), &store_url, "");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_countersign"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .expect("run countersign")
+    };
+    let out = run(&[
+        "user",
+        "add",
+        "bob",
+        "--role",
+        "reviewer",
+        "--email",
+        "bob@example.com",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&[
+        "user",
+        "add",
+        "eve",
+        "--role",
+        "author",
+        "--email",
+        "not an address",
+    ]);
+    assert!(!out.status.success(), "a bad address is refused");
+    let out = run(&["user", "email", "bob", "robert@example.com"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["user", "email", "nobody", "x@example.com"]);
+    assert!(!out.status.success(), "an unknown user");
+    let store = countersign_store::Store::open(&store_url).await.unwrap();
+    let emails = store.emails().await.unwrap();
+    assert_eq!(
+        emails.get("bob").map(String::as_str),
+        Some("robert@example.com")
+    );
+    assert!(!emails.contains_key("eve"));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn an_admin_sets_an_email_address_on_the_admin_page() {
+    let w = World::new("").await;
+    let mut root = w.app.sign_in("root", crate::common::PW).await;
+    let html = root.page("/admin").await;
+    assert!(html.contains("<label for=\"email-bob\">Email</label>"));
+    let csrf = crate::common::hidden_csrf(&html).expect("csrf");
+    let res = root
+        .post_form(
+            "/admin/users/bob/email",
+            &[("csrf_token", &csrf), ("email", "bob@example.com")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = root
+        .post_form(
+            "/admin/users/bob/email",
+            &[("csrf_token", &csrf), ("email", "no address")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let html = root.page("/admin").await;
+    assert!(html.contains("bob@example.com"), "shown on the page");
+    assert_eq!(
+        w.app
+            .store
+            .emails()
+            .await
+            .unwrap()
+            .get("bob")
+            .map(String::as_str),
+        Some("bob@example.com")
+    );
+    let mut bob = w.app.sign_in("bob", crate::common::PW).await;
+    let page = bob.page("/").await;
+    let csrf = crate::common::hidden_csrf(&page).expect("csrf");
+    let res = bob
+        .post_form(
+            "/admin/users/bob/email",
+            &[("csrf_token", &csrf), ("email", "x@example.com")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "admins only");
+    w.done().await;
+}

@@ -1,0 +1,543 @@
+//! Notifications (design §12) through real receivers: generic webhooks signed with
+//! HMAC-SHA256 and Slack incoming webhooks, from the outbox written with each change. Each event
+//! reaches the channels that subscribe to it, once per delivery id, in order per request; a
+//! receiver that fails or hangs gets every message once it is back; dead messages show on
+//! `/admin` with their error (no secret) and a Retry button; two instances on one PostgreSQL
+//! store deliver each message once between them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use countersign_store::testing::TestStore;
+use hmac::{KeyInit, Mac};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::receiver::{Hit, Mode, Receiver};
+use crate::common::{Backend, PW, TestApp, World, config_for, hidden_csrf};
+
+const KEY: &str = "whsec-0123456789-KEY";
+
+/// `[[notify]]` for a generic webhook (signed) at `$HOOK_URL` and a Slack one at
+/// `$SLACK_URL`, with an outbox that polls and retries quickly.
+fn notify_toml(outbox: &str) -> String {
+    format!(
+        "[[notify]]\nkind = \"webhook\"\nurl_env = \"HOOK_URL\"\nsecret_env = \"HOOK_KEY\"\n\
+         [[notify]]\nkind = \"slack\"\nurl_env = \"SLACK_URL\"\n\
+         [[notify]]\nname = \"approvals\"\nkind = \"webhook\"\nurl_env = \"APPROVALS_URL\"\n\
+         events = [\"request.approved\"]\n\
+         [outbox]\npoll_every = \"50ms\"\ntimeout = \"1s\"\nretry_first = \"200ms\"\n{outbox}\n"
+    )
+}
+
+struct Hooks {
+    hook: Receiver,
+    slack: Receiver,
+    approvals: Receiver,
+}
+
+impl Hooks {
+    async fn start(mode: Mode) -> Hooks {
+        Hooks {
+            hook: Receiver::start(mode).await,
+            slack: Receiver::start(Mode::Ok).await,
+            approvals: Receiver::start(Mode::Ok).await,
+        }
+    }
+
+    fn env(&self) -> Vec<(&str, &str)> {
+        vec![
+            ("HOOK_URL", self.hook.url.as_str()),
+            ("HOOK_KEY", KEY),
+            ("SLACK_URL", self.slack.url.as_str()),
+            ("APPROVALS_URL", self.approvals.url.as_str()),
+        ]
+    }
+}
+
+async fn world_on(db: TestStore, b: &Backend, hooks: &Hooks, outbox: &str) -> World {
+    let toml = format!("{}{}", b.target_toml(""), notify_toml(outbox));
+    let app = TestApp::start(config_for(&db.url, &toml, &hooks.env())).await;
+    let mut w = World::with_app(app).await;
+    w.db = Some(db);
+    w
+}
+
+/// Submits, comments on, approves and executes one request; returns its id.
+async fn life_of_a_request(w: &World, b: &Backend) -> i64 {
+    let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
+    let r = w
+        .submit(
+            json!({"title": "Fix <one> row", "intent": "a test edit", "sql": sql,
+            "target": b.name, "reviewers": ["bob"], "expected_rows": 1}),
+        )
+        .await;
+    let id = r["id"].as_i64().expect("id");
+    let res = w
+        .post(
+            "carol",
+            &format!("/api/v1/requests/{id}/comments"),
+            json!({"text": "ok?"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(
+        w.review("bob", id, "approve", "", 1).await.status(),
+        StatusCode::OK
+    );
+    let (status, r) = w.execute("alice", id).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    id
+}
+
+/// Each delivery id once, and the events in the order they happened.
+fn events_once_in_order(hits: &[Hit]) -> Vec<String> {
+    let ids: BTreeSet<&str> = hits.iter().map(Hit::delivery).collect();
+    assert_eq!(ids.len(), hits.len(), "no delivery id twice");
+    hits.iter()
+        .map(|h| h.json()["event"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+const EVENTS: [&str; 5] = [
+    "request.submitted",
+    "comment.added",
+    "review.approved",
+    "request.approved",
+    "execution.finished",
+];
+
+#[tokio::test]
+async fn each_event_reaches_its_webhooks_signed_and_slack_with_a_link() {
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let hooks = Hooks::start(Mode::Ok).await;
+    let w = world_on(TestStore::sqlite().await, &b, &hooks, "").await;
+    let id = life_of_a_request(&w, &b).await;
+
+    let hits = hooks.hook.wait_for(5, Duration::from_secs(10)).await;
+    assert_eq!(events_once_in_order(&hits), EVENTS);
+    for h in &hits {
+        let body = h.json();
+        assert_eq!(h.header("x-countersign-event"), body["event"]);
+        assert_eq!(h.delivery(), body["delivery"]);
+        let mut mac =
+            <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(KEY.as_bytes()).unwrap();
+        mac.update(&h.body);
+        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(
+            h.header("x-countersign-signature"),
+            expected,
+            "HMAC verifies with the key"
+        );
+        assert_eq!(body["request"]["id"], id);
+        assert_eq!(body["request"]["title"], "Fix <one> row");
+        assert_eq!(body["request"]["target"], b.name);
+        assert!(
+            body["request"]["url"]
+                .as_str()
+                .is_some_and(|u| u.ends_with(&format!("/requests/{id}"))),
+            "{body}"
+        );
+        assert!(body["at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    }
+    let actors: Vec<Value> = hits.iter().map(|h| h.json()["actor"].clone()).collect();
+    assert_eq!(
+        actors,
+        [
+            json!("alice"),
+            json!("carol"),
+            json!("bob"),
+            json!("bob"),
+            json!("alice")
+        ]
+    );
+    assert_eq!(hits[4].json()["request"]["status"], "executed");
+
+    let slack = hooks.slack.wait_for(5, Duration::from_secs(10)).await;
+    assert_eq!(slack.len(), 5);
+    for h in &slack {
+        let body = h.json();
+        let text = body["text"].as_str().expect("text");
+        assert!(text.contains(&format!("/requests/{id}")), "a link: {text}");
+        assert!(
+            body["blocks"].as_array().is_some_and(|b| !b.is_empty()),
+            "{body}"
+        );
+        assert_eq!(
+            h.header("x-countersign-signature"),
+            "",
+            "Slack hooks are not signed"
+        );
+    }
+    let approvals = hooks.approvals.wait_for(1, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let approvals_all = hooks.approvals.hits();
+    assert_eq!(approvals.len(), 1);
+    assert_eq!(approvals_all.len(), 1, "only the event it subscribes to");
+    assert_eq!(approvals[0].json()["event"], "request.approved");
+    w.done().await;
+}
+
+#[tokio::test]
+async fn a_receiver_failing_then_back_gets_every_message_once_in_order_with_the_same_ids() {
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let hooks = Hooks::start(Mode::FailUntil(Instant::now() + Duration::from_secs(3))).await;
+    let w = world_on(
+        TestStore::sqlite().await,
+        &b,
+        &hooks,
+        "retry_max = \"500ms\"",
+    )
+    .await;
+    let first = life_of_a_request(&w, &b).await;
+    let second = life_of_a_request(&w, &b).await;
+    let hits = hooks.hook.wait_for(10, Duration::from_secs(20)).await;
+    assert_eq!(
+        hits.len(),
+        10,
+        "every message arrives once the receiver is back"
+    );
+    let mut per_request: BTreeMap<i64, Vec<Hit>> = BTreeMap::new();
+    for h in &hits {
+        per_request
+            .entry(h.json()["request"]["id"].as_i64().unwrap())
+            .or_default()
+            .push(h.clone());
+    }
+    assert_eq!(
+        events_once_in_order(&per_request[&first]),
+        EVENTS,
+        "in order"
+    );
+    assert_eq!(
+        events_once_in_order(&per_request[&second]),
+        EVENTS,
+        "in order"
+    );
+    let failed: BTreeSet<String> = hooks
+        .hook
+        .hits()
+        .iter()
+        .filter(|h| h.answered != StatusCode::OK)
+        .map(|h| h.delivery().to_owned())
+        .collect();
+    let delivered: BTreeSet<String> = hits.iter().map(|h| h.delivery().to_owned()).collect();
+    assert!(!failed.is_empty(), "the receiver did fail first");
+    assert!(
+        failed.is_subset(&delivered),
+        "a retry carries the same delivery id"
+    );
+    w.done().await;
+}
+
+#[tokio::test]
+async fn a_hanging_receiver_is_left_at_the_timeout_and_gets_its_messages_later() {
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let hooks = Hooks::start(Mode::Hang(Duration::from_secs(30))).await;
+    let w = world_on(TestStore::sqlite().await, &b, &hooks, "").await;
+    let started = Instant::now();
+    let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
+    w.submit(json!({"title": "t", "intent": "a test edit", "sql": sql,
+        "target": b.name, "reviewers": ["bob"], "expected_rows": 1}))
+        .await;
+    // The other receivers hear of it at once, whatever the hanging one does.
+    let slack = hooks.slack.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(slack.len(), 1);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    hooks.hook.set(Mode::Ok);
+    let hits = hooks.hook.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(hits.len(), 1, "delivered once the receiver answers again");
+    assert_eq!(hits[0].json()["event"], "request.submitted");
+    w.done().await;
+}
+
+#[tokio::test]
+async fn dead_messages_show_on_admin_without_secrets_and_retry_with_the_same_id() {
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let hooks = Hooks::start(Mode::Fail).await;
+    let w = world_on(
+        TestStore::sqlite().await,
+        &b,
+        &hooks,
+        "give_up_after = \"1s\"",
+    )
+    .await;
+    let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
+    let r = w
+        .submit(json!({"title": "t", "intent": "a test edit", "sql": sql,
+            "target": b.name, "reviewers": ["bob"], "expected_rows": 1}))
+        .await;
+    let id = r["id"].as_i64().unwrap();
+    let mut dead = Vec::new();
+    for _ in 0..100 {
+        dead = w.app.store.dead_deliveries(10).await.expect("dead");
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dead.len(), 1, "given up on after give_up_after");
+    let error = dead[0].last_error.clone().unwrap_or_default();
+    assert!(
+        error.contains("HTTP 500") && error.contains("gave up"),
+        "{error}"
+    );
+
+    let mut admin = w.app.sign_in("root", PW).await;
+    let html = admin.page("/admin").await;
+    let section = &html[html.find("Failed deliveries").expect("the section")..];
+    assert!(
+        section.contains("request.submitted") && section.contains("HTTP 500"),
+        "{section}"
+    );
+    for secret in secrets(&hooks) {
+        assert!(!html.contains(&secret), "/admin shows a secret");
+    }
+    let failed_id = hooks.hook.hits()[0].delivery().to_owned();
+    hooks.hook.set(Mode::Ok);
+    let csrf = hidden_csrf(&html).expect("csrf");
+    let res = admin
+        .post_form(
+            &format!("/admin/deliveries/{}/retry", dead[0].id),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let hits = hooks.hook.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].delivery(), failed_id, "the same delivery id");
+    // Nobody else may retry.
+    let mut bob = w.app.sign_in("bob", PW).await;
+    let html = bob.page(&format!("/requests/{id}")).await;
+    let csrf = hidden_csrf(&html).expect("csrf");
+    let res = bob
+        .post_form(
+            &format!("/admin/deliveries/{}/retry", dead[0].id),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    w.done().await;
+}
+
+/// The secrets of `hooks`: their URLs (and the paths that stand for tokens) and the key.
+fn secrets(hooks: &Hooks) -> Vec<String> {
+    let mut all = vec![KEY.to_owned()];
+    for r in [&hooks.hook, &hooks.slack, &hooks.approvals] {
+        all.push(r.url.clone());
+        all.push(r.url.rsplit('/').next().unwrap().to_owned());
+    }
+    all
+}
+
+#[tokio::test]
+async fn secrets_appear_in_no_page_answer_or_export() {
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let hooks = Hooks::start(Mode::Ok).await;
+    let w = world_on(TestStore::sqlite().await, &b, &hooks, "").await;
+    let id = life_of_a_request(&w, &b).await;
+    hooks.hook.wait_for(5, Duration::from_secs(10)).await;
+    let mut root = w.app.sign_in("root", PW).await;
+    let mut seen = String::new();
+    for page in ["/", "/admin", "/audit", &format!("/requests/{id}")] {
+        seen.push_str(&root.page(page).await);
+    }
+    for path in [
+        format!("/api/v1/requests/{id}"),
+        "/api/v1/targets".to_owned(),
+        "/api/v1/audit?format=jsonl".to_owned(),
+        "/api/v1/audit?format=csv".to_owned(),
+    ] {
+        let res = w.send("root", reqwest::Method::GET, &path, None).await;
+        seen.push_str(&res.text().await.unwrap());
+    }
+    for secret in secrets(&hooks) {
+        assert!(!seen.contains(&secret), "a secret leaked: {secret}");
+    }
+    w.done().await;
+}
+
+#[tokio::test]
+async fn two_instances_on_one_postgres_store_deliver_each_message_once() {
+    let Some(db) = TestStore::postgres().await else {
+        return;
+    };
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let hooks = Hooks::start(Mode::Ok).await;
+    let toml = format!("{}{}", b.target_toml(""), notify_toml(""));
+    let other = TestApp::start(config_for(&db.url, &toml, &hooks.env())).await;
+    let w = world_on(db, &b, &hooks, "").await;
+    let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
+    for i in 0..20 {
+        let r = w
+            .submit(
+                json!({"title": format!("t{i}"), "intent": "a test edit", "sql": sql,
+                "target": b.name, "reviewers": ["bob"], "expected_rows": 1}),
+            )
+            .await;
+        let id = r["id"].as_i64().unwrap();
+        let res = w
+            .post(
+                "carol",
+                &format!("/api/v1/requests/{id}/comments"),
+                json!({"text": "ok?"}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let hits = hooks.hook.wait_for(40, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = hooks.hook.hits();
+    assert_eq!(hits.len(), 40);
+    assert_eq!(all.len(), 40, "nothing sent twice");
+    let ids: BTreeSet<&str> = all.iter().map(Hit::delivery).collect();
+    assert_eq!(ids.len(), 40, "no delivery id twice");
+    other.stop().await;
+    w.done().await;
+}
+
+#[tokio::test]
+async fn a_server_killed_while_delivering_delivers_again_after_restart_with_the_same_id() {
+    use crate::common::{free_addr, spawn_server, wait_up, write_config};
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let db = TestStore::sqlite().await;
+    // Users and a token, written by a server that is gone before anything is told.
+    let setup = TestApp::start(config_for(&db.url, &b.target_toml(""), &[])).await;
+    let alice = setup
+        .add_user("alice", &[countersign_core::user::Role::Author], PW)
+        .await;
+    setup
+        .add_user("bob", &[countersign_core::user::Role::Reviewer], PW)
+        .await;
+    let token = setup.token_for(&alice).await;
+    setup.stop().await;
+
+    let hook = Receiver::start(Mode::Hang(Duration::from_secs(60))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "{}[[notify]]\nkind = \"webhook\"\nurl_env = \"HOOK_URL\"\n\
+         [outbox]\npoll_every = \"50ms\"\ntimeout = \"3s\"\n",
+        b.target_toml("")
+    );
+    let config = write_config(dir.path(), &db.url, &toml);
+    let env = [("HOOK_URL", hook.url.as_str())];
+    let addr = free_addr();
+    let mut server = spawn_server(&config, &addr, &env);
+    let base = format!("http://{addr}");
+    wait_up(&base).await;
+    let res = TestApp::client()
+        .post(format!("{base}/api/v1/requests"))
+        .bearer_auth(&token)
+        .json(&json!({"title": "t", "intent": "a test edit",
+            "sql": format!("UPDATE {} SET v = 1 WHERE id = 1", b.table),
+            "target": b.name, "reviewers": ["bob"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let started = Instant::now();
+    while hook.arrived().is_empty() && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = hook.arrived();
+    assert_eq!(sent.len(), 1, "the message was being delivered");
+    // Killed between sending and marking it sent.
+    server.kill().unwrap();
+    server.wait().unwrap();
+    hook.set(Mode::Ok);
+    let mut server = spawn_server(&config, &addr, &env);
+    wait_up(&base).await;
+    // Delivered again once the dead server's lease (2 × timeout + 5 s) is over.
+    let hits = hook.wait_for(1, Duration::from_secs(30)).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(hits.len(), 1, "delivered after the restart");
+    assert_eq!(hits[0].delivery(), sent[0], "with the same delivery id");
+    assert_eq!(hits[0].json()["event"], "request.submitted");
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn secrets_appear_in_no_log_line_of_the_server() {
+    use std::process::{Command, Stdio};
+
+    use crate::common::{free_addr, wait_up, write_config};
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let db = TestStore::sqlite().await;
+    let setup = TestApp::start(config_for(&db.url, &b.target_toml(""), &[])).await;
+    let alice = setup
+        .add_user("alice", &[countersign_core::user::Role::Author], PW)
+        .await;
+    setup
+        .add_user("bob", &[countersign_core::user::Role::Reviewer], PW)
+        .await;
+    setup
+        .store
+        .set_email("bob", Some("bob@example.com"))
+        .await
+        .unwrap();
+    let token = setup.token_for(&alice).await;
+    setup.stop().await;
+
+    let hook = Receiver::start(Mode::Fail).await;
+    // An SMTP server that is not there, with credentials in its URL.
+    let smtp_url = format!("smtp://mailer:SMTP-PA55WORD@{}", free_addr());
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "{}[smtp]\nurl_env = \"SMTP_URL\"\n\
+         [[notify]]\nkind = \"webhook\"\nurl_env = \"HOOK_URL\"\nsecret_env = \"HOOK_KEY\"\n\
+         [outbox]\npoll_every = \"50ms\"\ntimeout = \"1s\"\nretry_first = \"100ms\"\n",
+        b.target_toml("")
+    );
+    let config = write_config(dir.path(), &db.url, &toml);
+    let addr = free_addr();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_countersign"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("COUNTERSIGN_SERVER_LISTEN", &addr)
+        .env("HOOK_URL", &hook.url)
+        .env("HOOK_KEY", KEY)
+        .env("SMTP_URL", &smtp_url)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{addr}");
+    wait_up(&base).await;
+    let res = TestApp::client()
+        .post(format!("{base}/api/v1/requests"))
+        .bearer_auth(&token)
+        .json(&json!({"title": "t", "intent": "a test edit",
+            "sql": format!("UPDATE {} SET v = 1 WHERE id = 1", b.table),
+            "target": b.name, "reviewers": ["bob"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // Let both deliveries fail a few times.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.kill().unwrap();
+    let out = server.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("a delivery failed"),
+        "the failures are logged: {log}"
+    );
+    let mut secrets = vec![KEY.to_owned(), smtp_url.clone(), "SMTP-PA55WORD".to_owned()];
+    secrets.push(hook.url.clone());
+    secrets.push(hook.url.rsplit('/').next().unwrap().to_owned());
+    for secret in secrets {
+        assert!(!log.contains(&secret), "the log holds a secret: {secret}");
+    }
+    db.cleanup().await;
+}
