@@ -297,3 +297,72 @@ async fn an_admin_sets_an_email_address_on_the_admin_page() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "admins only");
     w.done().await;
 }
+
+/// A rejection and a revision by email: `review.rejected` to the author and the reviewers,
+/// `request.revised` to the named reviewers only.
+#[tokio::test]
+async fn a_rejection_and_a_revision_are_mailed_to_the_people_they_name() {
+    let Some(smtp) = SmtpServer::start() else {
+        return;
+    };
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let db = TestStore::sqlite().await;
+    let toml = format!(
+        "{}[smtp]\nurl_env = \"SMTP_URL\"\nfrom = \"Countersign <cs@example.com>\"\n{OUTBOX}",
+        b.target_toml("")
+    );
+    let app = TestApp::start(config_for(&db.url, &toml, &[("SMTP_URL", &smtp.url)])).await;
+    let mut w = World::with_app(app).await;
+    w.db = Some(db);
+    for (who, address) in [
+        ("alice", "alice@example.com"),
+        ("bob", "bob@example.com"),
+        ("carol", "carol@example.com"),
+        ("root", "root@example.com"),
+    ] {
+        w.app
+            .store
+            .set_email(who, Some(address))
+            .await
+            .expect("email");
+    }
+    let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
+    let r = w
+        .submit(
+            json!({"title": "Fix one row", "intent": "a test edit", "sql": sql,
+            "target": b.name, "reviewers": ["bob", "carol"], "expected_rows": 1}),
+        )
+        .await;
+    let id = r["id"].as_i64().unwrap();
+    assert_eq!(
+        w.review("bob", id, "reject", "wrong row", 1).await.status(),
+        StatusCode::OK
+    );
+    let revised = format!("UPDATE {} SET v = v + 2 WHERE id = 1", b.table);
+    let res = w
+        .send(
+            "alice",
+            reqwest::Method::PUT,
+            &format!("/api/v1/requests/{id}"),
+            Some(json!({"sql": revised})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // submitted: bob, carol; rejected: alice, bob, carol; revised: bob, carol — 7.
+    let mails = smtp.wait_for(7, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = smtp.mails();
+    assert_eq!(mails.len(), 7, "{:?}", by_event(&mails));
+    assert_eq!(all.len(), 7, "nothing twice");
+    let got = by_event(&all);
+    assert_eq!(got["request.submitted"], set(&["bob", "carol"]));
+    assert_eq!(got["review.rejected"], set(&["alice", "bob", "carol"]));
+    assert_eq!(
+        got["request.revised"],
+        set(&["bob", "carol"]),
+        "the named reviewers"
+    );
+    w.done().await;
+}

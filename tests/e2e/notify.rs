@@ -541,3 +541,79 @@ async fn secrets_appear_in_no_log_line_of_the_server() {
     }
     db.cleanup().await;
 }
+
+/// The events the life of a request above does not make — a rejection, a revision, an
+/// approval that expires — reach the webhook too, signed, in order, each once; and Slack.
+#[tokio::test]
+async fn rejected_revised_and_expired_reach_the_webhooks_in_order() {
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let hooks = Hooks::start(Mode::Ok).await;
+    let db = TestStore::sqlite().await;
+    let toml = format!(
+        "{}{}",
+        b.target_toml("approval_ttl = \"1s\""),
+        notify_toml("")
+    );
+    let mut env = hooks.env();
+    env.push(("COUNTERSIGN_SERVER_EXPIRE_APPROVALS_EVERY", "1s"));
+    let app = TestApp::start(config_for(&db.url, &toml, &env)).await;
+    let mut w = World::with_app(app).await;
+    w.db = Some(db);
+
+    let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
+    let r = w
+        .submit(
+            json!({"title": "Fix a row", "intent": "a test edit", "sql": sql,
+            "target": b.name, "reviewers": ["bob"], "expected_rows": 1}),
+        )
+        .await;
+    let id = r["id"].as_i64().expect("id");
+    let res = w.review("bob", id, "reject", "not this row", 1).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let revised = format!("UPDATE {} SET v = v + 2 WHERE id = 1", b.table);
+    let res = w
+        .send(
+            "alice",
+            reqwest::Method::PUT,
+            &format!("/api/v1/requests/{id}"),
+            Some(json!({"sql": revised})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        w.review("bob", id, "approve", "", 2).await.status(),
+        StatusCode::OK
+    );
+
+    let hits = hooks.hook.wait_for(6, Duration::from_secs(15)).await;
+    assert_eq!(
+        events_once_in_order(&hits),
+        [
+            "request.submitted",
+            "review.rejected",
+            "request.revised",
+            "review.approved",
+            "request.approved",
+            "approval.expired",
+        ]
+    );
+    for h in &hits {
+        let mut mac =
+            <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(KEY.as_bytes()).unwrap();
+        mac.update(&h.body);
+        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(h.header("x-countersign-signature"), expected);
+        assert_eq!(h.json()["request"]["id"], id);
+    }
+    let expired = hits.last().expect("hits").json();
+    assert_eq!(
+        expired["actor"],
+        Value::Null,
+        "the system expired it: {expired}"
+    );
+    assert_eq!(expired["request"]["status"], "pending_review");
+    let slack = hooks.slack.wait_for(6, Duration::from_secs(10)).await;
+    assert_eq!(slack.len(), 6);
+    w.done().await;
+}
