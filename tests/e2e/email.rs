@@ -366,3 +366,80 @@ async fn a_rejection_and_a_revision_are_mailed_to_the_people_they_name() {
     );
     w.done().await;
 }
+
+/// A run whose target nobody can ask any more (its target left the configuration while the
+/// run was open) is settled as `unknown` after a restart, and `execution.reconciled` with that
+/// outcome is mailed to the admins and the author.
+#[tokio::test]
+async fn a_run_nothing_can_tell_about_is_mailed_to_the_admins_and_the_author() {
+    let Some(smtp) = SmtpServer::start() else {
+        return;
+    };
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let db = TestStore::sqlite().await;
+    let smtp_toml = format!("[smtp]\nurl_env = \"SMTP_URL\"\n{OUTBOX}");
+    let toml = format!("{}{smtp_toml}", b.target_toml(""));
+    let app = TestApp::start(config_for(&db.url, &toml, &[("SMTP_URL", &smtp.url)])).await;
+    let w = World::with_app(app).await;
+    for who in ["alice", "bob", "carol", "root"] {
+        w.app
+            .store
+            .set_email(who, Some(&format!("{who}@example.com")))
+            .await
+            .unwrap();
+    }
+    let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
+    let id = w.approved(b.name, &sql, Some(1)).await;
+    // A run claimed and begun on its target (its identity recorded), then the server gone.
+    let alice = w.app.store.user_by_name("alice").await.unwrap().unwrap();
+    w.app
+        .store
+        .claim_execution(id, &alice, 1, Some(1), None, None)
+        .await
+        .expect("claim");
+    let identity = countersign_core::request::RunIdentity {
+        txid: None,
+        session: None,
+        marker: Some("a-run-nobody-can-find".into()),
+    };
+    w.app
+        .store
+        .record_identity(id, &identity)
+        .await
+        .expect("identity");
+    w.done().await;
+
+    // Restarted without that target: nothing can tell what became of the run.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let other = format!(
+        "[[target]]\nname = \"elsewhere\"\ndriver = \"sqlite\"\nurl = \"{}\"\n{smtp_toml}",
+        b.url
+    );
+    let env = [
+        ("SMTP_URL", smtp.url.as_str()),
+        ("COUNTERSIGN_SERVER_RECONCILE_AFTER", "1s"),
+    ];
+    let app = TestApp::start(config_for(&db.url, &other, &env)).await;
+    let mut reconciled = Vec::new();
+    for _ in 0..150 {
+        reconciled = smtp
+            .mails()
+            .into_iter()
+            .filter(|m| m.event() == "execution.reconciled")
+            .collect();
+        if reconciled.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let to: BTreeSet<String> = reconciled.iter().map(|m| m.to.clone()).collect();
+    assert_eq!(to, set(&["alice", "root"]), "the admins and the author");
+    let record = app.store.request(id).await.unwrap().unwrap();
+    assert_eq!(
+        record.execution.and_then(|e| e.outcome).map(|o| o.as_str()),
+        Some("unknown")
+    );
+    app.stop().await;
+    db.cleanup().await;
+}
