@@ -26,6 +26,7 @@ mod tokens;
 mod transition;
 mod users;
 mod waiting;
+pub use waiting::WAITING_COUNT_CAP;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,23 +1,22 @@
 //! How many requests wait for a user's review (the dashboard's title and navigation): pending
 //! review, the user named on the current revision, and not yet reviewed by them on it — the
-//! same rule as `RequestFilter::awaiting_review_by`, counted without a limit.
-
-use countersign_core::request::RequestStatus;
+//! rows of `pending_reviews`, which the store's triggers keep to that rule (migration 0012).
+//! Counted up to [`WAITING_COUNT_CAP`], so the count costs the same whatever the store holds.
 
 use crate::{Store, StoreError};
 
+/// The most requests [`Store::count_awaiting_review`] counts; a page shows "1000+" beyond.
+pub const WAITING_COUNT_CAP: i64 = 1000;
+
 impl Store {
-    /// The number of requests waiting for `user`'s review.
+    /// The number of requests waiting for `user`'s review, at most [`WAITING_COUNT_CAP`].
     pub async fn count_awaiting_review(&self, user: &str) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM requests r WHERE r.status = $1 \
-             AND EXISTS (SELECT 1 FROM revision_reviewers rr JOIN users u ON u.id = rr.reviewer_id \
-                         WHERE rr.request_id = r.id AND rr.revision = r.revision AND u.name = $2) \
-             AND NOT EXISTS (SELECT 1 FROM reviews w JOIN users u ON u.id = w.reviewer_id \
-                         WHERE w.request_id = r.id AND w.revision = r.revision AND u.name = $2)",
+            "SELECT COUNT(*) FROM (SELECT 1 AS one FROM pending_reviews p \
+             JOIN users u ON u.id = p.reviewer_id WHERE u.name = $1 LIMIT $2) AS waiting",
         )
-        .bind(RequestStatus::PendingReview.as_str())
         .bind(user)
+        .bind(WAITING_COUNT_CAP)
         .fetch_one(&self.pool)
         .await?)
     }

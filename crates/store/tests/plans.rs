@@ -14,7 +14,7 @@ use countersign_core::request::RequestStatus;
 use countersign_core::user::Role;
 use countersign_store::audit::AuditFilter;
 use countersign_store::testing::{FILL_USERS, Fill};
-use countersign_store::{Backend, RequestFilter, Store, store_tests};
+use countersign_store::{Backend, RequestFilter, Store, WAITING_COUNT_CAP, store_tests};
 
 const REQUESTS: i64 = 20_000;
 
@@ -219,6 +219,26 @@ fn filters() -> Vec<(&'static str, RequestFilter)> {
 }
 
 store_tests! {
+    async fn the_waiting_count_agrees_with_the_list_and_stops_at_its_cap(store: Store) {
+        filled(&store).await;
+        let mut capped = false;
+        for name in FILL_USERS.iter().copied().chain(["erin"]) {
+            let count = store.count_awaiting_review(name).await.expect("count");
+            let filter = RequestFilter {
+                awaiting_review_by: Some(name.to_owned()),
+                ..RequestFilter::default()
+            };
+            let listed = store
+                .list_requests(&filter, WAITING_COUNT_CAP + 1)
+                .await
+                .expect("list")
+                .len() as i64;
+            assert_eq!(count, listed.min(WAITING_COUNT_CAP), "{name}");
+            capped |= count == WAITING_COUNT_CAP;
+        }
+        assert!(capped, "someone has more waiting than is counted");
+    }
+
     async fn every_request_list_filter_is_served_by_an_index(store: Store) {
         filled(&store).await;
         let backend = store.backend();

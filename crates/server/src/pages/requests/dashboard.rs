@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Html;
 use countersign_core::user::User;
-use countersign_store::RequestFilter;
+use countersign_store::{RequestFilter, WAITING_COUNT_CAP};
 
 use crate::AppState;
 use crate::auth::PageUser;
@@ -23,8 +23,11 @@ struct Dashboard<'a> {
     csrf_token: &'a str,
     mine: Vec<SummaryView>,
     waiting: Vec<SummaryView>,
-    /// How many wait for my review (all of them, not only those listed).
-    waiting_count: i64,
+    /// How many wait for my review (all of them, not only those listed), in words: `3`, or
+    /// `1000+` past what is counted.
+    waiting_count: String,
+    /// Whether any does.
+    waiting_any: bool,
 }
 
 /// `GET /`: my requests, and those waiting for my review.
@@ -42,8 +45,14 @@ pub async fn dashboard(
     };
     let mine = state.store.list_requests(&mine, DASHBOARD_ROWS).await?;
     let waiting = state.store.list_requests(&waiting, DASHBOARD_ROWS).await?;
-    let waiting_count = state.store.count_awaiting_review(&me.user.name).await?;
+    let counted = state.store.count_awaiting_review(&me.user.name).await?;
+    let waiting_count = if counted >= WAITING_COUNT_CAP {
+        format!("{WAITING_COUNT_CAP}+")
+    } else {
+        counted.to_string()
+    };
     render(&Dashboard {
+        waiting_any: counted > 0,
         user: &me.user,
         csrf_token: &me.csrf_token,
         mine: mine.into_iter().map(SummaryView::from).collect(),
