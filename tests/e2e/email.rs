@@ -26,6 +26,38 @@ fn by_event(mails: &[Mail]) -> BTreeMap<String, BTreeSet<String>> {
     out
 }
 
+/// A world over a fresh store whose mail goes to `smtp`, with target `b` (`target_extra` in its
+/// table) and `env` besides `SMTP_URL`.
+async fn mail_world(
+    smtp: &SmtpServer,
+    b: &Backend,
+    target_extra: &str,
+    env: &[(&str, &str)],
+) -> World {
+    let db = TestStore::sqlite().await;
+    let toml = format!(
+        "{}[smtp]\nurl_env = \"SMTP_URL\"\nfrom = \"Countersign <cs@example.com>\"\n{OUTBOX}",
+        b.target_toml(target_extra)
+    );
+    let mut vars = vec![("SMTP_URL", smtp.url.as_str())];
+    vars.extend_from_slice(env);
+    let app = TestApp::start(config_for(&db.url, &toml, &vars)).await;
+    let mut w = World::with_app(app).await;
+    w.db = Some(db);
+    w
+}
+
+/// Gives each of `names` the address `NAME@example.com`.
+async fn give_addresses(w: &World, names: &[&str]) {
+    for who in names {
+        w.app
+            .store
+            .set_email(who, Some(&format!("{who}@example.com")))
+            .await
+            .expect("email");
+    }
+}
+
 fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|n| format!("{n}@example.com")).collect()
 }
@@ -37,14 +69,7 @@ async fn each_event_reaches_exactly_the_people_it_names_by_email() {
     };
     let b = Backend::sqlite();
     b.create_accounts(1).await;
-    let db = TestStore::sqlite().await;
-    let toml = format!(
-        "{}[smtp]\nurl_env = \"SMTP_URL\"\nfrom = \"Countersign <cs@example.com>\"\n{OUTBOX}",
-        b.target_toml("")
-    );
-    let app = TestApp::start(config_for(&db.url, &toml, &[("SMTP_URL", &smtp.url)])).await;
-    let mut w = World::with_app(app).await;
-    w.db = Some(db);
+    let mut w = mail_world(&smtp, &b, "", &[]).await;
     w.add("dave", &[Role::Reviewer]).await;
     w.add("erin", &[Role::Author]).await;
     for (who, address) in [
@@ -158,25 +183,9 @@ async fn an_expired_approval_is_mailed_to_the_admins_and_the_author() {
     };
     let b = Backend::sqlite();
     b.create_accounts(1).await;
-    let db = TestStore::sqlite().await;
-    let toml = format!(
-        "{}[smtp]\nurl_env = \"SMTP_URL\"\n{OUTBOX}",
-        b.target_toml("approval_ttl = \"1s\"")
-    );
-    let env = [
-        ("SMTP_URL", smtp.url.as_str()),
-        ("COUNTERSIGN_SERVER_EXPIRE_APPROVALS_EVERY", "1s"),
-    ];
-    let app = TestApp::start(config_for(&db.url, &toml, &env)).await;
-    let mut w = World::with_app(app).await;
-    w.db = Some(db);
-    for who in ["alice", "bob", "carol", "root"] {
-        w.app
-            .store
-            .set_email(who, Some(&format!("{who}@example.com")))
-            .await
-            .unwrap();
-    }
+    let env = [("COUNTERSIGN_SERVER_EXPIRE_APPROVALS_EVERY", "1s")];
+    let w = mail_world(&smtp, &b, "approval_ttl = \"1s\"", &env).await;
+    give_addresses(&w, &["alice", "bob", "carol", "root"]).await;
     let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
     let id = w.approved(b.name, &sql, Some(1)).await;
     let mut expired = Vec::new();
@@ -307,26 +316,8 @@ async fn a_rejection_and_a_revision_are_mailed_to_the_people_they_name() {
     };
     let b = Backend::sqlite();
     b.create_accounts(1).await;
-    let db = TestStore::sqlite().await;
-    let toml = format!(
-        "{}[smtp]\nurl_env = \"SMTP_URL\"\nfrom = \"Countersign <cs@example.com>\"\n{OUTBOX}",
-        b.target_toml("")
-    );
-    let app = TestApp::start(config_for(&db.url, &toml, &[("SMTP_URL", &smtp.url)])).await;
-    let mut w = World::with_app(app).await;
-    w.db = Some(db);
-    for (who, address) in [
-        ("alice", "alice@example.com"),
-        ("bob", "bob@example.com"),
-        ("carol", "carol@example.com"),
-        ("root", "root@example.com"),
-    ] {
-        w.app
-            .store
-            .set_email(who, Some(address))
-            .await
-            .expect("email");
-    }
+    let w = mail_world(&smtp, &b, "", &[]).await;
+    give_addresses(&w, &["alice", "bob", "carol", "root"]).await;
     let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
     let r = w
         .submit(
@@ -382,13 +373,7 @@ async fn a_run_nothing_can_tell_about_is_mailed_to_the_admins_and_the_author() {
     let toml = format!("{}{smtp_toml}", b.target_toml(""));
     let app = TestApp::start(config_for(&db.url, &toml, &[("SMTP_URL", &smtp.url)])).await;
     let w = World::with_app(app).await;
-    for who in ["alice", "bob", "carol", "root"] {
-        w.app
-            .store
-            .set_email(who, Some(&format!("{who}@example.com")))
-            .await
-            .unwrap();
-    }
+    give_addresses(&w, &["alice", "bob", "carol", "root"]).await;
     let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
     let id = w.approved(b.name, &sql, Some(1)).await;
     // A run claimed and begun on its target (its identity recorded), then the server gone.

@@ -18,6 +18,13 @@ use crate::common::{Backend, PW, TestApp, World, config_for, hidden_csrf};
 
 const KEY: &str = "whsec-0123456789-KEY";
 
+/// `sha256=<hex HMAC-SHA256 of body with KEY>`: what a receiver expects in the signature header.
+fn signature(body: &[u8]) -> String {
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(KEY.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 /// `[[notify]]` for a generic webhook (signed) at `$HOOK_URL` and a Slack one at
 /// `$SLACK_URL`, with an outbox that polls and retries quickly.
 fn notify_toml(outbox: &str) -> String {
@@ -121,13 +128,9 @@ async fn each_event_reaches_its_webhooks_signed_and_slack_with_a_link() {
         let body = h.json();
         assert_eq!(h.header("x-countersign-event"), body["event"]);
         assert_eq!(h.delivery(), body["delivery"]);
-        let mut mac =
-            <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(KEY.as_bytes()).unwrap();
-        mac.update(&h.body);
-        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
         assert_eq!(
             h.header("x-countersign-signature"),
-            expected,
+            signature(&h.body),
             "HMAC verifies with the key"
         );
         assert_eq!(body["request"]["id"], id);
@@ -599,11 +602,7 @@ async fn rejected_revised_and_expired_reach_the_webhooks_in_order() {
         ]
     );
     for h in &hits {
-        let mut mac =
-            <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(KEY.as_bytes()).unwrap();
-        mac.update(&h.body);
-        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-        assert_eq!(h.header("x-countersign-signature"), expected);
+        assert_eq!(h.header("x-countersign-signature"), signature(&h.body));
         assert_eq!(h.json()["request"]["id"], id);
     }
     let expired = hits.last().expect("hits").json();
