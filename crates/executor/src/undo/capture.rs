@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::error::{DriverError, ErrorKind, Failure, Step as RunStep};
+use crate::rehearse::sample::quote_ident;
 use crate::report::{Progress, StatementResult, TableChanges};
 use crate::run::{DEADLINE_GRACE, Stop};
 use crate::session::Session;
@@ -285,7 +286,7 @@ fn after_select(driver: Driver, table: &CapturedTable, keys: &[&Vec<Literal>]) -
         let columns: Vec<String> = table
             .key_at
             .iter()
-            .map(|&i| literal_free_column(driver, &table.info.columns[i].name))
+            .map(|&i| quote_ident(driver, &table.info.columns[i].name))
             .collect();
         let alternatives: Vec<String> = keys
             .iter()
@@ -301,10 +302,6 @@ fn after_select(driver: Driver, table: &CapturedTable, keys: &[&Vec<Literal>]) -
         sql.push_str(&format!(" WHERE {}", alternatives.join(" OR ")));
     }
     sql
-}
-
-fn literal_free_column(driver: Driver, name: &str) -> String {
-    crate::rehearse::sample::quote_ident(driver, name)
 }
 
 /// Sends the planned statements batch by batch, recording each one's count in `progress`
