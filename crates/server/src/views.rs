@@ -338,7 +338,8 @@ impl From<ExecutionRecord> for ExecutionView {
     }
 }
 
-/// A line of a list: `GET /api/v1/requests`.
+/// A line of a list, as the dashboard shows it. `GET /api/v1/requests` answers the same fields,
+/// written by the store (`Store::list_requests_json`; the store's tests hold the two equal).
 #[derive(Debug, Serialize)]
 pub struct SummaryView {
     pub id: i64,

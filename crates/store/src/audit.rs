@@ -283,10 +283,10 @@ impl FilterParams {
             q.push(" AND action = ").text(action.as_str());
         }
         q.push(match order {
-            Order::OldestFirst => " ORDER BY seq ASC LIMIT ",
-            Order::NewestFirst => " ORDER BY seq DESC LIMIT ",
+            Order::OldestFirst => " ORDER BY seq ASC",
+            Order::NewestFirst => " ORDER BY seq DESC",
         })
-        .int(limit);
+        .limit(limit);
         q
     }
 
@@ -301,7 +301,7 @@ impl FilterParams {
     ) -> Result<Vec<AnyRow>, StoreError> {
         Ok(self
             .select(order, after, before, limit)
-            .query()
+            .query_once()
             .fetch_all(pool)
             .await?)
     }
@@ -327,7 +327,7 @@ impl Reader {
         let select = params.select(Order::OldestFirst, after, i64::MAX, STREAM_PAGE);
         match self {
             Reader::Any(pool) => {
-                let rows = select.query().fetch_all(pool).await?;
+                let rows = select.query_once().fetch_all(pool).await?;
                 rows.iter().map(StoredEvent::from_row).collect()
             }
             Reader::Postgres(pool) => {

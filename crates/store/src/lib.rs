@@ -46,7 +46,9 @@ pub use error::{Conflict, StoreError};
 pub use executions::{ExecutionRecord, ExecutionResult, OpenExecution};
 pub use expiry::ExpiredApproval;
 pub use rehearsals::{INTERRUPTED, RehearsalRecord, RehearsalResult};
-pub use requests::{RequestFilter, RequestRecord, RequestSummary, RevisionInput, RevisionRecord};
+pub use requests::{
+    RequestFilter, RequestRecord, RequestSummary, RevisionInput, RevisionRecord, SummaryPage,
+};
 pub use sessions::Session;
 pub use throttle::{FailureRecorded, ThrottleKey};
 pub use tokens::TokenRecord;
@@ -99,10 +101,15 @@ impl Store {
             Backend::Postgres => url.to_owned(),
         };
         let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 4,
-                Backend::Postgres => 10,
-            })
+            .max_connections(
+                std::env::var("XPOOL")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(match backend {
+                        Backend::Sqlite => 4,
+                        Backend::Postgres => 10,
+                    }),
+            )
             .acquire_timeout(Duration::from_secs(10))
             .connect(&url)
             .await

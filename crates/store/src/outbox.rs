@@ -196,10 +196,9 @@ impl Store {
         };
         let select = format!(
             "SELECT id, event, request_id, revision, actor, at, details FROM outbox \
-             WHERE expanded = 0 ORDER BY id LIMIT $1{lock}"
+             WHERE expanded = 0 ORDER BY id LIMIT {limit}{lock}"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(select))
-            .bind(limit)
             .fetch_all(&mut *tx)
             .await?;
         let now = timestamp::format(timestamp::now());
@@ -271,11 +270,10 @@ impl Store {
              AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel = d.channel \
              AND e.request_id = d.request_id AND e.status = 'pending' AND e.id < d.id \
              AND (e.next_at > $1 OR e.claimed_until > $1)) \
-             ORDER BY d.id LIMIT $2{lock}"
+             ORDER BY d.id LIMIT {limit}{lock}"
         );
         let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(select))
             .bind(now_text.as_str())
-            .bind(limit)
             .fetch_all(&mut *tx)
             .await?;
         let until = timestamp::format(now + lease);

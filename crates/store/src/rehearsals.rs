@@ -198,10 +198,12 @@ impl Store {
         request_id: i64,
         limit: i64,
     ) -> Result<Vec<RehearsalRecord>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} WHERE r.request_id = $1 ORDER BY r.id DESC LIMIT $2");
+        // The limit written into the text (an i64): a bound LIMIT makes SQLite prepare the
+        // statement again each time.
+        let sql =
+            format!("SELECT {COLUMNS} WHERE r.request_id = $1 ORDER BY r.id DESC LIMIT {limit}");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(request_id)
-            .bind(limit)
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(record).collect()

@@ -5,14 +5,15 @@
 //!
 //! sqlx's own `QueryBuilder` writes `?` placeholders for the `Any` driver, which PostgreSQL does
 //! not read; `$n` works on both backends. Only this crate builds statements, and only from
-//! fixed fragments: values always go through a bind, never into the text.
+//! fixed fragments: values always go through a bind, never into the text — but for page sizes
+//! (`i64`s, which carry no SQL), written in: SQLite plans with a bound `LIMIT`'s value, and so
+//! prepares the statement again every time it is bound.
 
 use sqlx::any::AnyArguments;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe, Postgres};
 
-#[cfg(feature = "testing")]
 use crate::Backend;
 
 /// A value to bind.
@@ -35,6 +36,30 @@ impl Select {
             sql: sql.to_owned(),
             values: Vec::new(),
         }
+    }
+
+    /// This statement inside another: `before`, then this one's text, then `after`, where
+    /// every `$v` of `before` and `after` is the number `value` written into the text, like
+    /// [`Select::limit`]'s.
+    pub(crate) fn wrap(
+        &mut self,
+        before: &'static str,
+        after: &'static str,
+        value: i64,
+    ) -> &mut Select {
+        let value = value.to_string();
+        self.sql.insert_str(0, &before.replace("$v", &value));
+        self.sql.push_str(&after.replace("$v", &value));
+        self
+    }
+
+    /// Appends `LIMIT n` with the number written into the text. SQLite reads a bound `LIMIT`'s
+    /// value when it plans and so prepares the statement again each time it is bound (about as
+    /// costly as the query); an `i64` carries no SQL.
+    pub(crate) fn limit(&mut self, n: i64) -> &mut Select {
+        self.sql.push_str(" LIMIT ");
+        self.sql.push_str(&n.to_string());
+        self
     }
 
     /// Appends a fixed piece of SQL.
@@ -61,10 +86,18 @@ impl Select {
         self
     }
 
-    /// The statement with its values bound. It is not kept prepared: the database plans each
-    /// call for the values it is given (a statement prepared once may be planned once for
-    /// any value, which for a filter means for an average one).
-    pub(crate) fn query(&self) -> Query<'static, Any, AnyArguments> {
+    /// The statement with its values bound. On PostgreSQL it is not kept prepared: the
+    /// database plans each call for the values it is given (a statement prepared once may be
+    /// planned once for any value, which for a filter means for an average one). SQLite plans
+    /// without the values (the list queries name their index), so there it is kept prepared,
+    /// one statement per shape of filter.
+    pub(crate) fn query(&self, backend: Backend) -> Query<'static, Any, AnyArguments> {
+        self.bound(self.sql.clone())
+            .persistent(backend == Backend::Sqlite)
+    }
+
+    /// The statement with its values bound, never kept prepared (whatever the backend).
+    pub(crate) fn query_once(&self) -> Query<'static, Any, AnyArguments> {
         self.bound(self.sql.clone()).persistent(false)
     }
 
@@ -134,5 +167,17 @@ mod tests {
         s.text("x").push(" AND b < ").int(3).push(" LIMIT ").int(5);
         assert_eq!(s.sql(), "SELECT 1 FROM t WHERE a = $1 AND b < $2 LIMIT $3");
         assert_eq!(s.values.len(), 3);
+    }
+
+    #[test]
+    fn page_sizes_are_written_in_and_wrapping_keeps_the_numbers() {
+        let mut s = Select::new("SELECT id FROM t WHERE a = ");
+        s.text("x").limit(51);
+        s.wrap("SELECT count(*) > $v FROM (", ") AS p", 50);
+        assert_eq!(
+            s.sql(),
+            "SELECT count(*) > 50 FROM (SELECT id FROM t WHERE a = $1 LIMIT 51) AS p"
+        );
+        assert_eq!(s.values.len(), 1, "only the value is bound");
     }
 }

@@ -13,7 +13,7 @@ use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 
 use crate::audit::{NewEvent, append};
-use crate::users::user_from_row;
+use crate::users::{roles_column, user_with_roles};
 use crate::{Store, StoreError};
 
 /// A live session: whose it is and the CSRF token its forms must carry.
@@ -72,17 +72,19 @@ impl Store {
         let now = timestamp::now();
         let idle_since = now - idle;
         let mut conn = self.pool.acquire().await?;
-        let row = sqlx::query(
-            "SELECT u.id, u.name, u.disabled_at, s.csrf_token, s.expires_at, s.last_seen_at \
-             FROM sessions s JOIN users u ON u.id = s.user_id \
+        let select = format!(
+            "SELECT u.id, u.name, u.disabled_at, s.csrf_token, s.expires_at, s.last_seen_at, \
+             {roles} FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
              AND u.disabled_at IS NULL",
-        )
-        .bind(id_hash)
-        .bind(timestamp::format(now))
-        .bind(timestamp::format(idle_since))
-        .fetch_optional(&mut *conn)
-        .await?;
+            roles = roles_column(self.backend),
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(select))
+            .bind(id_hash)
+            .bind(timestamp::format(now))
+            .bind(timestamp::format(idle_since))
+            .fetch_optional(&mut *conn)
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let expires_at: String = row.try_get("expires_at")?;
         let last_seen: String = row.try_get("last_seen_at")?;
@@ -95,7 +97,7 @@ impl Store {
                 .await?;
         }
         Ok(Some(Session {
-            user: user_from_row(&mut conn, &row).await?,
+            user: user_with_roles(&row)?,
             csrf_token: row.try_get("csrf_token")?,
             expires_at: timestamp::parse(&expires_at)
                 .map_err(|_| StoreError::Corrupt(format!("session expiry {expires_at:?}")))?,

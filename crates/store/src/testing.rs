@@ -278,7 +278,12 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        // PostgreSQL plans with statistics (autovacuum would gather them soon enough). SQLite is
+        // left as the product leaves it: it plans the lists by the index they name, and with
+        // sqlite_stat4 samples it would prepare a statement again whenever a value is bound.
+        if self.backend == crate::Backend::Postgres {
+            sqlx::query("ANALYZE").execute(&self.pool).await?;
+        }
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::audit::{NewEvent, append};
-use crate::users::user_from_row;
+use crate::users::{roles_column, user_with_roles};
 use crate::{Conflict, Store, StoreError};
 
 /// A token as lists show it: never its hash.
@@ -84,16 +84,18 @@ impl Store {
     pub async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
         let now = timestamp::now();
         let mut conn = self.pool.acquire().await?;
-        let row = sqlx::query(
-            "SELECT u.id, u.name, u.disabled_at, t.id AS token_id, t.last_used_at \
+        let select = format!(
+            "SELECT u.id, u.name, u.disabled_at, t.id AS token_id, t.last_used_at, {roles} \
              FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND u.disabled_at IS NULL AND t.revoked_at IS NULL \
              AND (t.expires_at IS NULL OR t.expires_at > $2)",
-        )
-        .bind(token_hash)
-        .bind(timestamp::format(now))
-        .fetch_optional(&mut *conn)
-        .await?;
+            roles = roles_column(self.backend),
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(select))
+            .bind(token_hash)
+            .bind(timestamp::format(now))
+            .fetch_optional(&mut *conn)
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let last_used: Option<String> = row.try_get("last_used_at")?;
         let a_minute_ago = timestamp::format(now - time::Duration::MINUTE);
@@ -104,7 +106,7 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
         }
-        Ok(Some(user_from_row(&mut conn, &row).await?))
+        Ok(Some(user_with_roles(&row)?))
     }
 
     /// The tokens of `user` (every user's when `None`), newest first.

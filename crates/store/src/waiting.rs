@@ -11,13 +11,15 @@ pub const WAITING_COUNT_CAP: i64 = 1000;
 impl Store {
     /// The number of requests waiting for `user`'s review, at most [`WAITING_COUNT_CAP`].
     pub async fn count_awaiting_review(&self, user: &str) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
+        // The cap written into the text: a bound LIMIT makes SQLite prepare it again each time.
+        let count = format!(
             "SELECT COUNT(*) FROM (SELECT 1 AS one FROM pending_reviews p \
-             JOIN users u ON u.id = p.reviewer_id WHERE u.name = $1 LIMIT $2) AS waiting",
-        )
-        .bind(user)
-        .bind(WAITING_COUNT_CAP)
-        .fetch_one(&self.pool)
-        .await?)
+             JOIN users u ON u.id = p.reviewer_id WHERE u.name = $1 LIMIT {WAITING_COUNT_CAP}) \
+             AS waiting"
+        );
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(count))
+            .bind(user)
+            .fetch_one(&self.pool)
+            .await?)
     }
 }

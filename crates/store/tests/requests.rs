@@ -164,6 +164,76 @@ store_tests! {
         assert_eq!(pending.len(), 5);
     }
 
+    async fn the_list_as_json_holds_what_its_rows_hold_and_pages_the_same(store: Store) {
+        // The API's list is written by the database as JSON (list_requests_json): every field
+        // and every awkward character must read back as the rows say, and its cursor must lead
+        // to the same next page.
+        let (alice, bob, carol) = people(&store).await;
+        let analysis = json!({});
+        let titles = [
+            "plain",
+            "quote \" and backslash \\ and a tab\t",
+            "new\nline and \u{1} control",
+            "</script><script>alert(1)</script>",
+            "ünïcödé — ✓ 🚀",
+            "",
+        ];
+        for (i, title) in titles.iter().enumerate() {
+            let reviewers = if i % 2 == 0 { vec![bob.clone()] } else { vec![carol.clone()] };
+            let sql = format!("UPDATE t SET v = {i} WHERE id = {i}");
+            let target = if i < 3 { "shop" } else { "bill\"ing" };
+            store.submit_request(&alice, title, target, &revision(&sql, &reviewers, &analysis)).await.expect("submit");
+        }
+        let f = RequestFilter::default;
+        let filters = [
+            f(),
+            RequestFilter { reviewer: Some("bob".into()), ..f() },
+            RequestFilter { target: Some("bill\"ing".into()), ..f() },
+            RequestFilter { status: Some(RequestStatus::PendingReview), ..f() },
+            RequestFilter { status: Some(RequestStatus::Executed), ..f() },
+            RequestFilter { awaiting_review_by: Some("carol".into()), ..f() },
+            RequestFilter { author: Some("nobody".into()), ..f() },
+        ];
+        for filter in filters {
+            for limit in [1, 2, 3, 10] {
+                let mut expected = Vec::new();
+                let mut before = filter.before_id;
+                loop {
+                    let page = RequestFilter { before_id: before, ..filter.clone() };
+                    let json = store.list_requests_json(&page, limit).await.expect("json");
+                    let items: Vec<serde_json::Value> = serde_json::from_str(&json.items).expect("JSON");
+                    assert!(items.len() as i64 <= limit, "{filter:?} limit {limit}: a page at most");
+                    for item in &items {
+                        // Each line as the request itself reads back, field for field.
+                        let id = item["id"].as_i64().expect("id");
+                        let r = store.request(id).await.expect("read").expect("listed, so it exists");
+                        let want = json!({
+                            "id": r.id, "title": r.title, "target": r.target, "author": r.author,
+                            "status": r.status.as_str(), "revision": r.revision,
+                            "risk": r.current().risk.as_str(),
+                            "created_at": countersign_core::timestamp::format(r.created_at),
+                            "updated_at": countersign_core::timestamp::format(r.updated_at),
+                        });
+                        assert_eq!(item, &want, "{filter:?} limit {limit}");
+                        expected.push(id);
+                    }
+                    // The typed list reads the same JSON.
+                    let typed = store.list_requests(&page, limit).await.expect("typed");
+                    assert_eq!(typed.iter().map(|r| r.id).collect::<Vec<_>>(), expected[expected.len() - items.len()..].to_vec());
+                    match json.next_before {
+                        Some(next) => {
+                            assert_eq!(items.len() as i64, limit, "a full page before another");
+                            before = Some(next);
+                        }
+                        None => break,
+                    }
+                }
+                let whole = store.list_requests(&filter, 100).await.expect("whole");
+                assert_eq!(expected, whole.iter().map(|r| r.id).collect::<Vec<_>>(), "{filter:?} limit {limit}: every page");
+            }
+        }
+    }
+
     async fn waiting_for_review_follows_every_change(store: Store) {
         // "Waiting for my review" is read from pending_reviews, which the store's triggers keep:
         // each change below must add or remove exactly the right rows.

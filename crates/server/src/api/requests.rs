@@ -1,19 +1,20 @@
 //! `/api/v1/requests`: submit, list, read, revise, review, withdraw.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use countersign_core::request::RequestStatus;
 use countersign_core::validation::{NewRequest, NewReview, RequestEdit};
 use countersign_store::RequestFilter;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::ApiJson;
 use crate::AppState;
 use crate::auth::ApiUser;
 use crate::error::ApiError;
-use crate::views::{RehearsalView, RequestView, SummaryView};
+use crate::views::{RehearsalView, RequestView};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -110,18 +111,12 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Page {
-    items: Vec<SummaryView>,
-    next_cursor: Option<String>,
-}
-
 /// `GET /api/v1/requests?status=&author=&reviewer=&target=&limit=&cursor=` → a page, newest first.
 async fn list(
     State(state): State<AppState>,
     ApiUser(_): ApiUser,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Page>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let status = q
         .status
@@ -151,19 +146,15 @@ async fn list(
         awaiting_review_by: None,
         before_id,
     };
-    // One more than asked tells whether another page follows.
-    let mut rows = state.store.list_requests(&filter, limit + 1).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|r| r.id.to_string())
-    } else {
-        None
-    };
-    Ok(Json(Page {
-        items: rows.into_iter().map(SummaryView::from).collect(),
-        next_cursor,
-    }))
+    let page = state.store.list_requests_json(&filter, limit).await?;
+    // The items are the store's JSON as it wrote them: only the envelope is written here.
+    let next_cursor = page.next_before.map(|id| id.to_string());
+    let body = format!(
+        "{{\"items\":{},\"next_cursor\":{}}}",
+        page.items,
+        serde_json::to_string(&next_cursor).map_err(ApiError::internal)?
+    );
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// `GET /api/v1/requests/{id}`
