@@ -616,3 +616,100 @@ async fn rejected_revised_and_expired_reach_the_webhooks_in_order() {
     assert_eq!(slack.len(), 6);
     w.done().await;
 }
+
+/// A run whose target nobody can ask any more (its target left the configuration while the run
+/// was open) is settled as `unknown` after a restart: `execution.reconciled` reaches the
+/// generic webhook, signed, once, after the events before it (the email side: `email.rs`).
+#[tokio::test]
+async fn a_run_nothing_can_tell_about_reaches_the_webhook_signed() {
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let hook = Receiver::start(Mode::Ok).await;
+    let db = TestStore::sqlite().await;
+    let notify = "[[notify]]\nkind = \"webhook\"\nurl_env = \"HOOK_URL\"\nsecret_env = \"HOOK_KEY\"\n\
+         [outbox]\npoll_every = \"50ms\"\ntimeout = \"1s\"\nretry_first = \"200ms\"\n";
+    let env = [("HOOK_URL", hook.url.as_str()), ("HOOK_KEY", KEY)];
+    let toml = format!("{}{notify}", b.target_toml(""));
+    let app = TestApp::start(config_for(&db.url, &toml, &env)).await;
+    let w = World::with_app(app).await;
+    let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
+    let id = w.approved(b.name, &sql, Some(1)).await;
+    // A run claimed and begun on its target (its identity recorded), then the server gone.
+    let alice = w.app.store.user_by_name("alice").await.unwrap().unwrap();
+    w.app
+        .store
+        .claim_execution(id, &alice, 1, Some(1), None, None)
+        .await
+        .expect("claim");
+    let identity = countersign_core::request::RunIdentity {
+        txid: None,
+        session: None,
+        marker: Some("a-run-nobody-can-find".into()),
+    };
+    w.app
+        .store
+        .record_identity(id, &identity)
+        .await
+        .expect("identity");
+    // What happened before the run reached the webhook already.
+    let before = hook.wait_for(3, Duration::from_secs(10)).await;
+    w.done().await;
+
+    // Restarted without that target: nothing can tell what became of the run.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let other = format!(
+        "[[target]]\nname = \"elsewhere\"\ndriver = \"sqlite\"\nurl = \"{}\"\n{notify}",
+        b.url
+    );
+    let mut env = env.to_vec();
+    env.push(("COUNTERSIGN_SERVER_RECONCILE_AFTER", "1s"));
+    let app = TestApp::start(config_for(&db.url, &other, &env)).await;
+    for _ in 0..150 {
+        let delivered = hook.delivered();
+        if delivered
+            .iter()
+            .any(|h| h.json()["event"] == "execution.reconciled")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = hook.delivered();
+    let events = events_once_in_order(&all);
+    assert_eq!(
+        events,
+        [
+            "request.submitted",
+            "review.approved",
+            "request.approved",
+            "execution.reconciled"
+        ],
+        "each once, in order (before the restart: {:?})",
+        events_once_in_order(&before)
+    );
+    let h = all.last().expect("the reconciled event");
+    assert_eq!(h.header("x-countersign-event"), "execution.reconciled");
+    assert_eq!(
+        h.header("x-countersign-signature"),
+        signature(&h.body),
+        "HMAC verifies with the key"
+    );
+    let body = h.json();
+    assert_eq!(h.delivery(), body["delivery"]);
+    assert_eq!(body["request"]["id"], id);
+    assert_eq!(body["actor"], Value::Null, "the server settled it: {body}");
+    assert!(
+        body["request"]["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with(&format!("/requests/{id}"))),
+        "{body}"
+    );
+    let record = app.store.request(id).await.unwrap().unwrap();
+    assert_eq!(
+        record.execution.and_then(|e| e.outcome).map(|o| o.as_str()),
+        Some("unknown")
+    );
+    app.stop().await;
+    db.cleanup().await;
+}
