@@ -235,6 +235,91 @@ async fn a_receiver_failing_then_back_gets_every_message_once_in_order_with_the_
     w.done().await;
 }
 
+/// A receiver that answers 500 for a full minute, then 200, while three requests live their
+/// lives during the outage (the design's "500 for a minute"): it is tried all along, and once
+/// back it accepts every message exactly once by delivery id, in order per request, within
+/// seconds (`retry_max` caps the wait between tries).
+#[tokio::test]
+async fn a_receiver_down_for_a_minute_accepts_every_message_once_in_order_after() {
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let down = Instant::now();
+    let back = down + Duration::from_secs(60);
+    let hooks = Hooks::start(Mode::FailUntil(back)).await;
+    let w = world_on(TestStore::sqlite().await, &b, &hooks, "retry_max = \"2s\"").await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+        }
+        ids.push(life_of_a_request(&w, &b).await);
+    }
+    assert!(
+        Instant::now() < back,
+        "every event was made during the outage"
+    );
+    let accepted = hooks
+        .hook
+        .wait_for(
+            15,
+            back.saturating_duration_since(Instant::now()) + Duration::from_secs(30),
+        )
+        .await;
+    // Anything sent twice would arrive now.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let accepted_all = hooks.hook.delivered();
+    assert_eq!(
+        accepted.len(),
+        15,
+        "every message arrives once the receiver is back"
+    );
+    assert_eq!(accepted_all.len(), 15, "and none twice");
+    let mut per_request: BTreeMap<i64, Vec<Hit>> = BTreeMap::new();
+    for h in &accepted_all {
+        assert!(h.at >= back, "accepted only once back");
+        assert_eq!(h.header("x-countersign-signature"), signature(&h.body));
+        per_request
+            .entry(h.json()["request"]["id"].as_i64().unwrap())
+            .or_default()
+            .push(h.clone());
+    }
+    for id in &ids {
+        assert_eq!(
+            events_once_in_order(&per_request[id]),
+            EVENTS,
+            "request {id}: each delivery id once, in order"
+        );
+    }
+    let last = accepted_all.iter().map(|h| h.at).max().unwrap();
+    assert!(
+        last - back < Duration::from_secs(15),
+        "all delivered within seconds of the receiver's return: {:?}",
+        last - back
+    );
+    let hits = hooks.hook.hits();
+    let refused: Vec<&Hit> = hits
+        .iter()
+        .filter(|h| h.answered != StatusCode::OK)
+        .collect();
+    let refused_ids: BTreeSet<&str> = refused.iter().map(|h| h.delivery()).collect();
+    let accepted_ids: BTreeSet<&str> = accepted_all.iter().map(Hit::delivery).collect();
+    assert!(
+        refused_ids.is_subset(&accepted_ids),
+        "a retry carries the same delivery id"
+    );
+    for id in &ids {
+        assert!(
+            refused.iter().any(|h| h.json()["request"]["id"] == *id),
+            "request {id}'s first message was tried during the outage"
+        );
+    }
+    assert!(
+        refused.iter().any(|h| back - h.at < Duration::from_secs(5)),
+        "still tried at the end of the outage"
+    );
+    w.done().await;
+}
+
 #[tokio::test]
 async fn a_hanging_receiver_is_left_at_the_timeout_and_gets_its_messages_later() {
     let b = Backend::sqlite();
