@@ -284,7 +284,40 @@ async fn an_admin_sets_an_email_address_on_the_admin_page() {
             &[("csrf_token", &csrf), ("email", "no address")],
         )
         .await;
+    // Refused: the admin page again, the reason on bob's line, the address as typed.
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let refused = res.text().await.unwrap();
+    assert!(
+        refused.contains("<h2>Add a user</h2>"),
+        "the admin page: {refused}"
+    );
+    let line = refused
+        .split("<tr id=\"user-bob\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("bob's line");
+    assert!(
+        line.contains("role=\"alert\">&#34;no address&#34; is not an email address")
+            || line.contains("role=\"alert\">&quot;no address&quot; is not an email address"),
+        "the reason on bob's line: {line}"
+    );
+    assert!(line.contains("<details open>"), "bob's forms open: {line}");
+    assert!(
+        line.contains("value=\"no address\""),
+        "the address as typed: {line}"
+    );
+    let res = root
+        .post_form(
+            "/admin/users/nobody/email",
+            &[("csrf_token", &csrf), ("email", "x@example.com")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("there is no user called") && page.contains("<h2>Add a user</h2>"),
+        "{page}"
+    );
     let html = root.page("/admin").await;
     assert!(html.contains("bob@example.com"), "shown on the page");
     assert_eq!(
