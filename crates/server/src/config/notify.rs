@@ -439,14 +439,29 @@ hkjOPQQDAgNIADBFAiBDWBiTsnVqNEUWt5Q6csGcKkXpKZCkcS7pmSQZkSRVqwIh
 AMS788JOk4wWfBHt9Q3951bgbDpBA5j8VL4nT9htlyVK
 -----END CERTIFICATE-----\n";
 
-    /// A file named `name` in a fresh directory holding `text`.
-    fn file(name: &str, text: &str) -> std::path::PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("countersign-notify-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
+    /// The test's directory, removed when dropped.
+    struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        fn new() -> Dir {
+            let dir =
+                std::env::temp_dir().join(format!("countersign-notify-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Dir(dir)
+        }
+
+        /// A file named `name` holding `text`.
+        fn file(&self, name: &str, text: &str) -> std::path::PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 
     fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, String> {
@@ -458,7 +473,8 @@ AMS788JOk4wWfBHt9Q3951bgbDpBA5j8VL4nT9htlyVK
 
     #[test]
     fn ca_file_is_read_and_checked_at_start_up_from_the_file_or_the_environment() {
-        let good = file("good.pem", CA_PEM);
+        let dir = Dir::new();
+        let good = dir.file("good.pem", CA_PEM);
         let toml = |ca: &str| format!("[smtp]\nurl_env = \"SMTP_URL\"\nca_file = \"{ca}\"\n");
         let c = load(&toml(&good.display().to_string()), &[URL]).expect("valid");
         let ca = c.notify.smtp.expect("smtp").ca.expect("ca");
@@ -501,14 +517,14 @@ AMS788JOk4wWfBHt9Q3951bgbDpBA5j8VL4nT9htlyVK
             assert!(!e.contains("SECRET"), "no secret: {e}");
         };
         refused("/nonexistent/ca.pem", "cannot read");
-        let not_pem = file("not.pem", "SMTP-SECRET is not a certificate\n");
+        let not_pem = dir.file("not.pem", "SMTP-SECRET is not a certificate\n");
         refused(&not_pem.display().to_string(), "holds no certificate");
-        let bad = file(
+        let bad = dir.file(
             "bad.pem",
             "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
         );
         refused(&bad.display().to_string(), "is not PEM");
-        let junk = file(
+        let junk = dir.file(
             "junk.pem",
             "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
         );
