@@ -857,3 +857,77 @@ async fn the_server_runs_with_one_malloc_arena_unless_told_otherwise() {
         server.wait().ok();
     }
 }
+
+/// Commands that touch only the store (`user`, `token`) need none of the secrets `[smtp]` and
+/// `[[notify]]` name, nor a readable `ca_file`; `migrate` checks the whole file, as `serve`
+/// will, naming the key and never the value.
+#[test]
+fn user_and_token_commands_need_no_notification_secret_but_migrate_checks_them() {
+    let ws = Workspace::new();
+    ws.write_config(
+        "[smtp]\nurl_env = \"CS_TEST_SMTP_URL_NOT_SET\"\nca_file = \"/nonexistent/ca.pem\"\n\
+         [[notify]]\nkind = \"webhook\"\nurl_env = \"CS_TEST_HOOK_URL_NOT_SET\"\n\
+         secret_env = \"CS_TEST_HOOK_KEY_NOT_SET\"\n",
+    );
+    ws.ok(&[
+        "user",
+        "add",
+        "ci",
+        "--role",
+        "author",
+        "--email",
+        "ci@example.com",
+    ]);
+    ws.ok(&["user", "email", "ci", "ci2@example.com"]);
+    ws.ok(&["token", "create", "ci"]);
+    ws.ok(&["token", "list", "ci"]);
+    ws.ok(&["user", "list"]);
+
+    let out = ws.run(&["migrate"], "");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("smtp.url_env") && err.contains("CS_TEST_SMTP_URL_NOT_SET"),
+        "{err}"
+    );
+    let secret_env = [
+        (
+            "CS_TEST_SMTP_URL_NOT_SET",
+            "smtp://mailer:SMTP-SECRET@127.0.0.1:2525",
+        ),
+        (
+            "CS_TEST_HOOK_URL_NOT_SET",
+            "https://hooks.example.com/HOOK-SECRET",
+        ),
+        ("CS_TEST_HOOK_KEY_NOT_SET", "KEY-SECRET"),
+    ];
+    let migrate = || {
+        run_in(
+            ws.dir.path(),
+            &["migrate"],
+            Some(&ws.config()),
+            "",
+            &secret_env,
+        )
+    };
+    let out = migrate();
+    assert!(!out.status.success());
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains("smtp.ca_file") && all.contains("/nonexistent/ca.pem"),
+        "an unreadable ca_file is named: {all}"
+    );
+    assert!(!all.contains("SECRET"), "a secret leaked: {all}");
+
+    std::fs::write(ws.dir.path().join("ca.pem"), "not a certificate\n").unwrap();
+    let text = std::fs::read_to_string(ws.config()).unwrap();
+    std::fs::write(ws.config(), text.replace("/nonexistent/ca.pem", "ca.pem")).unwrap();
+    let out = migrate();
+    assert!(!out.status.success());
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains("smtp.ca_file") && all.contains("no certificate"),
+        "a file without a certificate is refused: {all}"
+    );
+    assert!(!all.contains("SECRET"), "a secret leaked: {all}");
+}

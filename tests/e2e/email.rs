@@ -2,6 +2,9 @@
 //! event reaches exactly the people it names who have an address, as plain text and HTML with a
 //! link to the request; a recipient the server refuses is dead-lettered with the reason and the
 //! others are unaffected; `countersign user add --email` and `user email` set addresses.
+//! Mail goes over TLS when the server speaks it — STARTTLS on `smtp://`, TLS from the start on
+//! `smtps://` — trusting a private CA named by `[smtp] ca_file`; a certificate nobody trusts
+//! sends nothing and dead-letters the message with the reason.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -12,7 +15,7 @@ use countersign_store::testing::TestStore;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::smtp::{Mail, SmtpServer};
+use crate::common::smtp::{Mail, ServerTls, SmtpServer, TlsFiles};
 use crate::common::{Backend, TestApp, World, config_for, write_config};
 
 const OUTBOX: &str = "[outbox]\npoll_every = \"50ms\"\ntimeout = \"2s\"\nretry_first = \"200ms\"\n";
@@ -281,7 +284,40 @@ async fn an_admin_sets_an_email_address_on_the_admin_page() {
             &[("csrf_token", &csrf), ("email", "no address")],
         )
         .await;
+    // Refused: the admin page again, the reason on bob's line, the address as typed.
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let refused = res.text().await.unwrap();
+    assert!(
+        refused.contains("<h2>Add a user</h2>"),
+        "the admin page: {refused}"
+    );
+    let line = refused
+        .split("<tr id=\"user-bob\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("bob's line");
+    assert!(
+        line.contains("role=\"alert\">&#34;no address&#34; is not an email address")
+            || line.contains("role=\"alert\">&quot;no address&quot; is not an email address"),
+        "the reason on bob's line: {line}"
+    );
+    assert!(line.contains("<details open>"), "bob's forms open: {line}");
+    assert!(
+        line.contains("value=\"no address\""),
+        "the address as typed: {line}"
+    );
+    let res = root
+        .post_form(
+            "/admin/users/nobody/email",
+            &[("csrf_token", &csrf), ("email", "x@example.com")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("there is no user called") && page.contains("<h2>Add a user</h2>"),
+        "{page}"
+    );
     let html = root.page("/admin").await;
     assert!(html.contains("bob@example.com"), "shown on the page");
     assert_eq!(
@@ -427,4 +463,123 @@ async fn a_run_nothing_can_tell_about_is_mailed_to_the_admins_and_the_author() {
     );
     app.stop().await;
     db.cleanup().await;
+}
+
+/// A world whose mail goes to `smtp_url` (`smtp_extra` in its `[smtp]`, `outbox` its `[outbox]`),
+/// `env` besides `SMTP_URL`, with bob's address set; submits a request naming bob, which mails
+/// him `request.submitted`.
+async fn mail_bob(smtp_url: &str, smtp_extra: &str, outbox: &str, env: &[(&str, &str)]) -> World {
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let db = TestStore::sqlite().await;
+    let toml = format!(
+        "{}[smtp]\nurl_env = \"SMTP_URL\"\n{smtp_extra}\n{outbox}",
+        b.target_toml("")
+    );
+    let mut vars = vec![("SMTP_URL", smtp_url)];
+    vars.extend_from_slice(env);
+    let app = TestApp::start(config_for(&db.url, &toml, &vars)).await;
+    let mut w = World::with_app(app).await;
+    w.db = Some(db);
+    give_addresses(&w, &["bob"]).await;
+    let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
+    w.submit(
+        json!({"title": "Over TLS", "intent": "a test edit", "sql": sql,
+        "target": b.name, "reviewers": ["bob"], "expected_rows": 1}),
+    )
+    .await;
+    w
+}
+
+/// `smtp://` to a server that offers STARTTLS: the mail goes over TLS, its certificate checked
+/// against the private CA named by `[smtp] ca_file`.
+#[tokio::test]
+async fn starttls_is_used_when_offered_and_the_private_ca_is_trusted() {
+    let Some(files) = TlsFiles::generate() else {
+        return;
+    };
+    let Some(smtp) = SmtpServer::start_tls(ServerTls::StartTls, &files) else {
+        return;
+    };
+    assert!(smtp.url.starts_with("smtp://"), "{}", smtp.url);
+    let ca = format!("ca_file = \"{}\"", files.ca.display());
+    let w = mail_bob(&smtp.url, &ca, OUTBOX, &[]).await;
+    let mails = smtp.wait_for(1, Duration::from_secs(15)).await;
+    assert_eq!(mails.len(), 1, "{:?}", w.app.store.dead_deliveries(5).await);
+    assert_eq!(mails[0].to, "bob@example.com");
+    assert_eq!(mails[0].event(), "request.submitted");
+    assert!(
+        mails[0].tls().starts_with("starttls TLSv1."),
+        "delivered after STARTTLS: {}",
+        mails[0].tls()
+    );
+    w.done().await;
+}
+
+/// `smtps://`: TLS from the first byte; the CA given as `COUNTERSIGN_SMTP_CA_FILE`.
+#[tokio::test]
+async fn smtps_speaks_tls_from_the_start_with_the_ca_from_the_environment() {
+    let Some(files) = TlsFiles::generate() else {
+        return;
+    };
+    let Some(smtp) = SmtpServer::start_tls(ServerTls::Implicit, &files) else {
+        return;
+    };
+    assert!(smtp.url.starts_with("smtps://"), "{}", smtp.url);
+    let ca = files.ca.display().to_string();
+    let env = [("COUNTERSIGN_SMTP_CA_FILE", ca.as_str())];
+    let w = mail_bob(&smtp.url, "", OUTBOX, &env).await;
+    let mails = smtp.wait_for(1, Duration::from_secs(15)).await;
+    assert_eq!(mails.len(), 1, "{:?}", w.app.store.dead_deliveries(5).await);
+    assert_eq!(mails[0].to, "bob@example.com");
+    assert!(
+        mails[0].tls().starts_with("implicit TLSv1."),
+        "delivered over implicit TLS: {}",
+        mails[0].tls()
+    );
+    w.done().await;
+}
+
+/// A server whose certificate no trusted CA signed: nothing is sent (not even in the clear
+/// after a failed STARTTLS), the message is retried and then dead with a reason that names the
+/// certificate and holds none of the URL's secrets.
+#[tokio::test]
+async fn an_untrusted_certificate_sends_nothing_and_dead_letters_with_the_reason() {
+    let Some(files) = TlsFiles::generate() else {
+        return;
+    };
+    for mode in [ServerTls::StartTls, ServerTls::Implicit] {
+        let Some(smtp) = SmtpServer::start_tls(mode, &files) else {
+            return;
+        };
+        let (scheme, host) = smtp.url.split_once("://").unwrap();
+        let url = format!("{scheme}://mailer:TLS-PA55WORD@{host}");
+        let outbox = format!("{OUTBOX}give_up_after = \"2s\"\n");
+        let w = mail_bob(&url, "", &outbox, &[]).await;
+        let mut dead = Vec::new();
+        for _ in 0..100 {
+            dead = w.app.store.dead_deliveries(5).await.expect("dead");
+            if !dead.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(dead.len(), 1, "{mode:?}: bob's message is dead");
+        assert!(dead[0].attempts > 1, "{mode:?}: it was retried first");
+        let error = dead[0].last_error.clone().unwrap_or_default();
+        assert!(error.contains("gave up after"), "{mode:?}: {error}");
+        assert!(
+            error.to_ascii_lowercase().contains("certificate"),
+            "{mode:?}: the reason names the certificate: {error}"
+        );
+        assert!(
+            error.contains("ca_file"),
+            "{mode:?}: and what to do: {error}"
+        );
+        for secret in ["TLS-PA55WORD", "mailer:", url.as_str()] {
+            assert!(!error.contains(secret), "{mode:?}: {secret} in {error}");
+        }
+        assert!(smtp.mails().is_empty(), "{mode:?}: no mail");
+        w.done().await;
+    }
 }

@@ -123,6 +123,14 @@ async fn the_pass_moves_an_expired_approval_back_to_review_with_its_approvals_vo
         html.contains("The approval of revision 1 expired at"),
         "the page says it in words"
     );
+    assert!(
+        html.contains("approved revision 1 (void: the approval expired)"),
+        "the void review says why: {html}"
+    );
+    assert!(
+        !html.contains("void: the request was revised"),
+        "nobody revised it"
+    );
 
     // Executing now is refused as not approved; a fresh approval lets it run.
     let (status, _) = w.execute("alice", id).await;
@@ -133,6 +141,32 @@ async fn the_pass_moves_an_expired_approval_back_to_review_with_its_approvals_vo
     assert_eq!(status, StatusCode::OK, "{r}");
     assert_eq!(r["status"], "executed");
     assert_eq!(b.values().await, vec![1, 0]);
+
+    // A review voided by a revision still says so.
+    let r = w
+        .submit(
+            serde_json::json!({"title": "t", "intent": "a test edit", "sql": sql,
+            "target": b.name, "reviewers": ["bob"], "expected_rows": 1}),
+        )
+        .await;
+    let revised = r["id"].as_i64().expect("id");
+    let res = w.review("bob", revised, "reject", "not this row", 1).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = w
+        .send(
+            "alice",
+            reqwest::Method::PUT,
+            &format!("/api/v1/requests/{revised}"),
+            Some(serde_json::json!({"sql": format!("UPDATE {} SET v = v + 2 WHERE id = 1", b.table)})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = page.page(&format!("/requests/{revised}")).await;
+    assert!(
+        html.contains("rejected revision 1 (void: the request was revised)"),
+        "{html}"
+    );
+    assert!(!html.contains("void: the approval expired"));
     w.done().await;
 }
 

@@ -235,6 +235,91 @@ async fn a_receiver_failing_then_back_gets_every_message_once_in_order_with_the_
     w.done().await;
 }
 
+/// A receiver that answers 500 for a full minute, then 200, while three requests live their
+/// lives during the outage (the design's "500 for a minute"): it is tried all along, and once
+/// back it accepts every message exactly once by delivery id, in order per request, within
+/// seconds (`retry_max` caps the wait between tries).
+#[tokio::test]
+async fn a_receiver_down_for_a_minute_accepts_every_message_once_in_order_after() {
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let down = Instant::now();
+    let back = down + Duration::from_secs(60);
+    let hooks = Hooks::start(Mode::FailUntil(back)).await;
+    let w = world_on(TestStore::sqlite().await, &b, &hooks, "retry_max = \"2s\"").await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+        }
+        ids.push(life_of_a_request(&w, &b).await);
+    }
+    assert!(
+        Instant::now() < back,
+        "every event was made during the outage"
+    );
+    let accepted = hooks
+        .hook
+        .wait_for(
+            15,
+            back.saturating_duration_since(Instant::now()) + Duration::from_secs(30),
+        )
+        .await;
+    // Anything sent twice would arrive now.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let accepted_all = hooks.hook.delivered();
+    assert_eq!(
+        accepted.len(),
+        15,
+        "every message arrives once the receiver is back"
+    );
+    assert_eq!(accepted_all.len(), 15, "and none twice");
+    let mut per_request: BTreeMap<i64, Vec<Hit>> = BTreeMap::new();
+    for h in &accepted_all {
+        assert!(h.at >= back, "accepted only once back");
+        assert_eq!(h.header("x-countersign-signature"), signature(&h.body));
+        per_request
+            .entry(h.json()["request"]["id"].as_i64().unwrap())
+            .or_default()
+            .push(h.clone());
+    }
+    for id in &ids {
+        assert_eq!(
+            events_once_in_order(&per_request[id]),
+            EVENTS,
+            "request {id}: each delivery id once, in order"
+        );
+    }
+    let last = accepted_all.iter().map(|h| h.at).max().unwrap();
+    assert!(
+        last - back < Duration::from_secs(15),
+        "all delivered within seconds of the receiver's return: {:?}",
+        last - back
+    );
+    let hits = hooks.hook.hits();
+    let refused: Vec<&Hit> = hits
+        .iter()
+        .filter(|h| h.answered != StatusCode::OK)
+        .collect();
+    let refused_ids: BTreeSet<&str> = refused.iter().map(|h| h.delivery()).collect();
+    let accepted_ids: BTreeSet<&str> = accepted_all.iter().map(Hit::delivery).collect();
+    assert!(
+        refused_ids.is_subset(&accepted_ids),
+        "a retry carries the same delivery id"
+    );
+    for id in &ids {
+        assert!(
+            refused.iter().any(|h| h.json()["request"]["id"] == *id),
+            "request {id}'s first message was tried during the outage"
+        );
+    }
+    assert!(
+        refused.iter().any(|h| back - h.at < Duration::from_secs(5)),
+        "still tried at the end of the outage"
+    );
+    w.done().await;
+}
+
 #[tokio::test]
 async fn a_hanging_receiver_is_left_at_the_timeout_and_gets_its_messages_later() {
     let b = Backend::sqlite();
@@ -615,4 +700,101 @@ async fn rejected_revised_and_expired_reach_the_webhooks_in_order() {
     let slack = hooks.slack.wait_for(6, Duration::from_secs(10)).await;
     assert_eq!(slack.len(), 6);
     w.done().await;
+}
+
+/// A run whose target nobody can ask any more (its target left the configuration while the run
+/// was open) is settled as `unknown` after a restart: `execution.reconciled` reaches the
+/// generic webhook, signed, once, after the events before it (the email side: `email.rs`).
+#[tokio::test]
+async fn a_run_nothing_can_tell_about_reaches_the_webhook_signed() {
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let hook = Receiver::start(Mode::Ok).await;
+    let db = TestStore::sqlite().await;
+    let notify = "[[notify]]\nkind = \"webhook\"\nurl_env = \"HOOK_URL\"\nsecret_env = \"HOOK_KEY\"\n\
+         [outbox]\npoll_every = \"50ms\"\ntimeout = \"1s\"\nretry_first = \"200ms\"\n";
+    let env = [("HOOK_URL", hook.url.as_str()), ("HOOK_KEY", KEY)];
+    let toml = format!("{}{notify}", b.target_toml(""));
+    let app = TestApp::start(config_for(&db.url, &toml, &env)).await;
+    let w = World::with_app(app).await;
+    let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
+    let id = w.approved(b.name, &sql, Some(1)).await;
+    // A run claimed and begun on its target (its identity recorded), then the server gone.
+    let alice = w.app.store.user_by_name("alice").await.unwrap().unwrap();
+    w.app
+        .store
+        .claim_execution(id, &alice, 1, Some(1), None, None)
+        .await
+        .expect("claim");
+    let identity = countersign_core::request::RunIdentity {
+        txid: None,
+        session: None,
+        marker: Some("a-run-nobody-can-find".into()),
+    };
+    w.app
+        .store
+        .record_identity(id, &identity)
+        .await
+        .expect("identity");
+    // What happened before the run reached the webhook already.
+    let before = hook.wait_for(3, Duration::from_secs(10)).await;
+    w.done().await;
+
+    // Restarted without that target: nothing can tell what became of the run.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let other = format!(
+        "[[target]]\nname = \"elsewhere\"\ndriver = \"sqlite\"\nurl = \"{}\"\n{notify}",
+        b.url
+    );
+    let mut env = env.to_vec();
+    env.push(("COUNTERSIGN_SERVER_RECONCILE_AFTER", "1s"));
+    let app = TestApp::start(config_for(&db.url, &other, &env)).await;
+    for _ in 0..150 {
+        let delivered = hook.delivered();
+        if delivered
+            .iter()
+            .any(|h| h.json()["event"] == "execution.reconciled")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = hook.delivered();
+    let events = events_once_in_order(&all);
+    assert_eq!(
+        events,
+        [
+            "request.submitted",
+            "review.approved",
+            "request.approved",
+            "execution.reconciled"
+        ],
+        "each once, in order (before the restart: {:?})",
+        events_once_in_order(&before)
+    );
+    let h = all.last().expect("the reconciled event");
+    assert_eq!(h.header("x-countersign-event"), "execution.reconciled");
+    assert_eq!(
+        h.header("x-countersign-signature"),
+        signature(&h.body),
+        "HMAC verifies with the key"
+    );
+    let body = h.json();
+    assert_eq!(h.delivery(), body["delivery"]);
+    assert_eq!(body["request"]["id"], id);
+    assert_eq!(body["actor"], Value::Null, "the server settled it: {body}");
+    assert!(
+        body["request"]["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with(&format!("/requests/{id}"))),
+        "{body}"
+    );
+    let record = app.store.request(id).await.unwrap().unwrap();
+    assert_eq!(
+        record.execution.and_then(|e| e.outcome).map(|o| o.as_str()),
+        Some("unknown")
+    );
+    app.stop().await;
+    db.cleanup().await;
 }

@@ -92,6 +92,30 @@ pub fn approval_words(
         })
 }
 
+/// The revisions whose approvals expired (and were voided by the revision the expiry made),
+/// from a request's `approval.expired` events.
+pub fn expired_revisions(events: &[AuditEvent]) -> Vec<i64> {
+    events
+        .iter()
+        .filter(|e| e.action == AuditAction::ApprovalExpired.as_str())
+        .filter_map(|e| {
+            e.details["expired_revision"]
+                .as_i64()
+                .or_else(|| e.revision.map(|r| r - 1))
+        })
+        .collect()
+}
+
+/// Why a review of `revision` no longer counts, in words: its approval expired, or the request
+/// was revised since.
+pub fn void_reason(revision: i64, expired_revisions: &[i64]) -> &'static str {
+    if expired_revisions.contains(&revision) {
+        "the approval expired"
+    } else {
+        "the request was revised"
+    }
+}
+
 impl AppState {
     /// Moves every approval older than its target's `approval_ttl` back to review. Another
     /// instance's pass or an execute claim that came first is no error.

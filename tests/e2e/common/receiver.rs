@@ -30,6 +30,8 @@ pub struct Hit {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub answered: StatusCode,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 impl Hit {
@@ -126,6 +128,7 @@ impl Drop for Receiver {
 }
 
 async fn receive(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let at = Instant::now();
     let id = headers
         .get("x-countersign-delivery")
         .and_then(|v| v.to_str().ok())
@@ -145,6 +148,7 @@ async fn receive(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> St
                 headers,
                 body,
                 answered: StatusCode::GATEWAY_TIMEOUT,
+                at,
             });
             return StatusCode::OK;
         }
@@ -153,6 +157,7 @@ async fn receive(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> St
         headers,
         body,
         answered,
+        at,
     });
     answered
 }

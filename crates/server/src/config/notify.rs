@@ -3,6 +3,7 @@
 //! variables the file names, are held as [`SecretUrl`] / `SecretString`, and are never echoed
 //! in an error.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -72,6 +73,52 @@ pub struct SmtpConfig {
     pub url: SecretUrl,
     /// `from`, e.g. `Countersign <countersign@example.com>`.
     pub from: String,
+    /// `ca_file`: certificates (PEM) trusted for the server's TLS besides the system's, e.g. a
+    /// company's private CA.
+    pub ca: Option<CaFile>,
+}
+
+/// `[smtp] ca_file`, read and checked at start-up.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaFile {
+    /// As configured (for messages).
+    pub path: PathBuf,
+    /// The file's text: one or more PEM certificates, each usable as a trust anchor.
+    pub pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaFile").field("path", &self.path).finish()
+    }
+}
+
+impl CaFile {
+    /// Reads `path` and checks that it holds at least one PEM certificate and that each can be
+    /// a trust anchor. The error says what is wrong with the file, never its contents.
+    pub fn read(path: &str) -> Result<CaFile, String> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read {path:?}: {e}"))?;
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| format!("{path:?} is not PEM certificates"))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "{path:?} holds no certificate (expected PEM: -----BEGIN CERTIFICATE-----)"
+            ));
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        for (i, cert) in certs.into_iter().enumerate() {
+            roots
+                .add(cert)
+                .map_err(|e| format!("certificate {} in {path:?} cannot be trusted: {e}", i + 1))?;
+        }
+        Ok(CaFile {
+            path: PathBuf::from(path),
+            pem,
+        })
+    }
 }
 
 /// `[outbox]`: how deliveries are tried.
@@ -166,6 +213,7 @@ fn url_secrets(url: &str) -> Vec<String> {
 pub(super) struct RawSmtp {
     url_env: Option<String>,
     from: Option<String>,
+    ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -206,9 +254,30 @@ pub(super) fn resolve(
             }),
         }
     };
+    // `COUNTERSIGN_SMTP_URL_ENV`, `…_FROM`, `…_CA_FILE`: any of them makes an `[smtp]`.
+    let env_smtp = [
+        "COUNTERSIGN_SMTP_URL_ENV",
+        "COUNTERSIGN_SMTP_FROM",
+        "COUNTERSIGN_SMTP_CA_FILE",
+    ]
+    .iter()
+    .any(|v| env(v).is_some());
+    let smtp = match smtp {
+        None if env_smtp => Some(RawSmtp::default()),
+        other => other,
+    };
     let smtp = match smtp {
         None => None,
-        Some(raw) => {
+        Some(mut raw) => {
+            for (var, slot) in [
+                ("COUNTERSIGN_SMTP_URL_ENV", &mut raw.url_env),
+                ("COUNTERSIGN_SMTP_FROM", &mut raw.from),
+                ("COUNTERSIGN_SMTP_CA_FILE", &mut raw.ca_file),
+            ] {
+                if let Some(v) = env(var) {
+                    *slot = Some(v);
+                }
+            }
             let var = raw.url_env.ok_or_else(|| ConfigError::Invalid {
                 key: "smtp.url_env".into(),
                 message: "name the environment variable that holds the SMTP URL".into(),
@@ -231,9 +300,17 @@ pub(super) fn resolve(
                     ),
                 });
             }
+            let ca = match raw.ca_file.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(path) => Some(CaFile::read(path).map_err(|message| ConfigError::Invalid {
+                    key: "smtp.ca_file".into(),
+                    message,
+                })?),
+            };
             Some(SmtpConfig {
                 url: SecretUrl::new(url),
                 from,
+                ca,
             })
         }
     };
@@ -341,4 +418,116 @@ pub(super) fn resolve(
         channels,
         outbox,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::{Config, env_from};
+
+    /// A CA certificate made for this test alone (its key thrown away).
+    const CA_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBnTCCAUOgAwIBAgIUChWCuBs2cJk3UgpW/8dPLzaWUlkwCgYIKoZIzj0EAwIw
+IzEhMB8GA1UEAwwYQ291bnRlcnNpZ24gdW5pdC10ZXN0IENBMCAXDTI2MTIwNTEw
+MjkzM1oYDzIxMjYxMTExMTAyOTMzWjAjMSEwHwYDVQQDDBhDb3VudGVyc2lnbiB1
+bml0LXRlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAATHaXK8HoNWznb2
+grD7q9xxM1W2Gxny3G+bXMhpHLwCKvOF5MLaAI3HFcNLp1At8rL2imIa+oDD0TaV
+yOl4RneKo1MwUTAdBgNVHQ4EFgQUZ1mvIoGbtRiyIjsVhPzfP28+vAQwHwYDVR0j
+BBgwFoAUZ1mvIoGbtRiyIjsVhPzfP28+vAQwDwYDVR0TAQH/BAUwAwEB/zAKBggq
+hkjOPQQDAgNIADBFAiBDWBiTsnVqNEUWt5Q6csGcKkXpKZCkcS7pmSQZkSRVqwIh
+AMS788JOk4wWfBHt9Q3951bgbDpBA5j8VL4nT9htlyVK
+-----END CERTIFICATE-----\n";
+
+    /// The test's directory, removed when dropped.
+    struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        fn new() -> Dir {
+            let dir =
+                std::env::temp_dir().join(format!("countersign-notify-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Dir(dir)
+        }
+
+        /// A file named `name` holding `text`.
+        fn file(&self, name: &str, text: &str) -> std::path::PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, String> {
+        Config::from_toml(toml, Path::new("countersign.toml"), &env_from(env))
+            .map_err(|e| e.to_string())
+    }
+
+    const URL: (&str, &str) = ("SMTP_URL", "smtp://mailer:SMTP-SECRET@mail.internal:587");
+
+    #[test]
+    fn ca_file_is_read_and_checked_at_start_up_from_the_file_or_the_environment() {
+        let dir = Dir::new();
+        let good = dir.file("good.pem", CA_PEM);
+        let toml = |ca: &str| format!("[smtp]\nurl_env = \"SMTP_URL\"\nca_file = \"{ca}\"\n");
+        let c = load(&toml(&good.display().to_string()), &[URL]).expect("valid");
+        let ca = c.notify.smtp.expect("smtp").ca.expect("ca");
+        assert_eq!(ca.path, good);
+        assert_eq!(ca.pem, CA_PEM.as_bytes());
+        assert!(
+            !format!("{ca:?}").contains("BEGIN"),
+            "Debug shows the path only"
+        );
+
+        let no_ca = "[smtp]\nurl_env = \"SMTP_URL\"\n";
+        assert_eq!(load(no_ca, &[URL]).unwrap().notify.smtp.unwrap().ca, None);
+        let from_env = load(
+            no_ca,
+            &[
+                URL,
+                ("COUNTERSIGN_SMTP_CA_FILE", &good.display().to_string()),
+            ],
+        )
+        .expect("valid");
+        assert!(
+            from_env.notify.smtp.unwrap().ca.is_some(),
+            "COUNTERSIGN_SMTP_CA_FILE"
+        );
+        let only_env = load(
+            "",
+            &[
+                URL,
+                ("COUNTERSIGN_SMTP_URL_ENV", "SMTP_URL"),
+                ("COUNTERSIGN_SMTP_CA_FILE", &good.display().to_string()),
+            ],
+        )
+        .expect("[smtp] from the environment alone");
+        assert!(only_env.notify.smtp.unwrap().ca.is_some());
+
+        let refused = |path: &str, says: &str| {
+            let e = load(&toml(path), &[URL]).expect_err(path);
+            assert!(e.starts_with("smtp.ca_file: "), "the key is named: {e}");
+            assert!(e.contains(path) && e.contains(says), "{path}: {e}");
+            assert!(!e.contains("SECRET"), "no secret: {e}");
+        };
+        refused("/nonexistent/ca.pem", "cannot read");
+        let not_pem = dir.file("not.pem", "SMTP-SECRET is not a certificate\n");
+        refused(&not_pem.display().to_string(), "holds no certificate");
+        let bad = dir.file(
+            "bad.pem",
+            "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+        );
+        refused(&bad.display().to_string(), "is not PEM");
+        let junk = dir.file(
+            "junk.pem",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        );
+        refused(&junk.display().to_string(), "cannot be trusted");
+    }
 }

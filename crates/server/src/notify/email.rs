@@ -1,12 +1,13 @@
 //! Email through SMTP with `lettre`: the message (plain text and HTML from the askama
 //! templates `web/templates/email/`), and its sending. `smtp://` uses STARTTLS when the server
-//! offers it, `smtps://` TLS from the start. The message id carries the delivery id, the same on
+//! offers it (`?tls=required`: only then), `smtps://` TLS from the start; the server's
+//! certificate must chain to the system's roots or to `[smtp] ca_file`, else nothing is sent. The message id carries the delivery id, the same on
 //! every retry. A refusal the server calls permanent (5xx: no such recipient) is not retried.
 
 use askama::Template;
 use countersign_store::outbox::{Audience, Delivery, OutboxEvent};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::{Value, json};
 
@@ -77,7 +78,8 @@ pub fn render(event: &OutboxEvent, audience: &Audience, url: &str) -> Value {
     })
 }
 
-/// The transport for `smtp`: built per dispatcher, reused for every message.
+/// The transport for `smtp`: built per dispatcher, reused for every message. The server's
+/// certificate is checked against the system's roots and `[smtp] ca_file`.
 pub fn transport(
     smtp: &SmtpConfig,
     timeout: std::time::Duration,
@@ -85,16 +87,47 @@ pub fn transport(
     let url = smtp.url.expose();
     let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
         .map_err(|_| "the SMTP URL cannot be read (check SMTP_URL)".to_owned())?;
-    let builder = if url.starts_with("smtp://") && !url.contains("tls=") {
+    let host = host_of(url);
+    let params = || -> Result<TlsParameters, String> {
+        let mut params = TlsParameters::builder(host.clone());
+        if let Some(ca) = &smtp.ca {
+            let cert = Certificate::from_pem(&ca.pem)
+                .map_err(|_| format!("smtp.ca_file {:?} is not PEM certificates", ca.path))?;
+            params = params.add_root_certificate(cert);
+        }
+        params
+            .build()
+            .map_err(|_| format!("cannot set up TLS for {host:?}"))
+    };
+    let builder = match (url.split_once("://").map(|(s, _)| s), tls_query(url)) {
+        // TLS from the start.
+        (Some("smtps"), _) => builder.tls(Tls::Wrapper(params()?)),
+        // STARTTLS, and nothing without it.
+        (Some("smtp"), Some("required")) => builder.tls(Tls::Required(params()?)),
         // STARTTLS when the server offers it.
-        let host = host_of(url);
-        let params = TlsParameters::new(host.clone())
-            .map_err(|_| format!("cannot set up TLS for {host:?}"))?;
-        builder.tls(Tls::Opportunistic(params))
-    } else {
-        builder
+        (Some("smtp"), None | Some("opportunistic")) => builder.tls(Tls::Opportunistic(params()?)),
+        _ => builder,
     };
     Ok(builder.timeout(Some(timeout)).build())
+}
+
+/// What a failed attempt says: a certificate nobody trusts in words that say what to do.
+fn failure(error: &str) -> String {
+    const UNTRUSTED: &str = "invalid peer certificate: ";
+    match error.find(UNTRUSTED) {
+        Some(i) => format!(
+            "SMTP: the server's TLS certificate is not trusted ({}); if a private CA signed \
+             it, name that CA in [smtp] ca_file",
+            &error[i + UNTRUSTED.len()..]
+        ),
+        None => format!("SMTP: {error}"),
+    }
+}
+
+/// The `tls=` of an SMTP URL's query, if it has one.
+fn tls_query(url: &str) -> Option<&str> {
+    let (_, query) = url.split_once('?')?;
+    query.split('&').find_map(|pair| pair.strip_prefix("tls="))
 }
 
 /// The host of an `smtp://user:pass@host:port` URL.
@@ -137,6 +170,34 @@ pub async fn send(
     match transport.send(message).await {
         Ok(_) => Ok(()),
         Err(e) if e.is_permanent() => Err(SendError::permanent(format!("SMTP refused: {e}"))),
-        Err(e) => Err(SendError::retry(format!("SMTP: {e}"))),
+        Err(e) => Err(SendError::retry(failure(&e.to_string()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_names_the_host_and_the_tls_mode() {
+        assert_eq!(
+            host_of("smtp://u:p@mail.example.com:587"),
+            "mail.example.com"
+        );
+        assert_eq!(host_of("smtps://127.0.0.1:465/helo.example"), "127.0.0.1");
+        assert_eq!(tls_query("smtp://h:25?tls=required"), Some("required"));
+        assert_eq!(
+            tls_query("smtp://h:25?a=b&tls=opportunistic"),
+            Some("opportunistic")
+        );
+        assert_eq!(tls_query("smtp://h:25"), None);
+    }
+
+    #[test]
+    fn an_untrusted_certificate_says_what_to_do() {
+        let said = failure("Connection error: invalid peer certificate: UnknownIssuer");
+        assert!(said.contains("not trusted (UnknownIssuer)"), "{said}");
+        assert!(said.contains("[smtp] ca_file"), "{said}");
+        assert_eq!(failure("timed out"), "SMTP: timed out");
     }
 }

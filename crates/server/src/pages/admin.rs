@@ -15,6 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use countersign_core::email::InvalidEmail;
 use countersign_core::permission;
 use countersign_core::timestamp;
 use countersign_core::user::{
@@ -146,6 +147,8 @@ struct UserLine {
     error: Option<String>,
     /// Where notifications go (`pages::user_email`).
     email: Option<String>,
+    /// The email form's value: the address, or what was just typed and refused.
+    email_input: String,
 }
 
 /// The add-user form: empty, or what was typed before it was refused (never the password).
@@ -184,6 +187,8 @@ enum Refused {
     Role(#[from] UnknownRole),
     #[error(transparent)]
     Change(#[from] AccountChangeRefused),
+    #[error(transparent)]
+    Email(#[from] InvalidEmail),
     #[error("give the user at least one role")]
     NoRole,
     #[error("a user called {0:?} already exists")]
@@ -202,6 +207,7 @@ impl Refused {
             Refused::Name(_)
             | Refused::Password(_)
             | Refused::Role(_)
+            | Refused::Email(_)
             | Refused::NoRole
             | Refused::Change(AccountChangeRefused::DisableSelf)
             | Refused::Change(AccountChangeRefused::DropOwnAdmin) => StatusCode::BAD_REQUEST,
@@ -225,6 +231,8 @@ struct Retry {
     user: Option<String>,
     name: String,
     roles: Vec<Role>,
+    /// The email address typed, when that form was refused.
+    email: Option<String>,
     refused: Refused,
 }
 
@@ -279,12 +287,17 @@ async fn admin_page(
             let refused = line_retry
                 .as_ref()
                 .filter(|r| r.user.as_deref() == Some(u.name.as_str()));
+            let email = emails.get(&u.name).cloned();
             UserLine {
                 role_boxes: role_boxes(refused.map_or(&u.roles, |r| &r.roles)),
                 error: refused.map(|r| r.refused.to_string()),
                 manageable: !u.disabled,
                 disablable: !u.disabled && user::may_disable(&me.user, &u.name).is_ok(),
-                email: emails.get(&u.name).cloned(),
+                email_input: refused
+                    .and_then(|r| r.email.clone())
+                    .or_else(|| email.clone())
+                    .unwrap_or_default(),
+                email,
                 name: u.name,
                 roles: u.roles,
                 disabled: u.disabled,
@@ -382,6 +395,7 @@ async fn add_user(
         user: None,
         name: name.clone(),
         roles: roles.clone(),
+        email: None,
         refused,
     };
     let password = form.password;
@@ -427,13 +441,40 @@ async fn refuse_for(
         user: Some(name.to_owned()),
         name: String::new(),
         roles,
+        email: None,
         refused,
     };
     admin_page(state, me, Some(retry)).await
 }
 
+/// A refused email address for the user called `name`: the admin page again, the reason on
+/// their line and the address as typed in its field (400).
+pub(super) async fn refuse_email(
+    state: &AppState,
+    me: &PageUser,
+    name: &str,
+    typed: String,
+    refused: InvalidEmail,
+) -> Result<Response, PageError> {
+    let Some(target) = target_user(state, me, name).await? else {
+        return no_such_user(state, me, name).await;
+    };
+    let retry = Retry {
+        user: Some(name.to_owned()),
+        name: String::new(),
+        roles: target.roles,
+        email: Some(typed),
+        refused: refused.into(),
+    };
+    admin_page(state, me, Some(retry)).await
+}
+
 /// The answer to a change to a user who does not exist (any more).
-async fn no_such_user(state: &AppState, me: &PageUser, name: &str) -> Result<Response, PageError> {
+pub(super) async fn no_such_user(
+    state: &AppState,
+    me: &PageUser,
+    name: &str,
+) -> Result<Response, PageError> {
     let refused = Refused::NoSuchUser(name.to_owned());
     refuse_for(state, me, name, vec![], refused).await
 }

@@ -1,5 +1,6 @@
 //! The "Set email" form of each user on `/admin` (design §12): where notifications go. Empty
-//! clears the address. Admins only; checked by `core::email`.
+//! clears the address. Admins only; checked by `core::email`: an address refused shows the
+//! admin page again with the reason on the user's line and the address as typed (400).
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -7,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use countersign_core::email::validate_email;
 use countersign_core::permission;
+use countersign_store::StoreError;
 use serde::Deserialize;
 
 use super::form::SignedForm;
@@ -32,9 +34,17 @@ async fn set_email(
     permission::may_manage_users(&me.user).map_err(ApiError::from)?;
     let email = match form.email.trim() {
         "" => None,
-        typed => Some(validate_email(typed).map_err(|e| ApiError::bad_request(e.to_string()))?),
+        typed => match validate_email(typed) {
+            Ok(email) => Some(email),
+            Err(e) => return super::admin::refuse_email(&state, &me, &name, form.email, e).await,
+        },
     };
-    state.store.set_email(&name, email.as_deref()).await?;
+    match state.store.set_email(&name, email.as_deref()).await {
+        Err(StoreError::NotFound(_)) => {
+            return super::admin::no_such_user(&state, &me, &name).await;
+        }
+        other => other?,
+    }
     tracing::info!(user = ?name, by = ?me.user.name, "email address set");
     Ok(Redirect::to("/admin").into_response())
 }

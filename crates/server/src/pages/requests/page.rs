@@ -117,6 +117,23 @@ struct RequestPage<'a> {
     undo_warning: Option<String>,
     /// The approval's deadline, or that it expired, in words.
     approval: Option<String>,
+    /// The revisions whose approval expired: their reviews are void for that reason.
+    expired_revisions: Vec<i64>,
+}
+
+impl RequestPage<'_> {
+    /// A review's decision as the page says it: "approved", "rejected".
+    fn decided(&self, decision: &ReviewDecision) -> &'static str {
+        match decision {
+            ReviewDecision::Approve => "approved",
+            ReviewDecision::Reject => "rejected",
+        }
+    }
+
+    /// Why a review of `revision` (not the current one) is void, in words.
+    fn void_reason(&self, revision: &i64) -> &'static str {
+        crate::expiry::void_reason(*revision, &self.expired_revisions)
+    }
 }
 
 async fn request_page(
@@ -156,6 +173,7 @@ async fn request_page_at(
         &events,
         timestamp::now(),
     );
+    let expired_revisions = crate::expiry::expired_revisions(&events);
     let history = events.into_iter().map(HistoryLine::from).collect();
     // Without one of the current revision, the latest of an earlier one, marked as such.
     let rehearsal = match &req.rehearsal {
@@ -184,6 +202,7 @@ async fn request_page_at(
         changed_since,
         undo_warning,
         approval,
+        expired_revisions,
         user: &me.user,
         csrf_token: &me.csrf_token,
         can: Abilities::of(state, &me.user, &req),
