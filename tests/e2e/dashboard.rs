@@ -1,6 +1,7 @@
-//! The dashboard counts the requests waiting for me — in its title and its navigation — all of
-//! them, and only those I have yet to review on their current revision.
+//! The dashboard counts the requests waiting for me — in its title and, like every page, in its
+//! navigation — all of them, and only those I have yet to review on their current revision.
 
+use countersign_core::user::Role;
 use serde_json::json;
 
 use crate::common::{PW, World};
@@ -42,5 +43,35 @@ async fn the_count_waiting_for_me_is_in_the_title_and_the_navigation() {
     assert_eq!(title(&html), "(1) Dashboard · Countersign");
     let mut carol = w.app.sign_in("carol", PW).await;
     assert_eq!(title(&carol.page("/").await), "(2) Dashboard · Countersign");
+    // Every page's navigation says it, not only the dashboard's.
+    let nav_of = |html: &str| {
+        html[html.find("<header").unwrap()..html.find("</header>").unwrap()].to_owned()
+    };
+    for path in [
+        format!("/requests/{}", ids[1]),
+        "/requests/new".to_owned(),
+        "/audit".to_owned(),
+    ] {
+        let html = bob.page(&path).await;
+        assert!(
+            nav_of(&html).contains("Waiting for me: 1"),
+            "{path}: {}",
+            nav_of(&html)
+        );
+        let html = carol.page(&path).await;
+        assert!(
+            nav_of(&html).contains("Waiting for me: 2"),
+            "{path}: {}",
+            nav_of(&html)
+        );
+    }
+    w.app
+        .add_user("ada", &[Role::Admin, Role::Reviewer], PW)
+        .await;
+    let mut ada = w.app.sign_in("ada", PW).await;
+    assert!(
+        nav_of(&ada.page("/admin").await).contains("Waiting for me: 0"),
+        "the admin page too"
+    );
     w.done().await;
 }

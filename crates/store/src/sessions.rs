@@ -22,6 +22,9 @@ pub struct Session {
     pub user: User,
     pub csrf_token: String,
     pub expires_at: OffsetDateTime,
+    /// How many requests wait for the user's review, at most [`crate::WAITING_COUNT_CAP`]
+    /// (every page's navigation shows it), read with the session: no query of its own.
+    pub waiting_for_review: i64,
 }
 
 impl Store {
@@ -74,10 +77,13 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         let select = format!(
             "SELECT u.id, u.name, u.disabled_at, s.csrf_token, s.expires_at, s.last_seen_at, \
-             {roles} FROM sessions s JOIN users u ON u.id = s.user_id \
+             {roles}, (SELECT COUNT(*) FROM (SELECT 1 AS one FROM pending_reviews p \
+             WHERE p.reviewer_id = u.id LIMIT {cap}) AS w) AS waiting \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
              AND u.disabled_at IS NULL",
             roles = roles_column(self.backend),
+            cap = crate::WAITING_COUNT_CAP,
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(select))
             .bind(id_hash)
@@ -99,6 +105,7 @@ impl Store {
         Ok(Some(Session {
             user: user_with_roles(&row)?,
             csrf_token: row.try_get("csrf_token")?,
+            waiting_for_review: row.try_get("waiting")?,
             expires_at: timestamp::parse(&expires_at)
                 .map_err(|_| StoreError::Corrupt(format!("session expiry {expires_at:?}")))?,
         }))

@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use countersign_core::request::RequestStatus;
 use countersign_core::validation::{NewRequest, NewReview, RequestEdit};
-use countersign_store::RequestFilter;
+use countersign_store::{RequestFilter, RequestRecord};
 use serde::Deserialize;
 
 use super::ApiJson;
@@ -78,6 +78,12 @@ impl AppState {
     /// Request `id` as the API shows it.
     pub async fn request_view(&self, id: i64) -> Result<RequestView, ApiError> {
         let record = self.load_request(id).await?;
+        self.view_of(record).await
+    }
+
+    /// The request object of a request already read.
+    pub async fn view_of(&self, record: RequestRecord) -> Result<RequestView, ApiError> {
+        let id = record.id;
         let policy = self.policy_of(&record.target);
         let rehearsal = self
             .store

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use countersign_core::user::User;
-use countersign_store::Session;
+use countersign_store::{Session, WAITING_COUNT_CAP};
 
 use crate::AppState;
 use crate::auth::secret;
@@ -84,6 +84,8 @@ pub struct PageUser {
     pub user: User,
     pub csrf_token: String,
     pub id_hash: String,
+    /// How many requests wait for this user's review, up to the store's cap.
+    pub waiting_for_review: i64,
 }
 
 impl FromRequestParts<AppState> for PageUser {
@@ -95,6 +97,7 @@ impl FromRequestParts<AppState> for PageUser {
                 user: s.session.user,
                 csrf_token: s.session.csrf_token,
                 id_hash: s.id_hash,
+                waiting_for_review: s.session.waiting_for_review,
             }),
             Ok(MaybeSession(None)) => Err(Redirect::to("/login").into_response()),
             Err(e) => Err(crate::error::PageError(e).into_response()),
@@ -103,6 +106,16 @@ impl FromRequestParts<AppState> for PageUser {
 }
 
 impl PageUser {
+    /// The navigation's count of requests waiting for this user's review, in words: `3`, or
+    /// `1000+` past what is counted.
+    pub fn waiting_words(&self) -> String {
+        if self.waiting_for_review >= WAITING_COUNT_CAP {
+            format!("{WAITING_COUNT_CAP}+")
+        } else {
+            self.waiting_for_review.to_string()
+        }
+    }
+
     /// Refuses a form whose CSRF token is missing or is not this session's.
     pub fn check_csrf(&self, submitted: Option<&str>) -> Result<(), ApiError> {
         match submitted {

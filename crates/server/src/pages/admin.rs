@@ -163,6 +163,8 @@ struct AddForm {
 struct AdminPage<'a> {
     user: &'a User,
     csrf_token: &'a str,
+    /// How many requests wait for my review, for the navigation.
+    waiting: String,
     users: Vec<UserLine>,
     /// Why a change to a user who is not listed (any more) was refused.
     users_error: Option<String>,
@@ -307,6 +309,7 @@ async fn admin_page(
     let page = render(&AdminPage {
         user: &me.user,
         csrf_token: &me.csrf_token,
+        waiting: me.waiting_words(),
         users,
         users_error,
         add,

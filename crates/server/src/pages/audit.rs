@@ -99,6 +99,8 @@ impl From<AuditEvent> for EventLine {
 struct AuditPage<'a> {
     user: &'a User,
     csrf_token: &'a str,
+    /// How many requests wait for my review, for the navigation.
+    waiting: String,
     form: FormValues,
     actions: Vec<ActionChoice>,
     events: Vec<EventLine>,
@@ -134,6 +136,7 @@ async fn audit_page(
     let page = AuditPage {
         user: &me.user,
         csrf_token: &me.csrf_token,
+        waiting: me.waiting_words(),
         form: FormValues::from(&query.filter),
         actions: AuditAction::NAMES
             .iter()

@@ -1,11 +1,11 @@
 //! `GET /`: the dashboard — my requests, and those waiting for my review, whose number is in
-//! the page's title and navigation.
+//! the page's title (and, as on every page, its navigation: read with the session).
 
 use askama::Template;
 use axum::extract::State;
 use axum::response::Html;
 use countersign_core::user::User;
-use countersign_store::{RequestFilter, WAITING_COUNT_CAP};
+use countersign_store::RequestFilter;
 
 use crate::AppState;
 use crate::auth::PageUser;
@@ -21,11 +21,10 @@ const DASHBOARD_ROWS: i64 = 50;
 struct Dashboard<'a> {
     user: &'a User,
     csrf_token: &'a str,
+    /// How many requests wait for my review, for the navigation.
+    waiting: String,
     mine: Vec<SummaryView>,
-    waiting: Vec<SummaryView>,
-    /// How many wait for my review (all of them, not only those listed), in words: `3`, or
-    /// `1000+` past what is counted.
-    waiting_count: String,
+    waiting_rows: Vec<SummaryView>,
     /// Whether any does.
     waiting_any: bool,
 }
@@ -45,18 +44,12 @@ pub async fn dashboard(
     };
     let mine = state.store.list_requests(&mine, DASHBOARD_ROWS).await?;
     let waiting = state.store.list_requests(&waiting, DASHBOARD_ROWS).await?;
-    let counted = state.store.count_awaiting_review(&me.user.name).await?;
-    let waiting_count = if counted >= WAITING_COUNT_CAP {
-        format!("{WAITING_COUNT_CAP}+")
-    } else {
-        counted.to_string()
-    };
     render(&Dashboard {
-        waiting_any: counted > 0,
+        waiting_any: me.waiting_for_review > 0,
         user: &me.user,
         csrf_token: &me.csrf_token,
+        waiting: me.waiting_words(),
         mine: mine.into_iter().map(SummaryView::from).collect(),
-        waiting: waiting.into_iter().map(SummaryView::from).collect(),
-        waiting_count,
+        waiting_rows: waiting.into_iter().map(SummaryView::from).collect(),
     })
 }

@@ -27,6 +27,8 @@ struct ReviewerChoice {
 struct RequestForm<'a> {
     user: &'a User,
     csrf_token: &'a str,
+    /// How many requests wait for my review, for the navigation.
+    waiting: String,
     heading: String,
     action: String,
     /// The target can only be chosen for a new request.
@@ -111,6 +113,7 @@ impl<'a> RequestForm<'a> {
         Ok(RequestForm {
             user: &me.user,
             csrf_token: &me.csrf_token,
+            waiting: me.waiting_words(),
             heading,
             action,
             targets: state

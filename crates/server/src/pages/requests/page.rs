@@ -99,6 +99,8 @@ impl From<AuditEvent> for HistoryLine {
 struct RequestPage<'a> {
     user: &'a User,
     csrf_token: &'a str,
+    /// How many requests wait for my review, for the navigation.
+    waiting: String,
     req: RequestView,
     analysis: Analysis,
     sql: SqlWindow,
@@ -157,7 +159,17 @@ async fn request_page_at(
     status: StatusCode,
     from_line: usize,
 ) -> Result<Response, PageError> {
-    let req = state.request_view(id).await?;
+    // The request read once: what the page says of it in words first, then its view.
+    let record = state.load_request(id).await?;
+    let events = state.store.request_events(id).await?;
+    let approval = crate::expiry::approval_words(
+        &record,
+        state.config.target(&record.target),
+        &events,
+        timestamp::now(),
+    );
+    let changed_since = state.rows_changed_since(&record).await?;
+    let req = state.view_of(record).await?;
     let analysis: Analysis =
         serde_json::from_value(req.analysis.clone()).map_err(ApiError::internal)?;
     let sql = sql_window(&req.sql, &analysis, from_line);
@@ -165,14 +177,6 @@ async fn request_page_at(
         [.., previous, current] => sql_diff(&previous.sql, &current.sql),
         _ => Vec::new(),
     };
-    let events = state.store.request_events(id).await?;
-    let record = state.load_request(id).await?;
-    let approval = crate::expiry::approval_words(
-        &record,
-        state.config.target(&record.target),
-        &events,
-        timestamp::now(),
-    );
     let expired_revisions = crate::expiry::expired_revisions(&events);
     let history = events.into_iter().map(HistoryLine::from).collect();
     // Without one of the current revision, the latest of an earlier one, marked as such.
@@ -195,7 +199,6 @@ async fn request_page_at(
             (false, Some(reason)) => format!("No undo: {reason}"),
             (false, None) => "No undo".to_owned(),
         });
-    let changed_since = state.rows_changed_since(&record).await?;
     let undo_warning = undo_warning(state, &req, &analysis);
     let page = RequestPage {
         undo,
@@ -205,6 +208,7 @@ async fn request_page_at(
         expired_revisions,
         user: &me.user,
         csrf_token: &me.csrf_token,
+        waiting: me.waiting_words(),
         can: Abilities::of(state, &me.user, &req),
         rehearsal,
         req,
@@ -371,6 +375,8 @@ pub(super) async fn withdraw(
 struct ConfirmExecute<'a> {
     user: &'a User,
     csrf_token: &'a str,
+    /// How many requests wait for my review, for the navigation.
+    waiting: String,
     req: RequestView,
 }
 
@@ -387,6 +393,7 @@ pub(super) async fn confirm_execute(
     let page = ConfirmExecute {
         user: &me.user,
         csrf_token: &me.csrf_token,
+        waiting: me.waiting_words(),
         req,
     };
     Ok(render(&page)?.into_response())
