@@ -51,6 +51,13 @@ class Hook(BaseHTTPRequestHandler):
         pass
 
 
+class Receiver(ThreadingHTTPServer):
+    # http.server's listen backlog is 5: the dispatcher's concurrent sends (one per request)
+    # overflowed it, and each connection dropped was retried by TCP a second later — the
+    # receiver's delay, not the outbox's.
+    request_queue_size = 1024
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -81,7 +88,7 @@ def percentile(values, p):
 
 def main():
     work = tempfile.mkdtemp()
-    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    hook = Receiver(("127.0.0.1", 0), Hook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     port = free_port()
     config = os.path.join(work, "countersign.toml")

@@ -182,6 +182,36 @@ async fn each_event_reaches_its_webhooks_signed_and_slack_with_a_link() {
     w.done().await;
 }
 
+/// A change made through an instance wakes its dispatcher once it is answered: with the poll an
+/// hour apart, every event of a request's life still reaches the webhook within seconds (under
+/// load, `benches/notify_outbox.py`: milliseconds).
+#[tokio::test]
+async fn a_change_is_sent_at_once_not_at_the_next_poll() {
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let hooks = Hooks::start(Mode::Ok).await;
+    let db = TestStore::sqlite().await;
+    let toml = format!(
+        "{}[[notify]]\nkind = \"webhook\"\nurl_env = \"HOOK_URL\"\nsecret_env = \"HOOK_KEY\"\n\
+         [outbox]\npoll_every = \"1h\"\ntimeout = \"1s\"\n",
+        b.target_toml("")
+    );
+    let app = TestApp::start(config_for(&db.url, &toml, &hooks.env())).await;
+    let mut w = World::with_app(app).await;
+    w.db = Some(db);
+    life_of_a_request(&w, &b).await;
+    let hits = hooks
+        .hook
+        .wait_for(EVENTS.len(), Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        events_once_in_order(&hits),
+        EVENTS,
+        "each at once, long before the next poll"
+    );
+    w.done().await;
+}
+
 #[tokio::test]
 async fn a_receiver_failing_then_back_gets_every_message_once_in_order_with_the_same_ids() {
     let b = Backend::sqlite();

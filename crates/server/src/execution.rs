@@ -207,9 +207,14 @@ impl AppState {
         // between its statements.
         let state = self.clone();
         let user = user.clone();
-        tokio::spawn(async move { state.run_claimed(id, &user, &target, &script, &guard).await })
-            .await
-            .map_err(ApiError::internal)?
+        tokio::spawn(async move {
+            let status = state.run_claimed(id, &user, &target, &script, &guard).await;
+            // Its outcome is recorded (or it failed to be): its notifications may leave.
+            state.wake_dispatcher();
+            status
+        })
+        .await
+        .map_err(ApiError::internal)?
     }
 
     async fn run_claimed(
@@ -399,7 +404,12 @@ impl AppState {
             let mut startup = true;
             loop {
                 match state.reconcile_open(startup).await {
-                    Ok(_) => startup = false,
+                    Ok(settled) => {
+                        startup = false;
+                        if settled > 0 {
+                            state.wake_dispatcher();
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "reconciliation failed; will retry")
                     }

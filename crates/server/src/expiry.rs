@@ -158,6 +158,7 @@ impl AppState {
         tokio::spawn(async move {
             loop {
                 state.expire_approvals().await;
+                state.wake_dispatcher();
                 tokio::time::sleep(state.config.server.expire_approvals_every).await;
             }
         })

@@ -42,6 +42,10 @@ pub struct AppState {
     pub hashers: Arc<auth::password::HashLimiter>,
     /// Where rehearsals take their turns: per target, and one per request.
     pub rehearsals: Arc<rehearsal::RehearsalSlots>,
+    /// Wakes this instance's dispatcher: after every change made through this instance (a
+    /// change's notifications are in the outbox once it answers), so they leave at once rather
+    /// than at the next poll. Other instances' changes are found by polling.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -51,7 +55,13 @@ impl AppState {
             hashers: Arc::new(auth::password::HashLimiter::per_core()),
             rehearsals: Arc::new(rehearsal::RehearsalSlots::new(&config)),
             config: Arc::new(config),
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Tells the dispatcher that the outbox may hold something new (committed).
+    pub fn wake_dispatcher(&self) {
+        self.outbox_wake.notify_one();
     }
 
     /// The same state with another bound on password hashing (tests, benchmarks).
@@ -71,6 +81,10 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes())
         .nest("/api/v1", api::routes())
         .route("/healthz", axum::routing::get(api::healthz))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            notify::wake_after_change,
+        ))
         .layer(axum::middleware::from_fn(
             hygiene::refuse_control_chars_in_query,
         ))

@@ -199,7 +199,8 @@ impl AppState {
     }
 
     /// The dispatcher: rounds back to back while there is something to send, then one every
-    /// `outbox.poll_every`.
+    /// `outbox.poll_every` — or at once when this instance has changed something
+    /// ([`AppState::wake_dispatcher`]).
     pub fn spawn_dispatcher(&self) -> tokio::task::JoinHandle<()> {
         let state = self.clone();
         tokio::spawn(async move {
@@ -208,7 +209,11 @@ impl AppState {
                 // A round that sent something is followed by another at once: the next message
                 // about a request becomes due only when the one before it is sent.
                 if state.dispatch_once(&d).await == 0 {
-                    tokio::time::sleep(state.config.notify.outbox.poll_every).await;
+                    let poll = tokio::time::sleep(state.config.notify.outbox.poll_every);
+                    tokio::select! {
+                        () = poll => {}
+                        () = state.outbox_wake.notified() => {}
+                    }
                 }
             }
         })

@@ -15,6 +15,25 @@ pub fn install_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Middleware: once a request that may change something (any method but GET and HEAD) has
+/// been answered, its change — and the outbox rows written with it — is committed: the
+/// dispatcher is woken to send them at once.
+pub async fn wake_after_change(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let changes = !matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let response = next.run(request).await;
+    if changes && (response.status().is_success() || response.status().is_redirection()) {
+        state.wake_dispatcher();
+    }
+    response
+}
+
 /// Why one attempt failed; `permanent` ones are not tried again.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
