@@ -77,13 +77,11 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         let select = format!(
             "SELECT u.id, u.name, u.disabled_at, s.csrf_token, s.expires_at, s.last_seen_at, \
-             {roles}, (SELECT COUNT(*) FROM (SELECT 1 AS one FROM pending_reviews p \
-             WHERE p.reviewer_id = u.id LIMIT {cap}) AS w) AS waiting \
-             FROM sessions s JOIN users u ON u.id = s.user_id \
+             {roles}, {waiting} FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
              AND u.disabled_at IS NULL",
             roles = roles_column(self.backend),
-            cap = crate::WAITING_COUNT_CAP,
+            waiting = crate::waiting::waiting_column(),
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(select))
             .bind(id_hash)

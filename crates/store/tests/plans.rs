@@ -239,6 +239,25 @@ store_tests! {
         assert!(capped, "someone has more waiting than is counted");
     }
 
+    async fn the_waiting_count_walks_an_index_even_in_a_plan_made_for_anyone(store: Store) {
+        // Every page's navigation reads it with the session, a prepared statement: PostgreSQL
+        // soon plans that once for any user, and such a plan scanned pending_reviews whole for
+        // a reviewer with nothing waiting.
+        filled(&store).await;
+        let plan = store.waiting_count_plan().await.expect("plan");
+        eprintln!("waiting count:\n  {}", plan.join("\n  "));
+        assert!(!plan.is_empty(), "a plan");
+        let whole = |line: &&String| match store.backend() {
+            Backend::Postgres => line.contains("Seq Scan on pending_reviews") || line.contains("Sort"),
+            Backend::Sqlite => line.trim_start().starts_with("SCAN p") || line.contains("TEMP B-TREE"),
+        };
+        let bad: Vec<_> = plan.iter().filter(whole).collect();
+        assert!(bad.is_empty(), "reads pending_reviews whole: {bad:?} in\n  {}", plan.join("\n  "));
+        for name in ["erin", "nobody"] {
+            assert_eq!(store.count_awaiting_review(name).await.expect("count"), 0, "{name}");
+        }
+    }
+
     async fn every_request_list_filter_is_served_by_an_index(store: Store) {
         filled(&store).await;
         let backend = store.backend();
