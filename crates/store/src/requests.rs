@@ -460,10 +460,7 @@ impl Store {
             ),
             Backend::Postgres => select.wrap(
                 "WITH page AS MATERIALIZED (",
-                ") SELECT COALESCE(json_agg(json_build_object('id', id, 'title', title, \
-                 'target', target, 'author', author, 'status', status, 'revision', revision, \
-                 'risk', risk, 'created_at', created_at, 'updated_at', updated_at) \
-                 ORDER BY id DESC) FILTER (WHERE (SELECT count(*) FROM page) <= $v \
+                ") SELECT COALESCE(json_agg(page ORDER BY id DESC) FILTER (WHERE (SELECT count(*) FROM page) <= $v \
                  OR id > (SELECT min(id) FROM page)), '[]')::text AS items, count(*) AS n, \
                  COALESCE(min(id), 0) AS last FROM page",
                 limit,
@@ -639,6 +636,16 @@ fn list_select(filter: &RequestFilter, ids: &FilterUsers, backend: Backend, limi
         q.push(" AND ").push(key).push(" < ").int(before);
     }
     q.push(" ORDER BY ").push(key).push(" DESC").limit(limit);
+    // Unfiltered (a cursor at most), one plan serves every call: PostgreSQL may keep it
+    // prepared rather than plan each call (its planning cost more than its reading).
+    if ids.author.is_none()
+        && ids.reviewer.is_none()
+        && ids.awaiting.is_none()
+        && filter.target.is_none()
+        && filter.status.is_none()
+    {
+        q.same_plan_for_any_value();
+    }
     q
 }
 

@@ -28,6 +28,8 @@ enum Value {
 pub(crate) struct Select {
     sql: String,
     values: Vec<Value>,
+    /// One plan is as good as another for every value bound (see [`Select::query`]).
+    any_value: bool,
 }
 
 impl Select {
@@ -35,6 +37,7 @@ impl Select {
         Select {
             sql: sql.to_owned(),
             values: Vec::new(),
+            any_value: false,
         }
     }
 
@@ -86,14 +89,21 @@ impl Select {
         self
     }
 
-    /// The statement with its values bound. On PostgreSQL it is not kept prepared: the
-    /// database plans each call for the values it is given (a statement prepared once may be
-    /// planned once for any value, which for a filter means for an average one). SQLite plans
-    /// without the values (the list queries name their index), so there it is kept prepared,
-    /// one statement per shape of filter.
+    /// The statement with its values bound. On PostgreSQL it is not kept prepared unless
+    /// [`Select::same_plan_for_any_value`]: the database plans each call for the values it is
+    /// given (a statement prepared once may be planned once for any value, which for a filter
+    /// means for an average one). SQLite plans without the values (the list queries name their
+    /// index), so there it is kept prepared, one statement per shape of filter.
     pub(crate) fn query(&self, backend: Backend) -> Query<'static, Any, AnyArguments> {
         self.bound(self.sql.clone())
-            .persistent(backend == Backend::Sqlite)
+            .persistent(backend == Backend::Sqlite || self.any_value)
+    }
+
+    /// Says that one plan serves every value this statement is bound with (an unfiltered list's
+    /// cursor): then PostgreSQL keeps it prepared too.
+    pub(crate) fn same_plan_for_any_value(&mut self) -> &mut Select {
+        self.any_value = true;
+        self
     }
 
     /// The statement with its values bound, never kept prepared (whatever the backend).
