@@ -412,23 +412,7 @@ async fn a_run_nothing_can_tell_about_is_mailed_to_the_admins_and_the_author() {
     give_addresses(&w, &["alice", "bob", "carol", "root"]).await;
     let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
     let id = w.approved(b.name, &sql, Some(1)).await;
-    // A run claimed and begun on its target (its identity recorded), then the server gone.
-    let alice = w.app.store.user_by_name("alice").await.unwrap().unwrap();
-    w.app
-        .store
-        .claim_execution(id, &alice, 1, Some(1), None, None)
-        .await
-        .expect("claim");
-    let identity = countersign_core::request::RunIdentity {
-        txid: None,
-        session: None,
-        marker: Some("a-run-nobody-can-find".into()),
-    };
-    w.app
-        .store
-        .record_identity(id, &identity)
-        .await
-        .expect("identity");
+    w.orphan_run(id).await;
     w.done().await;
 
     // Restarted without that target: nothing can tell what became of the run.

@@ -749,23 +749,7 @@ async fn a_run_nothing_can_tell_about_reaches_the_webhook_signed() {
     let w = World::with_app(app).await;
     let sql = format!("UPDATE {} SET v = v + 1 WHERE id = 1", b.table);
     let id = w.approved(b.name, &sql, Some(1)).await;
-    // A run claimed and begun on its target (its identity recorded), then the server gone.
-    let alice = w.app.store.user_by_name("alice").await.unwrap().unwrap();
-    w.app
-        .store
-        .claim_execution(id, &alice, 1, Some(1), None, None)
-        .await
-        .expect("claim");
-    let identity = countersign_core::request::RunIdentity {
-        txid: None,
-        session: None,
-        marker: Some("a-run-nobody-can-find".into()),
-    };
-    w.app
-        .store
-        .record_identity(id, &identity)
-        .await
-        .expect("identity");
+    w.orphan_run(id).await;
     // What happened before the run reached the webhook already.
     let before = hook.wait_for(3, Duration::from_secs(10)).await;
     w.done().await;

@@ -118,6 +118,28 @@ impl World {
         .await
     }
 
+    /// A run of approved request `id` claimed by alice and begun on its target (its identity
+    /// recorded: a marker nobody will find), then its server gone: the next start settles it
+    /// as `unknown` (`execution.reconciled`).
+    pub async fn orphan_run(&self, id: i64) {
+        let alice = self.app.store.user_by_name("alice").await.unwrap().unwrap();
+        self.app
+            .store
+            .claim_execution(id, &alice, 1, Some(1), None, None)
+            .await
+            .expect("claim");
+        let identity = countersign_core::request::RunIdentity {
+            txid: None,
+            session: None,
+            marker: Some("a-run-nobody-can-find".into()),
+        };
+        self.app
+            .store
+            .record_identity(id, &identity)
+            .await
+            .expect("identity");
+    }
+
     /// Submits `sql` to `target` and has bob (and carol, if a second approval is needed)
     /// approve it; returns its id.
     pub async fn approved(&self, target: &str, sql: &str, expected_rows: Option<i64>) -> i64 {
