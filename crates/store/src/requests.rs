@@ -434,8 +434,8 @@ impl Store {
     /// Up to `limit` requests matching `filter`, newest first, as the JSON array the API
     /// answers with — written by the database, which holds every field already in the form the
     /// API gives it (timestamps in their one text form, statuses and risks as their names): no
-    /// row crosses into the app one by one. The same rows and fields as [`Store::list_requests`]
-    /// (a test compares them).
+    /// row crosses into the app one by one. (A store test compares every item with the request
+    /// read on its own, and pages every filter through with its cursor.)
     pub async fn list_requests_json(
         &self,
         filter: &RequestFilter,
@@ -460,7 +460,8 @@ impl Store {
             ),
             Backend::Postgres => select.wrap(
                 "WITH page AS MATERIALIZED (",
-                ") SELECT COALESCE(json_agg(page ORDER BY id DESC) FILTER (WHERE (SELECT count(*) FROM page) <= $v \
+                ") SELECT COALESCE(json_agg(page ORDER BY id DESC) \
+                 FILTER (WHERE (SELECT count(*) FROM page) <= $v \
                  OR id > (SELECT min(id) FROM page)), '[]')::text AS items, count(*) AS n, \
                  COALESCE(min(id), 0) AS last FROM page",
                 limit,
@@ -547,7 +548,8 @@ impl Store {
 pub struct SummaryPage {
     /// A JSON array of the page's requests, newest first.
     pub items: String,
-    /// The id of the page's last request when another page follows.
+    /// When another page follows: the cursor of the next page (it lists the requests with ids
+    /// below this one: the first of them is the request beyond this page).
     pub next_before: Option<i64>,
 }
 
