@@ -82,11 +82,6 @@ impl FromStr for Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
-    /// On SQLite, the one connection every write transaction takes its turn on: writers queue
-    /// in order here rather than in SQLite's busy handler, which sleeps up to 100 ms between
-    /// tries and lets a late writer in before one that has waited (a dispatcher behind a stream
-    /// of API writes fell seconds behind). On PostgreSQL, the pool itself.
-    writer: AnyPool,
     backend: Backend,
     /// On PostgreSQL, a second, small pool of the native driver for the audit trail's bulk
     /// reads (exports): rows read without the `Any` driver's per-row conversion. Connects on
@@ -114,21 +109,12 @@ impl Store {
             .connect(&url)
             .await
             .map_err(StoreError::Connect)?;
-        let writer = match backend {
-            Backend::Sqlite => {
-                sqlx::query("PRAGMA journal_mode = WAL")
-                    .execute(&pool)
-                    .await
-                    .map_err(StoreError::Connect)?;
-                AnyPoolOptions::new()
-                    .max_connections(1)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .connect(&url)
-                    .await
-                    .map_err(StoreError::Connect)?
-            }
-            Backend::Postgres => pool.clone(),
-        };
+        if backend == Backend::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(StoreError::Connect)?;
+        }
         let bulk = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(
@@ -141,7 +127,6 @@ impl Store {
         };
         Ok(Store {
             pool,
-            writer,
             backend,
             bulk,
         })
@@ -169,7 +154,7 @@ impl Store {
     /// instead of waiting its turn.
     pub(crate) async fn write_tx(&self) -> Result<Transaction<'static, Any>, StoreError> {
         Ok(match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
     }
@@ -187,7 +172,6 @@ impl Store {
     /// Closes every connection; waits for connections in use to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
-        self.writer.close().await;
         if let Some(bulk) = &self.bulk {
             bulk.close().await;
         }

@@ -254,22 +254,8 @@ pub(crate) fn roles_column(backend: Backend) -> &'static str {
 
 /// Builds a [`User`] from a row with `id`, `name`, `disabled_at` and [`roles_column`].
 pub(crate) fn user_with_roles(row: &AnyRow) -> Result<User, StoreError> {
-    let disabled_at: Option<String> = row.try_get("disabled_at")?;
     let listed: Option<String> = row.try_get("roles")?;
-    let mut roles = Vec::new();
-    for name in listed.iter().flat_map(|l| l.split(',')) {
-        roles.push(
-            name.parse()
-                .map_err(|_| StoreError::Corrupt(format!("role {name:?}")))?,
-        );
-    }
-    roles.sort();
-    Ok(User {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        roles,
-        disabled: disabled_at.is_some(),
-    })
+    user_from(row, listed.iter().flat_map(|l| l.split(',')))
 }
 
 /// Builds a [`User`] from a row with `id`, `name` and `disabled_at`, loading its roles.
@@ -278,14 +264,22 @@ pub(crate) async fn user_from_row(
     row: &AnyRow,
 ) -> Result<User, StoreError> {
     let id: i64 = row.try_get("id")?;
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    user_from(row, names.iter().map(String::as_str))
+}
+
+/// A [`User`] from a row with `id`, `name` and `disabled_at`, and the names of its roles.
+fn user_from<'a>(
+    row: &AnyRow,
+    role_names: impl Iterator<Item = &'a str>,
+) -> Result<User, StoreError> {
     let disabled_at: Option<String> = row.try_get("disabled_at")?;
-    let role_rows = sqlx::query("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut roles = Vec::with_capacity(role_rows.len());
-    for r in role_rows {
-        let name: String = r.try_get("role")?;
+    let mut roles = Vec::new();
+    for name in role_names {
         roles.push(
             name.parse()
                 .map_err(|_| StoreError::Corrupt(format!("role {name:?}")))?,
@@ -293,7 +287,7 @@ pub(crate) async fn user_from_row(
     }
     roles.sort();
     Ok(User {
-        id,
+        id: row.try_get("id")?,
         name: row.try_get("name")?,
         roles,
         disabled: disabled_at.is_some(),
