@@ -640,7 +640,10 @@ async fn still_signed_in(b: &crate::common::Browser) -> bool {
     b.get("/").await.status() == reqwest::StatusCode::OK
 }
 
-#[tokio::test]
+// Several worker threads: the CLI runs as a blocking child process while this test's own server
+// (in-process) goes on — on one thread, a server task caught mid-transaction (the dispatcher,
+// woken by the sign-in just before) would hold the store's write lock until the CLI gave up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_password_new_roles_or_disabling_end_the_users_sessions() {
     use countersign_core::user::Role;
     let ws = Workspace::new();
