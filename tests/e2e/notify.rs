@@ -521,13 +521,9 @@ async fn two_instances_on_one_postgres_store_deliver_each_message_once() {
     w.done().await;
 }
 
-#[tokio::test]
-async fn a_server_killed_while_delivering_delivers_again_after_restart_with_the_same_id() {
-    use crate::common::{free_addr, spawn_server, wait_up, write_config};
-    let b = Backend::sqlite();
-    b.create_accounts(1).await;
-    let db = TestStore::sqlite().await;
-    // Users and a token, written by a server that is gone before anything is told.
+/// alice (author, with the API token returned) and bob (reviewer, with `bob_email`) in the store
+/// at `db`, written by a server of its own that is stopped before the test starts its own.
+async fn accounts(db: &TestStore, b: &Backend, bob_email: Option<&str>) -> String {
     let setup = TestApp::start(config_for(&db.url, &b.target_toml(""), &[])).await;
     let alice = setup
         .add_user("alice", &[countersign_core::user::Role::Author], PW)
@@ -535,8 +531,36 @@ async fn a_server_killed_while_delivering_delivers_again_after_restart_with_the_
     setup
         .add_user("bob", &[countersign_core::user::Role::Reviewer], PW)
         .await;
+    if let Some(email) = bob_email {
+        setup.store.set_email("bob", Some(email)).await.unwrap();
+    }
     let token = setup.token_for(&alice).await;
     setup.stop().await;
+    token
+}
+
+/// alice submits a one-row edit for bob's review to the server at `base`.
+async fn submit_to(base: &str, token: &str, b: &Backend) {
+    let res = TestApp::client()
+        .post(format!("{base}/api/v1/requests"))
+        .bearer_auth(token)
+        .json(&json!({"title": "t", "intent": "a test edit",
+            "sql": format!("UPDATE {} SET v = 1 WHERE id = 1", b.table),
+            "target": b.name, "reviewers": ["bob"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_server_killed_while_delivering_delivers_again_after_restart_with_the_same_id() {
+    use crate::common::{free_addr, spawn_server, wait_up, write_config};
+    let b = Backend::sqlite();
+    b.create_accounts(1).await;
+    let db = TestStore::sqlite().await;
+    // Users and a token, written by a server that is gone before anything is told.
+    let token = accounts(&db, &b, None).await;
 
     let hook = Receiver::start(Mode::Hang(Duration::from_secs(60))).await;
     let dir = tempfile::tempdir().unwrap();
@@ -551,16 +575,7 @@ async fn a_server_killed_while_delivering_delivers_again_after_restart_with_the_
     let mut server = spawn_server(&config, &addr, &env);
     let base = format!("http://{addr}");
     wait_up(&base).await;
-    let res = TestApp::client()
-        .post(format!("{base}/api/v1/requests"))
-        .bearer_auth(&token)
-        .json(&json!({"title": "t", "intent": "a test edit",
-            "sql": format!("UPDATE {} SET v = 1 WHERE id = 1", b.table),
-            "target": b.name, "reviewers": ["bob"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
+    submit_to(&base, &token, &b).await;
     let started = Instant::now();
     while hook.arrived().is_empty() && started.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -591,20 +606,7 @@ async fn secrets_appear_in_no_log_line_of_the_server() {
     let b = Backend::sqlite();
     b.create_accounts(1).await;
     let db = TestStore::sqlite().await;
-    let setup = TestApp::start(config_for(&db.url, &b.target_toml(""), &[])).await;
-    let alice = setup
-        .add_user("alice", &[countersign_core::user::Role::Author], PW)
-        .await;
-    setup
-        .add_user("bob", &[countersign_core::user::Role::Reviewer], PW)
-        .await;
-    setup
-        .store
-        .set_email("bob", Some("bob@example.com"))
-        .await
-        .unwrap();
-    let token = setup.token_for(&alice).await;
-    setup.stop().await;
+    let token = accounts(&db, &b, Some("bob@example.com")).await;
 
     let hook = Receiver::start(Mode::Fail).await;
     // An SMTP server that is not there, with credentials in its URL.
@@ -632,16 +634,7 @@ async fn secrets_appear_in_no_log_line_of_the_server() {
         .unwrap();
     let base = format!("http://{addr}");
     wait_up(&base).await;
-    let res = TestApp::client()
-        .post(format!("{base}/api/v1/requests"))
-        .bearer_auth(&token)
-        .json(&json!({"title": "t", "intent": "a test edit",
-            "sql": format!("UPDATE {} SET v = 1 WHERE id = 1", b.table),
-            "target": b.name, "reviewers": ["bob"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
+    submit_to(&base, &token, &b).await;
     // Let both deliveries fail a few times.
     tokio::time::sleep(Duration::from_secs(2)).await;
     server.kill().unwrap();
