@@ -583,3 +583,84 @@ async fn the_request_page_lists_the_rows_changed_per_table() {
     app.stop().await;
     db.cleanup().await;
 }
+
+/// The text of the element with id `id` on `page` (up to its closing tag).
+fn element(page: &str, id: &str) -> String {
+    let open = format!("id=\"{id}\">");
+    let Some(at) = page.find(&open) else {
+        return String::new();
+    };
+    let rest = &page[at + open.len()..];
+    rest[..rest.find("</").unwrap_or(rest.len())].to_owned()
+}
+
+/// A request page is kept between views while its request does not change (issue 18), and
+/// every instance on a store keeps its own: each change made through another instance — a
+/// comment, reviews, a run, a revert made of it — shows at the very next view on this one.
+#[tokio::test]
+async fn a_kept_request_page_shows_every_change_made_through_another_instance() {
+    use crate::common::{Backend, World};
+    use serde_json::json;
+
+    let b = Backend::sqlite();
+    b.create_accounts(3).await;
+    let w = World::new(&b.target_toml("")).await;
+    let viewer = TestApp::start(w.app.config.clone()).await;
+    let mut bob = viewer.sign_in("bob", crate::common::PW).await;
+    let sql = format!("UPDATE {} SET v = 5 WHERE id = 2", b.table);
+    let submitted = w
+        .submit(
+            json!({"title": "kept", "intent": "a kept page", "sql": sql, "target": b.name,
+            "reviewers": ["bob", "carol"], "expected_rows": 1}),
+        )
+        .await;
+    let id = submitted["id"].as_i64().expect("id");
+    let path = format!("/requests/{id}");
+    // Shown twice: the second view is the kept one.
+    for _ in 0..2 {
+        let page = bob.page(&path).await;
+        assert_eq!(element(&page, "status"), "pending review", "{page}");
+    }
+
+    let res = w
+        .post(
+            "carol",
+            &format!("/api/v1/requests/{id}/comments"),
+            json!({"text": "looks right to me"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert!(bob.page(&path).await.contains("looks right to me"));
+
+    for who in ["bob", "carol"] {
+        let res = w.review(who, id, "approve", "", 1).await;
+        if res.status() == StatusCode::CONFLICT {
+            break; // one approval was enough
+        }
+        assert_eq!(res.status(), StatusCode::OK, "{who}");
+    }
+    let page = bob.page(&path).await;
+    assert_eq!(element(&page, "status"), "approved", "{page}");
+
+    let (status, run) = w.execute("alice", id).await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    let page = bob.page(&path).await;
+    assert_eq!(element(&page, "status"), "executed", "{page}");
+    assert!(!page.contains("id=\"reverted-by\""));
+
+    // A revert is a change of the new request, not of this one: the page sees it all the same.
+    let res = w
+        .post("alice", &format!("/api/v1/requests/{id}/revert"), json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let revert: serde_json::Value = res.json().await.expect("json");
+    let revert_id = revert["id"].as_i64().expect("id");
+    let page = bob.page(&path).await;
+    assert!(
+        page.contains(&format!("<a href=\"/requests/{revert_id}\">")),
+        "{page}"
+    );
+
+    viewer.stop().await;
+    w.done().await;
+}

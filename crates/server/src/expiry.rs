@@ -41,11 +41,7 @@ pub fn approved_after(target: &TargetConfig, now: OffsetDateTime) -> Option<Offs
 }
 
 /// When the approval of an approved `record` expires on `target`, if it does.
-pub fn deadline(
-    record: &RequestRecord,
-    target: &TargetConfig,
-    now: OffsetDateTime,
-) -> Option<ApprovalDeadline> {
+pub fn expires_at(record: &RequestRecord, target: &TargetConfig) -> Option<OffsetDateTime> {
     let ttl = target.approval_ttl?;
     if record.status != RequestStatus::Approved {
         return None;
@@ -55,41 +51,68 @@ pub fn deadline(
         .filter(|r| r.decision == ReviewDecision::Approve)
         .map(|r| r.created_at)
         .max()?;
-    let expires_at = approved_at + ttl;
-    Some(ApprovalDeadline {
-        expires_at,
-        expired: expires_at <= now,
-    })
+    Some(approved_at + ttl)
 }
 
-/// What the request page says about the approval: its deadline while approved, or, once the
-/// pass has moved the request back, that the approval of the revision before expired.
-pub fn approval_words(
-    record: &RequestRecord,
-    target: Option<&TargetConfig>,
-    events: &[AuditEvent],
-    now: OffsetDateTime,
-) -> Option<String> {
-    if let Some(deadline) = target.and_then(|t| deadline(record, t, now)) {
-        return Some(deadline.words());
+/// What the request page says about the approval, as its data tells it: the page's words
+/// depend on the moment it is shown ([`ApprovalNote::words`]), the note does not (a page's data
+/// is kept while its request does not change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApprovalNote {
+    /// Nothing to say.
+    Silent,
+    /// Approved, on a target whose approvals expire at this moment.
+    Until(OffsetDateTime),
+    /// The pass has moved the request back to review: the approval of the revision before
+    /// expired (these words).
+    Expired(String),
+}
+
+impl ApprovalNote {
+    /// The note of `record` (with its audit `events`) on `target`.
+    pub fn of(
+        record: &RequestRecord,
+        target: Option<&TargetConfig>,
+        events: &[AuditEvent],
+    ) -> ApprovalNote {
+        if let Some(at) = target.and_then(|t| expires_at(record, t)) {
+            return ApprovalNote::Until(at);
+        }
+        if record.status != RequestStatus::PendingReview {
+            return ApprovalNote::Silent;
+        }
+        events
+            .iter()
+            .rev()
+            .find(|e| {
+                e.action == AuditAction::ApprovalExpired.as_str()
+                    && e.revision == Some(record.revision)
+            })
+            .map_or(ApprovalNote::Silent, |e| {
+                ApprovalNote::Expired(format!(
+                    "The approval of revision {} expired at {} before anyone executed it: the \
+                     reviewers must approve again.",
+                    record.revision - 1,
+                    timestamp::format(e.at)
+                ))
+            })
     }
-    if record.status != RequestStatus::PendingReview {
-        return None;
+
+    /// What the request page says at `now`: the approval's deadline while approved (or that it
+    /// has passed), or, once the pass has moved the request back, that it expired.
+    pub fn words(&self, now: OffsetDateTime) -> Option<String> {
+        match self {
+            ApprovalNote::Silent => None,
+            ApprovalNote::Until(expires_at) => Some(
+                ApprovalDeadline {
+                    expires_at: *expires_at,
+                    expired: *expires_at <= now,
+                }
+                .words(),
+            ),
+            ApprovalNote::Expired(words) => Some(words.clone()),
+        }
     }
-    events
-        .iter()
-        .rev()
-        .find(|e| {
-            e.action == AuditAction::ApprovalExpired.as_str() && e.revision == Some(record.revision)
-        })
-        .map(|e| {
-            format!(
-                "The approval of revision {} expired at {} before anyone executed it: the \
-                 reviewers must approve again.",
-                record.revision - 1,
-                timestamp::format(e.at)
-            )
-        })
 }
 
 /// The revisions whose approvals expired (and were voided by the revision the expiry made),

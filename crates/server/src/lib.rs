@@ -46,6 +46,8 @@ pub struct AppState {
     /// change's notifications are in the outbox once it answers), so they leave at once rather
     /// than at the next poll. Other instances' changes are found by polling.
     pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// The request pages' data, kept while their requests do not change.
+    pub page_cache: Arc<pages::requests::PageCache>,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
             rehearsals: Arc::new(rehearsal::RehearsalSlots::new(&config)),
             config: Arc::new(config),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            page_cache: Arc::default(),
         }
     }
 

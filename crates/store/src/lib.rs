@@ -49,7 +49,7 @@ pub use rehearsals::{INTERRUPTED, RehearsalRecord, RehearsalResult};
 pub use requests::{
     RequestFilter, RequestRecord, RequestSummary, RevisionInput, RevisionRecord, SummaryPage,
 };
-pub use sessions::Session;
+pub use sessions::{RequestVersion, Session};
 pub use throttle::{FailureRecorded, ThrottleKey};
 pub use tokens::TokenRecord;
 pub use users::Credentials;
@@ -87,6 +87,9 @@ pub struct Store {
     /// reads (exports): rows read without the `Any` driver's per-row conversion. Connects on
     /// first use.
     bulk: Option<PgPool>,
+    /// Users' ids by name, as the list filters found them: a user is never renamed or removed,
+    /// so a name, once found, keeps its id.
+    user_ids: std::sync::Arc<users::KnownIds>,
 }
 
 impl Store {
@@ -129,6 +132,7 @@ impl Store {
             pool,
             backend,
             bulk,
+            user_ids: std::sync::Arc::default(),
         })
     }
 

@@ -496,7 +496,8 @@ impl Store {
 
     /// The ids of the users `filter` names, or `None` when one of them does not exist (then no
     /// request matches). Binding ids, rather than comparing names in the list query, lets
-    /// PostgreSQL plan with the statistics of the value it is given.
+    /// PostgreSQL plan with the statistics of the value it is given. Names found once are
+    /// known from then on ([`KnownIds`](crate::users::KnownIds)): a list then costs one query.
     async fn filter_users(
         &self,
         filter: &RequestFilter,
@@ -505,18 +506,31 @@ impl Store {
         if names.iter().all(|n| n.is_none()) {
             return Ok(Some(FilterUsers::default()));
         }
-        let rows = sqlx::query("SELECT id, name FROM users WHERE name IN ($1, $2, $3)")
-            .bind(filter.author.as_deref())
-            .bind(filter.reviewer.as_deref())
-            .bind(filter.awaiting_review_by.as_deref())
-            .fetch_all(&self.pool)
-            .await?;
-        let mut found = Vec::with_capacity(rows.len());
-        for row in &rows {
-            found.push((
-                row.try_get::<String, _>("name")?,
-                row.try_get::<i64, _>("id")?,
-            ));
+        let mut found = Vec::with_capacity(names.len());
+        let known =
+            names
+                .iter()
+                .filter_map(|n| n.as_deref())
+                .all(|name| match self.user_ids.get(name) {
+                    Some(id) => {
+                        found.push((name.to_owned(), id));
+                        true
+                    }
+                    None => false,
+                });
+        if !known {
+            let rows = sqlx::query("SELECT id, name FROM users WHERE name IN ($1, $2, $3)")
+                .bind(filter.author.as_deref())
+                .bind(filter.reviewer.as_deref())
+                .bind(filter.awaiting_review_by.as_deref())
+                .fetch_all(&self.pool)
+                .await?;
+            found.clear();
+            for row in &rows {
+                let (name, id) = (row.try_get::<String, _>("name")?, row.try_get("id")?);
+                self.user_ids.insert(&name, id);
+                found.push((name, id));
+            }
         }
         let id_of = |name: &Option<String>| -> Result<Option<i64>, ()> {
             match name {

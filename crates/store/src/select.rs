@@ -18,7 +18,7 @@ use crate::Backend;
 
 /// A value to bind.
 #[derive(Debug, Clone)]
-enum Value {
+pub(crate) enum Value {
     Text(String),
     Int(i64),
 }
@@ -164,6 +164,51 @@ pub(crate) async fn plan_lines(
     let rows = explain.fetch_all(pool).await?;
     rows.iter()
         .map(|row| Ok(row.try_get::<String, _>(row.columns().len() - 1)?))
+        .collect()
+}
+
+/// The plan of `select` with `$1` bound to `value` — on PostgreSQL the generic one, made once for
+/// any value, as a statement kept prepared ends up with — one line a step: for the tests that
+/// a statement walks an index whatever it is asked.
+#[cfg(feature = "testing")]
+pub(crate) async fn generic_plan(
+    pool: &sqlx::AnyPool,
+    backend: Backend,
+    select: &str,
+    value: Value,
+) -> Result<Vec<String>, crate::StoreError> {
+    use sqlx::Row;
+    let mut conn = pool.acquire().await?;
+    let rows = match backend {
+        Backend::Postgres => {
+            sqlx::query("SET plan_cache_mode = force_generic_plan")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(AssertSqlSafe(format!("PREPARE cs_plan AS {select}")))
+                .execute(&mut *conn)
+                .await?;
+            let value = match value {
+                Value::Text(text) => format!("'{}'", text.replace('\'', "''")),
+                Value::Int(n) => n.to_string(),
+            };
+            sqlx::query(AssertSqlSafe(format!("EXPLAIN EXECUTE cs_plan({value})")))
+                .fetch_all(&mut *conn)
+                .await?
+        }
+        Backend::Sqlite => {
+            let query = sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {select}")));
+            match value {
+                Value::Text(text) => query.bind(text),
+                Value::Int(n) => query.bind(n),
+            }
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
+    // The session's settings changed: it does not go back to the pool.
+    conn.close().await?;
+    rows.iter()
+        .map(|row| Ok(row.try_get::<String, _>(row.len() - 1)?))
         .collect()
 }
 

@@ -27,6 +27,17 @@ pub struct Session {
     pub waiting_for_review: i64,
 }
 
+/// Where a request's page stands: the last audit event about it and the newest request that
+/// reverts it. Every write that changes what the request page shows appends an event about the
+/// request in the same transaction (events commit in `seq` order), but for a revert made of it,
+/// which is an event of the new request; so the page's data read after this value is current
+/// for as long as the value stays the same (the server keeps it cached against this).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct RequestVersion {
+    last_event: i64,
+    last_revert: i64,
+}
+
 impl Store {
     /// Records a new session (a sign-in) for `user`, valid until `expires_at`.
     pub async fn create_session(
@@ -72,23 +83,55 @@ impl Store {
         id_hash: &str,
         idle: std::time::Duration,
     ) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .session_reading(id_hash, idle, None)
+            .await?
+            .map(|(session, _)| session))
+    }
+
+    /// [`Store::session`], with the [`RequestVersion`] of request `request_id` read in the same
+    /// query (a request page checks its cached data against it without a query of its own).
+    pub async fn session_at_request(
+        &self,
+        id_hash: &str,
+        idle: std::time::Duration,
+        request_id: i64,
+    ) -> Result<Option<(Session, RequestVersion)>, StoreError> {
+        Ok(self
+            .session_reading(id_hash, idle, Some(request_id))
+            .await?
+            .map(|(session, version)| (session, version.unwrap_or_default())))
+    }
+
+    async fn session_reading(
+        &self,
+        id_hash: &str,
+        idle: std::time::Duration,
+        request_id: Option<i64>,
+    ) -> Result<Option<(Session, Option<RequestVersion>)>, StoreError> {
         let now = timestamp::now();
         let idle_since = now - idle;
         let mut conn = self.pool.acquire().await?;
+        let version_sql = match request_id {
+            Some(_) => version_columns(4),
+            None => String::new(),
+        };
         let select = format!(
             "SELECT u.id, u.name, u.disabled_at, s.csrf_token, s.expires_at, s.last_seen_at, \
-             {roles}, {waiting} FROM sessions s JOIN users u ON u.id = s.user_id \
+             {roles}, {waiting}{version_sql} FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
              AND u.disabled_at IS NULL",
             roles = roles_column(self.backend),
             waiting = crate::waiting::waiting_column(),
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(select))
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(select))
             .bind(id_hash)
             .bind(timestamp::format(now))
-            .bind(timestamp::format(idle_since))
-            .fetch_optional(&mut *conn)
-            .await?;
+            .bind(timestamp::format(idle_since));
+        if let Some(id) = request_id {
+            query = query.bind(id);
+        }
+        let row = query.fetch_optional(&mut *conn).await?;
         let Some(row) = row else { return Ok(None) };
         let expires_at: String = row.try_get("expires_at")?;
         let last_seen: String = row.try_get("last_seen_at")?;
@@ -100,13 +143,21 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
         }
-        Ok(Some(Session {
+        let version = match request_id {
+            Some(_) => Some(RequestVersion {
+                last_event: row.try_get("last_event")?,
+                last_revert: row.try_get("last_revert")?,
+            }),
+            None => None,
+        };
+        let session = Session {
             user: user_with_roles(&row)?,
             csrf_token: row.try_get("csrf_token")?,
             waiting_for_review: row.try_get("waiting")?,
             expires_at: timestamp::parse(&expires_at)
                 .map_err(|_| StoreError::Corrupt(format!("session expiry {expires_at:?}")))?,
-        }))
+        };
+        Ok(Some((session, version)))
     }
 
     /// Ends a session (sign-out). Ending one that does not exist is not an error.
@@ -116,6 +167,34 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+/// The [`RequestVersion`] of the request whose id is bound as `$n`, as two columns to add to a
+/// query: one index probe each (`audit_events (request_id, seq)`, the partial index of
+/// `requests.reverts`).
+fn version_columns(n: usize) -> String {
+    format!(
+        ", COALESCE((SELECT max(seq) FROM audit_events WHERE request_id = ${n}), 0) \
+         AS last_event, \
+         COALESCE((SELECT max(id) FROM requests WHERE reverts = ${n}), 0) AS last_revert"
+    )
+}
+
+impl Store {
+    /// The plan of the [`RequestVersion`]'s columns — on PostgreSQL the generic one, as the
+    /// session's prepared statement ends up with — one line a step: for the test that it
+    /// walks an index whichever request is asked.
+    #[cfg(feature = "testing")]
+    pub async fn request_version_plan(&self) -> Result<Vec<String>, StoreError> {
+        let select = format!("SELECT 1 AS one{}", version_columns(1));
+        crate::select::generic_plan(
+            &self.pool,
+            self.backend,
+            &select,
+            crate::select::Value::Int(1),
+        )
+        .await
     }
 }
 

@@ -309,3 +309,26 @@ async fn ended_sessions(
     tx.commit().await?;
     Ok(())
 }
+
+/// Users' ids by name, once read: a user is never renamed or removed, so an id found for a name
+/// stays right (a name not found is not kept: that user may be added later). At most
+/// [`KnownIds::MAX`] names; past that it starts again empty.
+#[derive(Debug, Default)]
+pub(crate) struct KnownIds(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+
+impl KnownIds {
+    const MAX: usize = 10_000;
+
+    pub(crate) fn get(&self, name: &str) -> Option<i64> {
+        self.0.lock().ok()?.get(name).copied()
+    }
+
+    pub(crate) fn insert(&self, name: &str, id: i64) {
+        if let Ok(mut ids) = self.0.lock() {
+            if ids.len() >= Self::MAX {
+                ids.clear();
+            }
+            ids.insert(name.to_owned(), id);
+        }
+    }
+}

@@ -42,37 +42,7 @@ impl Store {
     /// that it walks an index whoever asks.
     #[cfg(feature = "testing")]
     pub async fn waiting_count_plan(&self) -> Result<Vec<String>, StoreError> {
-        use sqlx::Row;
-        let mut conn = self.pool.acquire().await?;
-        let rows = match self.backend {
-            crate::Backend::Postgres => {
-                sqlx::query("SET plan_cache_mode = force_generic_plan")
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "PREPARE cs_waiting_plan AS {}",
-                    count_select()
-                )))
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query("EXPLAIN EXECUTE cs_waiting_plan('nobody')")
-                    .fetch_all(&mut *conn)
-                    .await?
-            }
-            crate::Backend::Sqlite => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "EXPLAIN QUERY PLAN {}",
-                    count_select()
-                )))
-                .bind("nobody")
-                .fetch_all(&mut *conn)
-                .await?
-            }
-        };
-        // The session's settings changed: it does not go back to the pool.
-        conn.close().await?;
-        rows.iter()
-            .map(|row| Ok(row.try_get::<String, _>(row.len() - 1)?))
-            .collect()
+        let nobody = crate::select::Value::Text("nobody".to_owned());
+        crate::select::generic_plan(&self.pool, self.backend, &count_select(), nobody).await
     }
 }

@@ -258,6 +258,19 @@ store_tests! {
         }
     }
 
+    async fn a_request_version_is_read_from_indexes_in_a_plan_made_for_any_request(store: Store) {
+        // A request page reads its request's version with the session, a prepared statement
+        // (PostgreSQL soon plans it once for any request): two index probes, never a scan.
+        filled(&store).await;
+        let plan = store.request_version_plan().await.expect("plan");
+        eprintln!("request version:\n  {}", plan.join("\n  "));
+        assert!(!plan.is_empty(), "a plan");
+        // (SQLite's `SCAN CONSTANT ROW` is the one row of a SELECT without FROM.)
+        let mut bad = whole_reads(store.backend(), true, &plan);
+        bad.retain(|line| !line.contains("CONSTANT ROW"));
+        assert!(bad.is_empty(), "reads a table whole: {bad:?} in\n  {}", plan.join("\n  "));
+    }
+
     async fn every_request_list_filter_is_served_by_an_index(store: Store) {
         filled(&store).await;
         let backend = store.backend();

@@ -164,6 +164,25 @@ store_tests! {
         assert_eq!(pending.len(), 5);
     }
 
+    async fn a_filter_naming_a_user_not_yet_there_finds_them_once_added(store: Store) {
+        // The list filters remember users' ids by name (a user is never renamed or removed),
+        // but never that a name is unknown: that user may be added later.
+        let (alice, bob, _) = people(&store).await;
+        let by_dave = RequestFilter { author: Some("dave".into()), ..Default::default() };
+        let for_bob = RequestFilter { reviewer: Some("bob".into()), ..Default::default() };
+        assert!(store.list_requests(&by_dave, 10).await.expect("list").is_empty());
+        assert!(store.list_requests(&for_bob, 10).await.expect("list").is_empty());
+        let dave = store.create_user("dave", &[Role::Author], None, None).await.expect("dave");
+        let analysis = json!({});
+        let rev = revision("UPDATE t SET v = 1 WHERE id = 1", std::slice::from_ref(&bob), &analysis);
+        let id = store.submit_request(&dave, "by dave", "shop", &rev).await.expect("submit");
+        store.submit_request(&alice, "by alice", "shop", &rev).await.expect("submit");
+        let listed = store.list_requests(&by_dave, 10).await.expect("list");
+        assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![id]);
+        // And a name found once (bob's, above) keeps finding what is added since.
+        assert_eq!(store.list_requests(&for_bob, 10).await.expect("list").len(), 2);
+    }
+
     async fn the_list_as_json_holds_what_its_rows_hold_and_pages_the_same(store: Store) {
         // The API's list is written by the database as JSON (list_requests_json): every field
         // and every awkward character must read back as the rows say, and its cursor must lead

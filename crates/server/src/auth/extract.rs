@@ -4,13 +4,13 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use countersign_core::user::User;
-use countersign_store::{Session, WAITING_COUNT_CAP};
+use countersign_store::{RequestVersion, Session, WAITING_COUNT_CAP};
 
 use crate::AppState;
 use crate::auth::secret;
@@ -93,14 +93,57 @@ impl FromRequestParts<AppState> for PageUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match MaybeSession::from_request_parts(parts, state).await {
-            Ok(MaybeSession(Some(s))) => Ok(PageUser {
-                user: s.session.user,
-                csrf_token: s.session.csrf_token,
-                id_hash: s.id_hash,
-                waiting_for_review: s.session.waiting_for_review,
-            }),
+            Ok(MaybeSession(Some(s))) => Ok(PageUser::from(s)),
             Ok(MaybeSession(None)) => Err(Redirect::to("/login").into_response()),
             Err(e) => Err(crate::error::PageError(e).into_response()),
+        }
+    }
+}
+
+impl From<SignedIn> for PageUser {
+    fn from(s: SignedIn) -> PageUser {
+        PageUser {
+            user: s.session.user,
+            csrf_token: s.session.csrf_token,
+            id_hash: s.id_hash,
+            waiting_for_review: s.session.waiting_for_review,
+        }
+    }
+}
+
+/// The signed-in user of a request's page (`/requests/{id}`), read with the request's
+/// [`RequestVersion`] in the same query: what the page's cached data is checked against.
+#[derive(Debug, Clone)]
+pub struct RequestPageUser {
+    pub me: PageUser,
+    /// The request of the page's path.
+    pub id: i64,
+    pub version: RequestVersion,
+}
+
+impl FromRequestParts<AppState> for RequestPageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Path(id) = Path::<i64>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Some(cookie) = cookie_value(&parts.headers, SESSION_COOKIE) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        let id_hash = secret::hash(&cookie);
+        let read = state
+            .store
+            .session_at_request(&id_hash, state.config.server.session_idle, id)
+            .await
+            .map_err(|e| crate::error::PageError(e.into()).into_response())?;
+        match read {
+            Some((session, version)) => Ok(RequestPageUser {
+                me: PageUser::from(SignedIn { session, id_hash }),
+                id,
+                version,
+            }),
+            None => Err(Redirect::to("/login").into_response()),
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The request pages, one module a page or concern: the dashboard (`dashboard`), the
 //! new-request and revision forms (`form`), the request page with its review, withdraw and
-//! execute forms (`page`), its discussion (`comments`), its rehearsal panel (`rehearsal_view`), the SQL as pages show it — numbered lines with findings, the diff
+//! execute forms (`page`) and its data kept between views (`cache`), its discussion (`comments`), its rehearsal panel (`rehearsal_view`), the SQL as pages show it — numbered lines with findings, the diff
 //! between revisions (`sql_view`) — and how times and statuses look (`look`). Every decision
 //! (who sees which button, which line a finding belongs to) is made here; the templates only
 //! display it.
 
+mod cache;
 mod comments;
 mod dashboard;
 mod form;
@@ -16,6 +17,7 @@ mod sql_view;
 use axum::Router;
 use axum::routing::{get, post};
 
+pub use cache::PageCache;
 pub use dashboard::dashboard;
 pub use look::{Stamp, status_class};
 pub use sql_view::{DiffLine, SqlLine, SqlWindow, sql_diff, sql_window};

@@ -16,9 +16,10 @@ use countersign_core::validation::NewReview;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::PageUser;
+use crate::auth::{PageUser, RequestPageUser};
 use crate::config::UndoSetting;
 use crate::error::{ApiError, PageError};
+use crate::expiry::ApprovalNote;
 use crate::pages::form::SignedForm;
 use crate::pages::{StatusLook, render};
 use crate::undo::ChangedRow;
@@ -101,26 +102,26 @@ struct RequestPage<'a> {
     csrf_token: &'a str,
     /// How many requests wait for my review, for the navigation.
     waiting: String,
-    req: RequestView,
-    analysis: Analysis,
+    req: &'a RequestView,
+    analysis: &'a Analysis,
     sql: SqlWindow,
     can: Abilities,
-    rehearsal: Option<RehearsalPanel>,
-    history: Vec<HistoryLine>,
+    rehearsal: &'a Option<RehearsalPanel>,
+    history: &'a [HistoryLine],
     /// The SQL's change from the previous revision, if there is one.
-    diff: Vec<DiffLine>,
+    diff: &'a [DiffLine],
     error: Option<String>,
     comment: String,
     /// The execution's undo in words ("Undo available: 3 rows", or why not).
-    undo: Option<String>,
+    undo: &'a Option<String>,
     /// For a failed revert: the rows changed since the run it reverts.
-    changed_since: Vec<ChangedRow>,
+    changed_since: &'a [ChangedRow],
     /// Before it runs: why its run will not be undoable, as far as its text tells.
-    undo_warning: Option<String>,
+    undo_warning: &'a Option<String>,
     /// The approval's deadline, or that it expired, in words.
     approval: Option<String>,
-    /// The revisions whose approval expired: their reviews are void for that reason.
-    expired_revisions: Vec<i64>,
+    /// The revisions whose approvals expired: their reviews are void for that reason.
+    expired_revisions: &'a [i64],
 }
 
 impl RequestPage<'_> {
@@ -134,10 +135,97 @@ impl RequestPage<'_> {
 
     /// Why a review of `revision` (not the current one) is void, in words.
     fn void_reason(&self, revision: &i64) -> &'static str {
-        crate::expiry::void_reason(*revision, &self.expired_revisions)
+        crate::expiry::void_reason(*revision, self.expired_revisions)
     }
 }
 
+/// What a request page shows of its request, whoever looks and whenever: read from the store
+/// at once, and kept ([`PageCache`](super::cache::PageCache)) while the request does not change.
+/// What depends on the viewer (the buttons) or on the clock (an approval's deadline) is worked
+/// out at each view.
+pub(crate) struct PageData {
+    req: RequestView,
+    analysis: Analysis,
+    history: Vec<HistoryLine>,
+    diff: Vec<DiffLine>,
+    expired_revisions: Vec<i64>,
+    rehearsal: Option<RehearsalPanel>,
+    undo: Option<String>,
+    undo_warning: Option<String>,
+    changed_since: Vec<ChangedRow>,
+    approval: ApprovalNote,
+    /// A failed revert's page also depends on the images of the run it reverts, which change
+    /// with that request: read at every view.
+    reverts: bool,
+}
+
+impl PageData {
+    /// Reads what the page of request `id` shows.
+    pub(crate) async fn read(state: &AppState, id: i64) -> Result<PageData, PageError> {
+        let record = state.load_request(id).await?;
+        let events = state.store.request_events(id).await?;
+        let approval = ApprovalNote::of(&record, state.config.target(&record.target), &events);
+        let changed_since = state.rows_changed_since(&record).await?;
+        let reverts = record.reverts.is_some();
+        let mut req = state.view_of(record).await?;
+        // The page shows the analysis as its type; the view's JSON of it is not kept twice.
+        let analysis: Analysis = serde_json::from_value(std::mem::take(&mut req.analysis))
+            .map_err(ApiError::internal)?;
+        let diff = match req.revisions.as_slice() {
+            [.., previous, current] => sql_diff(&previous.sql, &current.sql),
+            _ => Vec::new(),
+        };
+        let expired_revisions = crate::expiry::expired_revisions(&events);
+        let history = events.into_iter().map(HistoryLine::from).collect();
+        // Without one of the current revision, the latest of an earlier one, marked as such.
+        let rehearsal = match &req.rehearsal {
+            Some(r) => Some(RehearsalPanel::new(r, req.expected_rows, req.revision)),
+            None => state
+                .store
+                .rehearsals(id, 1)
+                .await?
+                .into_iter()
+                .next()
+                .map(|r| RehearsalPanel::new(&r.into(), req.expected_rows, req.revision)),
+        };
+        let undo = req
+            .execution
+            .as_ref()
+            .and_then(|e| e.undo.as_ref())
+            .map(|u| match (u.available, &u.reason) {
+                (true, _) => format!("Undo available: {} rows", u.rows),
+                (false, Some(reason)) => format!("No undo: {reason}"),
+                (false, None) => "No undo".to_owned(),
+            });
+        let undo_warning = undo_warning(state, &req, &analysis);
+        Ok(PageData {
+            req,
+            analysis,
+            history,
+            diff,
+            expired_revisions,
+            rehearsal,
+            undo,
+            undo_warning,
+            changed_since,
+            approval,
+            reverts,
+        })
+    }
+
+    /// The bytes of SQL it holds (every revision's): what keeping it weighs.
+    pub(crate) fn sql_bytes(&self) -> u64 {
+        self.req.revisions.iter().map(|r| r.sql.len() as u64).sum()
+    }
+
+    /// Whether it may be kept between views at all.
+    pub(crate) fn keepable(&self) -> bool {
+        !self.reverts
+    }
+}
+
+/// The request page, read afresh (after a refused action: with the reason, and the comment as
+/// typed).
 async fn request_page(
     state: &AppState,
     me: &PageUser,
@@ -146,76 +234,37 @@ async fn request_page(
     comment: String,
     status: StatusCode,
 ) -> Result<Response, PageError> {
-    request_page_at(state, me, id, error, comment, status, 1).await
+    let data = PageData::read(state, id).await?;
+    render_page(state, me, &data, error, comment, status, 1)
 }
 
-/// The request page with the window of its SQL that holds line `from_line`.
-async fn request_page_at(
+/// The request page of `data` for `me`, with the window of its SQL that holds line `from_line`.
+fn render_page(
     state: &AppState,
     me: &PageUser,
-    id: i64,
+    data: &PageData,
     error: Option<String>,
     comment: String,
     status: StatusCode,
     from_line: usize,
 ) -> Result<Response, PageError> {
-    // The request read once: what the page says of it in words first, then its view.
-    let record = state.load_request(id).await?;
-    let events = state.store.request_events(id).await?;
-    let approval = crate::expiry::approval_words(
-        &record,
-        state.config.target(&record.target),
-        &events,
-        timestamp::now(),
-    );
-    let changed_since = state.rows_changed_since(&record).await?;
-    let req = state.view_of(record).await?;
-    let analysis: Analysis =
-        serde_json::from_value(req.analysis.clone()).map_err(ApiError::internal)?;
-    let sql = sql_window(&req.sql, &analysis, from_line);
-    let diff = match req.revisions.as_slice() {
-        [.., previous, current] => sql_diff(&previous.sql, &current.sql),
-        _ => Vec::new(),
-    };
-    let expired_revisions = crate::expiry::expired_revisions(&events);
-    let history = events.into_iter().map(HistoryLine::from).collect();
-    // Without one of the current revision, the latest of an earlier one, marked as such.
-    let rehearsal = match &req.rehearsal {
-        Some(r) => Some(RehearsalPanel::new(r, req.expected_rows, req.revision)),
-        None => state
-            .store
-            .rehearsals(id, 1)
-            .await?
-            .into_iter()
-            .next()
-            .map(|r| RehearsalPanel::new(&r.into(), req.expected_rows, req.revision)),
-    };
-    let undo = req
-        .execution
-        .as_ref()
-        .and_then(|e| e.undo.as_ref())
-        .map(|u| match (u.available, &u.reason) {
-            (true, _) => format!("Undo available: {} rows", u.rows),
-            (false, Some(reason)) => format!("No undo: {reason}"),
-            (false, None) => "No undo".to_owned(),
-        });
-    let undo_warning = undo_warning(state, &req, &analysis);
+    let req = &data.req;
     let page = RequestPage {
-        undo,
-        changed_since,
-        undo_warning,
-        approval,
-        expired_revisions,
+        undo: &data.undo,
+        changed_since: &data.changed_since,
+        undo_warning: &data.undo_warning,
+        approval: data.approval.words(timestamp::now()),
+        expired_revisions: &data.expired_revisions,
         user: &me.user,
         csrf_token: &me.csrf_token,
         waiting: me.waiting_words(),
-        can: Abilities::of(state, &me.user, &req),
-        rehearsal,
+        can: Abilities::of(state, &me.user, req),
+        rehearsal: &data.rehearsal,
         req,
-        analysis,
-        sql,
-        history,
-        diff,
+        analysis: &data.analysis,
+        sql: sql_window(&req.sql, &data.analysis, from_line),
+        history: &data.history,
+        diff: &data.diff,
         error,
         comment,
     };
@@ -264,15 +313,27 @@ pub(super) struct ShowQuery {
     lines: Option<usize>,
 }
 
-/// `GET /requests/{id}` (`?lines=N`: the window of SQL that holds line N).
+/// `GET /requests/{id}` (`?lines=N`: the window of SQL that holds line N): the request's data
+/// as kept since its last change, or read now.
 pub(super) async fn show(
     State(state): State<AppState>,
-    me: PageUser,
-    Path(id): Path<i64>,
+    RequestPageUser { me, id, version }: RequestPageUser,
     Query(query): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
     let from = query.lines.unwrap_or(1);
-    request_page_at(&state, &me, id, None, String::new(), StatusCode::OK, from).await
+    let kept = state
+        .page_cache
+        .get_or_read(id, version, PageData::read(&state, id))
+        .await?;
+    render_page(
+        &state,
+        &me,
+        &kept.data,
+        None,
+        String::new(),
+        StatusCode::OK,
+        from,
+    )
 }
 
 /// The review form: a comment and the button pressed, for the revision shown.
