@@ -5,8 +5,8 @@
 
 use crate::{Store, StoreError};
 
-/// The most requests [`Store::count_awaiting_review`] counts; a page shows "1000+" beyond.
-pub const WAITING_COUNT_CAP: i64 = 1000;
+/// The most requests [`Store::count_awaiting_review`] counts; a page shows "100+" beyond.
+pub const WAITING_COUNT_CAP: i64 = 100;
 
 /// The count of requests waiting for the review of the user aliased `u`, as a column of any
 /// query that reads that user (the session's: every page's navigation shows it). Ordered by

@@ -150,7 +150,7 @@ impl FromRequestParts<AppState> for RequestPageUser {
 
 impl PageUser {
     /// The navigation's count of requests waiting for this user's review, in words: `3`, or
-    /// `1000+` past what is counted.
+    /// `100+` past what is counted.
     pub fn waiting_words(&self) -> String {
         if self.waiting_for_review >= WAITING_COUNT_CAP {
             format!("{WAITING_COUNT_CAP}+")
