@@ -208,7 +208,7 @@ impl Visitor for Walker<'_, '_> {
             return ControlFlow::Continue(());
         }
         let is_cte = match relation.0.as_slice() {
-            [single] => single
+            [single] if !self.ctes.is_empty() => single
                 .as_ident()
                 .is_some_and(|ident| self.ctes.contains(&ident.value.to_lowercase())),
             _ => false,
