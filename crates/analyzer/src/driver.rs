@@ -23,7 +23,7 @@ use crate::rules::{
     self, Cx, ScriptState, empty_script, executable_comment, implicit_commit_mixed,
     multiple_statements, parse_error,
 };
-use crate::source::{Pos, Source};
+use crate::source::{Pos, Source, skip_columns};
 use crate::stack::{self, MAX_RUN_TOKENS};
 use crate::walk::walk;
 
@@ -41,12 +41,29 @@ const WINDOW: usize = 64 << 10;
 /// Analyzes a whole script. Never panics; see the crate documentation.
 pub(crate) fn analyze(sql: &str, dialect: Dialect) -> Analysis {
     // `COPY … FROM STDIN` data runs on after its `;`, so a window could cut it.
-    let windowed = sql.len() > WINDOWED_ABOVE
-        && !sql
-            .as_bytes()
-            .windows(5)
-            .any(|w| w.eq_ignore_ascii_case(b"stdin"));
+    let windowed = sql.len() > WINDOWED_ABOVE && !mentions_stdin(sql);
     analyze_in_windows(sql, dialect, if windowed { WINDOW } else { usize::MAX })
+}
+
+/// Whether `sql` holds `stdin`, in any case, anywhere. The text is lower-cased a piece at a
+/// time into a buffer, so that the search is `str::contains`'s, which tests many bytes at once.
+fn mentions_stdin(sql: &str) -> bool {
+    const PIECE: usize = 64 << 10;
+    let mut lower = String::with_capacity(PIECE + 8);
+    let mut start = 0;
+    while start < sql.len() {
+        let end = sql.ceil_char_boundary(start + PIECE);
+        // From 4 bytes before the piece, so that a `stdin` across its start is found too.
+        let from = sql.floor_char_boundary(start.saturating_sub(4));
+        lower.clear();
+        lower.push_str(&sql[from..end]);
+        lower.make_ascii_lowercase();
+        if lower.contains("stdin") {
+            return true;
+        }
+        start = end;
+    }
+    false
 }
 
 /// Analyzes a script, tokenizing it `window` bytes at a time. The statements of a window are
@@ -72,7 +89,7 @@ fn analyze_in_windows(sql: &str, dialect: Dialect, window: usize) -> Analysis {
     let mut origin = Location::new(1, 1);
     let mut length = window;
     loop {
-        let end = ceil_char_boundary(text, offset.saturating_add(length));
+        let end = text.ceil_char_boundary(offset.saturating_add(length));
         let chunk = &text[offset..end];
         let last = end == text.len();
         // About one token (whitespace included) per three bytes of SQL: reserving that up
@@ -80,18 +97,17 @@ fn analyze_in_windows(sql: &str, dialect: Dialect, window: usize) -> Analysis {
         let mut tokens = Vec::with_capacity((chunk.len() / 3).min(MAX_RESERVED_TOKENS));
         // Literals stay as written (no unescaping): the rules compare and quote them the way
         // the reviewer reads them, and it saves copying every string that has an escape.
+        // Each token is placed in the whole text as it is read.
         let tokenizer_error = Tokenizer::new(dialect.parser_dialect(), chunk)
             .with_unescape(false)
-            .tokenize_with_location_into_buf(&mut tokens)
-            .err();
-        if origin != Location::new(1, 1) {
-            for token in &mut tokens {
+            .tokenize_with_location_into_buf_with_mapper(&mut tokens, |mut token| {
                 token.span = Span::new(
                     shift(token.span.start, origin),
                     shift(token.span.end, origin),
                 );
-            }
-        }
+                token
+            })
+            .err();
         driver.comments.append(prepared.expand(&mut tokens));
         if dialect == Dialect::Mysql {
             mysql_forms::double_quoted_strings(&mut tokens);
@@ -160,7 +176,8 @@ fn analyze_in_windows(sql: &str, dialect: Dialect, window: usize) -> Analysis {
     }
 }
 
-/// A location in a window that starts at `origin`, as a location in the whole text.
+/// A location in a window that starts at `origin`, as a location in the whole text (the same
+/// location where `origin` is the text's start).
 fn shift(location: Location, origin: Location) -> Location {
     match location.line {
         0 => location,
@@ -182,28 +199,23 @@ fn unshift(location: Location, origin: Location) -> Location {
 }
 
 /// The byte offset in `text` of a tokenizer location in it (lines ended by `\n`, columns
-/// counted in characters), or the end of the text.
+/// counted in characters), or the end of the text. A column past a line's `\n` gives the start
+/// of the next line; line 0 gives the start of the text.
 fn byte_offset(text: &str, location: Location) -> usize {
-    let (mut line, mut column) = (1, 1);
-    for (i, c) in text.char_indices() {
-        if (line, column) >= (location.line, location.column) {
-            return i;
-        }
-        if c == '\n' {
-            line += 1;
-            column = 1;
-        } else {
-            column += 1;
+    if location.line == 0 {
+        return 0;
+    }
+    let mut line_start = 0;
+    for _ in 1..location.line {
+        match text[line_start..].find('\n') {
+            Some(i) => line_start += i + 1,
+            None => return text.len(),
         }
     }
-    text.len()
-}
-
-/// The smallest char boundary of `text` at or after `index`, or its length.
-fn ceil_char_boundary(text: &str, index: usize) -> usize {
-    (index..text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len())
+    let line = &text[line_start..];
+    // The line with its `\n`, which is a column too.
+    let line = &line[..line.find('\n').map_or(line.len(), |i| i + 1)];
+    line_start + skip_columns(line, location.column.saturating_sub(1))
 }
 
 /// The part of the text after the last complete statement, which the tokenizer could not read.
@@ -764,6 +776,56 @@ mod tests {
             let whole = analyze_in_windows(&sql, dialect, usize::MAX);
             let windowed = analyze_in_windows(&sql, dialect, window);
             prop_assert_eq!(whole, windowed);
+        }
+    }
+
+    /// `byte_offset` as first written: a walk over every character up to the location.
+    fn byte_offset_by_walking(text: &str, location: Location) -> usize {
+        let (mut line, mut column) = (1, 1);
+        for (i, c) in text.char_indices() {
+            if (line, column) >= (location.line, location.column) {
+                return i;
+            }
+            if c == '\n' {
+                line += 1;
+                column = 1;
+            } else {
+                column += 1;
+            }
+        }
+        text.len()
+    }
+
+    proptest! {
+        #[test]
+        fn byte_offsets_are_those_of_a_walk_over_the_characters(
+            text in "[ab\né;]{0,40}",
+            line in 0u64..8,
+            column in 0u64..12,
+        ) {
+            let location = Location::new(line, column);
+            prop_assert_eq!(
+                byte_offset(&text, location),
+                byte_offset_by_walking(&text, location)
+            );
+        }
+
+        #[test]
+        fn stdin_is_found_in_any_case(text in "[sStTdDiInN;é]{0,24}") {
+            let found = text.as_bytes().windows(5).any(|w| w.eq_ignore_ascii_case(b"stdin"));
+            prop_assert_eq!(mentions_stdin(&text), found);
+        }
+    }
+
+    #[test]
+    fn stdin_is_found_across_the_cut_between_two_pieces() {
+        for at in (64 << 10) - 6..(64 << 10) + 2 {
+            let mut sql = "é".repeat(at / 2);
+            sql.truncate(sql.floor_char_boundary(at));
+            sql.push_str(&" ".repeat(at - sql.len()));
+            sql.push_str("StdIn;");
+            assert!(mentions_stdin(&sql), "{at}");
+            assert!(!mentions_stdin(&sql.replace("StdIn", "Stdi n")), "{at}");
         }
     }
 

@@ -19,6 +19,10 @@ use crate::rules::{self, Cx, span_pos};
 use crate::source::Pos;
 use crate::summary::{describe, explain_runs, strength};
 
+/// Up to this many tables, a statement's list of tables is searched for a name; past it, a set
+/// of the names is kept beside the list.
+const SEARCHED_TABLES: usize = 8;
+
 /// Walks `stmt`, whose own kind is `kind`, reporting findings through `cx` and adding the
 /// tables it names to `tables` (the ones it writes first, then in order of appearance, each
 /// once). Returns the statement's kind: the strongest of what it and everything in it that
@@ -29,7 +33,11 @@ pub(crate) fn walk(
     cx: Cx<'_>,
     tables: &mut Vec<String>,
 ) -> StatementKind {
-    let mut seen: HashSet<String> = tables.iter().cloned().collect();
+    let seen = if tables.len() > SEARCHED_TABLES {
+        tables.iter().cloned().collect()
+    } else {
+        HashSet::new()
+    };
     let definition = match stmt {
         AstStatement::CreateView(view) if !view.materialized => Definition::View,
         AstStatement::CreateTable(_) | AstStatement::CreateView(_) => Definition::Table,
@@ -41,7 +49,7 @@ pub(crate) fn walk(
         defers: Vec::new(),
         deferred: 0,
         tables,
-        seen: &mut seen,
+        seen,
         ctes: HashSet::new(),
         function_relation: false,
         kind,
@@ -78,7 +86,8 @@ struct Walker<'a, 'b> {
     /// How many enclosing statement nodes defer their nested statements.
     deferred: usize,
     tables: &'b mut Vec<String>,
-    seen: &'b mut HashSet<String>,
+    /// The names in `tables` once there are more than [`SEARCHED_TABLES`] (empty until then).
+    seen: HashSet<String>,
     /// Lower-cased names of the CTEs defined so far: a relation of that name is not a table.
     ctes: HashSet<String>,
     /// Whether the next relation visited is the name of a function called in `FROM`.
@@ -114,10 +123,32 @@ impl Walker<'_, '_> {
         for (i, table) in written.into_iter().enumerate() {
             if let Some(at) = self.tables.iter().position(|t| *t == table) {
                 self.tables.remove(at);
+                self.tables.insert(i.min(self.tables.len()), table);
+            } else {
+                self.add_table(i, table);
             }
-            self.seen.insert(table.clone());
-            self.tables.insert(i.min(self.tables.len()), table);
         }
+    }
+
+    /// Whether `tables` holds `name`.
+    fn has_table(&self, name: &str) -> bool {
+        if self.tables.len() > SEARCHED_TABLES {
+            self.seen.contains(name)
+        } else {
+            self.tables.iter().any(|t| t == name)
+        }
+    }
+
+    /// Adds `name`, which `tables` does not hold, to `tables` at `at` (or at the end).
+    fn add_table(&mut self, at: usize, name: String) {
+        if self.tables.len() >= SEARCHED_TABLES {
+            // The list becomes too long to search, if it was not already.
+            if self.seen.is_empty() {
+                self.seen.extend(self.tables.iter().cloned());
+            }
+            self.seen.insert(name.clone());
+        }
+        self.tables.insert(at.min(self.tables.len()), name);
     }
 }
 
@@ -208,16 +239,15 @@ impl Visitor for Walker<'_, '_> {
             return ControlFlow::Continue(());
         }
         let is_cte = match relation.0.as_slice() {
-            [single] => single
+            [single] if !self.ctes.is_empty() => single
                 .as_ident()
                 .is_some_and(|ident| self.ctes.contains(&ident.value.to_lowercase())),
             _ => false,
         };
         if !is_cte {
             let name = name_text(relation);
-            if !self.seen.contains(&name) {
-                self.seen.insert(name.clone());
-                self.tables.push(name);
+            if !self.has_table(&name) {
+                self.add_table(usize::MAX, name);
             }
         }
         ControlFlow::Continue(())
@@ -227,7 +257,12 @@ impl Visitor for Walker<'_, '_> {
 /// A relation's name as written. Plain names (the common case) are joined directly, which is
 /// several times faster than going through `Display`.
 pub(crate) fn name_text(name: &ObjectName) -> String {
-    let mut text = String::new();
+    let length = name
+        .0
+        .iter()
+        .map(|part| part.as_ident().map_or(0, |ident| ident.value.len() + 1))
+        .sum();
+    let mut text = String::with_capacity(length);
     for (i, part) in name.0.iter().enumerate() {
         match part.as_ident() {
             Some(ident) if ident.quote_style.is_none() => {
@@ -328,6 +363,33 @@ mod tests {
             Postgres,
         );
         assert_eq!(analysis.statements[0].tables, ["t", "y"]);
+    }
+
+    #[test]
+    fn a_statement_of_many_tables_names_each_once_the_written_first() {
+        let names: Vec<String> = (1..=12).map(|i| format!("t{i}")).collect();
+        let from = names.join(", ");
+        for (sql, first) in [
+            (format!("SELECT * FROM {from}, t3, T1, t12"), "t1"),
+            (
+                format!("WITH u AS (UPDATE t10 SET a = 1 RETURNING 1) SELECT * FROM {from}, t10"),
+                "t10",
+            ),
+            (
+                format!("WITH u AS (UPDATE t99 SET a = 1 RETURNING 1) SELECT * FROM {from}, t99"),
+                "t99",
+            ),
+        ] {
+            let tables = &analyze(&sql, Postgres).statements[0].tables;
+            assert_eq!(tables[0], first, "{sql}");
+            let mut expected: Vec<&str> = names.iter().map(String::as_str).collect();
+            expected.retain(|t| *t != first);
+            expected.insert(0, first);
+            if sql.contains("T1") {
+                expected.push("T1");
+            }
+            assert_eq!(tables, &expected, "{sql}");
+        }
     }
 
     #[test]
