@@ -123,6 +123,21 @@ impl Select {
             .persistent(false)
     }
 
+    /// The plan the backend runs the statement with: on PostgreSQL, for a statement kept
+    /// prepared ([`Select::same_plan_for_any_value`]), the generic plan it ends up with.
+    #[cfg(feature = "testing")]
+    pub(crate) async fn plan(
+        &self,
+        pool: &sqlx::AnyPool,
+        backend: Backend,
+    ) -> Result<Vec<String>, crate::StoreError> {
+        if backend == Backend::Postgres && self.any_value {
+            generic_plan(pool, backend, &self.sql, &self.values).await
+        } else {
+            plan_lines(pool, self.explain(backend)).await
+        }
+    }
+
     /// The statement for the native PostgreSQL driver, with its values bound (not kept
     /// prepared either).
     pub(crate) fn postgres(&self) -> Query<'static, Postgres, PgArguments> {
@@ -167,7 +182,7 @@ pub(crate) async fn plan_lines(
         .collect()
 }
 
-/// The plan of `select` with `$1` bound to `value` — on PostgreSQL the generic one, made once for
+/// The plan of `select` with `values` bound — on PostgreSQL the generic one, made once for
 /// any value, as a statement kept prepared ends up with — one line a step: for the tests that
 /// a statement walks an index whatever it is asked.
 #[cfg(feature = "testing")]
@@ -175,7 +190,7 @@ pub(crate) async fn generic_plan(
     pool: &sqlx::AnyPool,
     backend: Backend,
     select: &str,
-    value: Value,
+    values: &[Value],
 ) -> Result<Vec<String>, crate::StoreError> {
     use sqlx::Row;
     let mut conn = pool.acquire().await?;
@@ -187,22 +202,30 @@ pub(crate) async fn generic_plan(
             sqlx::query(AssertSqlSafe(format!("PREPARE cs_plan AS {select}")))
                 .execute(&mut *conn)
                 .await?;
-            let value = match value {
-                Value::Text(text) => format!("'{}'", text.replace('\'', "''")),
-                Value::Int(n) => n.to_string(),
+            let values: Vec<String> = values
+                .iter()
+                .map(|value| match value {
+                    Value::Text(text) => format!("'{}'", text.replace('\'', "''")),
+                    Value::Int(n) => n.to_string(),
+                })
+                .collect();
+            let execute = match values.is_empty() {
+                true => "EXPLAIN EXECUTE cs_plan".to_owned(),
+                false => format!("EXPLAIN EXECUTE cs_plan({})", values.join(", ")),
             };
-            sqlx::query(AssertSqlSafe(format!("EXPLAIN EXECUTE cs_plan({value})")))
+            sqlx::query(AssertSqlSafe(execute))
                 .fetch_all(&mut *conn)
                 .await?
         }
         Backend::Sqlite => {
-            let query = sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {select}")));
-            match value {
-                Value::Text(text) => query.bind(text),
-                Value::Int(n) => query.bind(n),
+            let mut query = sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {select}")));
+            for value in values {
+                query = match value {
+                    Value::Text(text) => query.bind(text.clone()),
+                    Value::Int(n) => query.bind(*n),
+                };
             }
-            .fetch_all(&mut *conn)
-            .await?
+            query.fetch_all(&mut *conn).await?
         }
     };
     // The session's settings changed: it does not go back to the pool.

@@ -192,7 +192,7 @@ impl Store {
             &self.pool,
             self.backend,
             &select,
-            crate::select::Value::Int(1),
+            &[crate::select::Value::Int(1)],
         )
         .await
     }

@@ -43,6 +43,6 @@ impl Store {
     #[cfg(feature = "testing")]
     pub async fn waiting_count_plan(&self) -> Result<Vec<String>, StoreError> {
         let nobody = crate::select::Value::Text("nobody".to_owned());
-        crate::select::generic_plan(&self.pool, self.backend, &count_select(), nobody).await
+        crate::select::generic_plan(&self.pool, self.backend, &count_select(), &[nobody]).await
     }
 }

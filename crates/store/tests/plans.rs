@@ -69,6 +69,15 @@ fn whole_reads(backend: Backend, rare: bool, plan: &[String]) -> Vec<String> {
 fn filters() -> Vec<(&'static str, RequestFilter)> {
     let f = RequestFilter::default;
     vec![
+        // Kept prepared on PostgreSQL: its plan is the generic one.
+        ("unfiltered", f()),
+        (
+            "unfiltered, next page",
+            RequestFilter {
+                before_id: Some(REQUESTS / 2),
+                ..f()
+            },
+        ),
         (
             "status executed",
             RequestFilter {
@@ -280,7 +289,12 @@ store_tests! {
             eprintln!("{name}:\n  {}", plan.join("\n  "));
             assert!(!plan.is_empty(), "{name}: a plan");
             let rare = name.contains("few") || name.contains("none");
-            let bad = whole_reads(backend, rare, &plan);
+            let mut bad = whole_reads(backend, rare, &plan);
+            if name == "unfiltered" {
+                // SQLite's walk of the table in key order, newest first (no sort: no temporary
+                // B-tree), stops at the page's end.
+                bad.retain(|line| line.trim() != "SCAN r");
+            }
             if !bad.is_empty() {
                 failures.push(format!("{name}: {bad:?} in\n  {}", plan.join("\n  ")));
             }
