@@ -611,3 +611,62 @@ async fn admins_see_every_token_and_revoke_one_with_a_csrf_protected_audited_for
     app.stop().await;
     db.cleanup().await;
 }
+
+/// The request list checks a token in the same statement as it reads the page (issue 18): it
+/// answers a live token, and 401 to every other — wrong, revoked, expired, a disabled user's —
+/// whatever the filter (a user who does not exist, a bad status or limit: who asks is told
+/// before what is wrong with the question).
+#[tokio::test]
+async fn the_request_list_answers_only_a_live_token_whatever_it_asks() {
+    let (app, db) = sqlite_app("", &[]).await;
+    let alice = app.add_user("alice", &[Role::Author], PW).await;
+    let bob = app.add_user("bob", &[Role::Reviewer], PW).await;
+    let token = app.token_for(&alice).await;
+    let revoked = app.token_for(&alice).await;
+    let id = app.store.list_tokens(Some("alice")).await.expect("tokens")[0].id;
+    app.store.revoke_token(id, None).await.expect("revoke");
+    let bobs = app.token_for(&bob).await;
+    app.store.disable_user("bob", None).await.expect("disable");
+    let client = TestApp::client();
+    let list = |auth: String, query: &'static str| {
+        client
+            .get(app.url(&format!("/api/v1/requests{query}")))
+            .header(header::AUTHORIZATION, auth)
+            .send()
+    };
+    let queries = [
+        "",
+        "?limit=5",
+        "?author=nobody",
+        "?reviewer=bob&status=executed",
+    ];
+    for query in queries {
+        let res = list(format!("Bearer {token}"), query).await.expect("GET");
+        assert_eq!(res.status(), StatusCode::OK, "{query}");
+        let page: serde_json::Value = res.json().await.expect("json");
+        assert_eq!(page["items"], serde_json::json!([]), "{query}");
+    }
+    let bad_queries = ["?status=nonsense", "?limit=0", "?cursor=x"];
+    for query in bad_queries {
+        let (status, _) =
+            error_code(list(format!("Bearer {token}"), query).await.expect("GET")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+    }
+    for dead in [
+        format!("Bearer {revoked}"),
+        format!("Bearer {bobs}"),
+        "Bearer cst_wrong".to_owned(),
+        format!("Basic {token}"),
+    ] {
+        for query in queries.iter().chain(&bad_queries) {
+            let (status, code) = error_code(list(dead.clone(), query).await.expect("GET")).await;
+            assert_eq!(
+                (status, code.as_str()),
+                (StatusCode::UNAUTHORIZED, "unauthorized"),
+                "{dead} {query}"
+            );
+        }
+    }
+    app.stop().await;
+    db.cleanup().await;
+}

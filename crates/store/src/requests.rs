@@ -11,6 +11,7 @@ use countersign_core::request::{RequestStatus, Review, ReviewDecision, sql_sha25
 use countersign_core::timestamp;
 use countersign_core::user::User;
 use serde_json::{Value, json};
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
@@ -19,6 +20,7 @@ use crate::columns::{parse, time_col};
 use crate::executions::ExecutionRecord;
 use crate::select::Select;
 use crate::transition::only_source;
+use crate::users::user_with_roles;
 use crate::{Backend, Conflict, Store, StoreError};
 
 /// What a revision holds, as submitted (the store computes the SQL's hash).
@@ -444,38 +446,63 @@ impl Store {
         let Some(ids) = self.filter_users(filter).await? else {
             return Ok(SummaryPage::default());
         };
-        let mut select = list_select(filter, &ids, self.backend, limit + 1);
         // The page's rows once (`MATERIALIZED`); the one beyond `limit`, if any, only says that
         // a page follows.
-        match self.backend {
-            Backend::Sqlite => select.wrap(
-                "WITH page AS MATERIALIZED (",
-                ") SELECT json_group_array(json_object('id', id, 'title', title, \
-                 'target', target, 'author', author, 'status', status, 'revision', revision, \
-                 'risk', risk, 'created_at', created_at, 'updated_at', updated_at) \
-                 ORDER BY id DESC) FILTER (WHERE (SELECT count(*) FROM page) <= $v \
-                 OR id > (SELECT min(id) FROM page)) AS items, count(*) AS n, \
-                 COALESCE(min(id), 0) AS last FROM page",
-                limit,
-            ),
-            Backend::Postgres => select.wrap(
-                "WITH page AS MATERIALIZED (",
-                ") SELECT COALESCE(json_agg(page ORDER BY id DESC) \
-                 FILTER (WHERE (SELECT count(*) FROM page) <= $v \
-                 OR id > (SELECT min(id) FROM page)), '[]')::text AS items, count(*) AS n, \
-                 COALESCE(min(id), 0) AS last FROM page",
-                limit,
-            ),
-        };
+        let mut select = Select::new("WITH page AS MATERIALIZED (");
+        list_select(&mut select, filter, &ids, self.backend, limit + 1);
+        select.push(") ").push_with(page_json(self.backend), limit);
         let row = select.query(self.backend).fetch_one(&self.pool).await?;
-        let n: i64 = row.try_get("n")?;
-        // The next page starts at the row beyond this one: below its id + 1. (`last` is never
-        // NULL: sqlx would otherwise work out the column's type afresh on every call.)
-        let beyond: i64 = row.try_get("last")?;
-        Ok(SummaryPage {
-            items: row.try_get("items")?,
-            next_before: (n > limit).then_some(beyond + 1),
-        })
+        summary_page(&row, limit)
+    }
+
+    /// [`Store::list_requests_json`] for the caller holding the live token with hash
+    /// `token_hash`, and that caller; `None` when the token lets no one in (then no request is
+    /// read). Notes the token's use. Where the list's statement is kept prepared, the token's
+    /// look-up is a part of it (an API list costs one query); a statement PostgreSQL plans at
+    /// each call is not made longer to plan — the token is looked up on its own first.
+    pub async fn list_requests_json_for_token(
+        &self,
+        token_hash: &str,
+        filter: &RequestFilter,
+        limit: i64,
+    ) -> Result<Option<(User, SummaryPage)>, StoreError> {
+        let Some(ids) = self.filter_users(filter).await? else {
+            return Ok(self
+                .user_by_token_hash(token_hash)
+                .await?
+                .map(|user| (user, SummaryPage::default())));
+        };
+        let mut page = Select::new("");
+        list_select(&mut page, filter, &ids, self.backend, limit + 1);
+        if !page.kept_prepared(self.backend) {
+            let Some(user) = self.user_by_token_hash(token_hash).await? else {
+                return Ok(None);
+            };
+            return Ok(Some((user, self.list_requests_json(filter, limit).await?)));
+        }
+        let now = timestamp::now();
+        let mut select = Select::new("WITH caller AS (");
+        crate::tokens::caller_select(&mut select, self.backend, token_hash, now);
+        select.push("), page AS MATERIALIZED (");
+        list_select(&mut select, filter, &ids, self.backend, limit + 1);
+        // The page is read only for a caller: without one, the join ends before it.
+        select
+            .push(
+                ") SELECT c.id, c.name, c.disabled_at, c.token_id, c.last_used_at, c.roles, \
+                 p.items, p.n, p.last FROM caller c CROSS JOIN (",
+            )
+            .push_with(page_json(self.backend), limit)
+            .push(") AS p");
+        let mut conn = self.pool.acquire().await?;
+        let Some(row) = select
+            .query(self.backend)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        crate::tokens::note_use(&mut conn, &row, now).await?;
+        Ok(Some((user_with_roles(&row)?, summary_page(&row, limit)?)))
     }
 
     /// The backend's query plan of [`Store::list_requests`] for `filter`, one line a step: for
@@ -490,7 +517,8 @@ impl Store {
         let Some(ids) = self.filter_users(filter).await? else {
             return Ok(Vec::new());
         };
-        let select = list_select(filter, &ids, self.backend, limit);
+        let mut select = Select::new("");
+        list_select(&mut select, filter, &ids, self.backend, limit);
         select.plan(&self.pool, self.backend).await
     }
 
@@ -557,6 +585,40 @@ impl Store {
     }
 }
 
+/// The JSON of a list page from the statement's `page` (the page's rows and the one beyond
+/// it, if any): `items` (at most `$v` of them, newest first), `n` (the rows read) and `last`
+/// (the oldest id read; never NULL: sqlx would otherwise work out the column's type afresh on
+/// every call).
+fn page_json(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "SELECT json_group_array(json_object('id', id, 'title', title, \
+             'target', target, 'author', author, 'status', status, 'revision', revision, \
+             'risk', risk, 'created_at', created_at, 'updated_at', updated_at) \
+             ORDER BY id DESC) FILTER (WHERE (SELECT count(*) FROM page) <= $v \
+             OR id > (SELECT min(id) FROM page)) AS items, count(*) AS n, \
+             COALESCE(min(id), 0) AS last FROM page"
+        }
+        Backend::Postgres => {
+            "SELECT COALESCE(json_agg(page ORDER BY id DESC) \
+             FILTER (WHERE (SELECT count(*) FROM page) <= $v \
+             OR id > (SELECT min(id) FROM page)), '[]')::text AS items, count(*) AS n, \
+             COALESCE(min(id), 0) AS last FROM page"
+        }
+    }
+}
+
+/// A list page from a row with [`page_json`]'s columns.
+fn summary_page(row: &AnyRow, limit: i64) -> Result<SummaryPage, StoreError> {
+    let n: i64 = row.try_get("n")?;
+    // The next page starts at the row beyond this one: below its id + 1.
+    let beyond: i64 = row.try_get("last")?;
+    Ok(SummaryPage {
+        items: row.try_get("items")?,
+        next_before: (n > limit).then_some(beyond + 1),
+    })
+}
+
 /// A page of the request list as JSON: see [`Store::list_requests_json`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SummaryPage {
@@ -597,7 +659,13 @@ struct FilterUsers {
 /// index (`INDEXED BY`: it plans without the values); PostgreSQL plans each call with its values
 /// (the statement is not kept prepared) and its statistics, and may walk the primary key when a
 /// value is common.
-fn list_select(filter: &RequestFilter, ids: &FilterUsers, backend: Backend, limit: i64) -> Select {
+fn list_select(
+    q: &mut Select,
+    filter: &RequestFilter,
+    ids: &FilterUsers,
+    backend: Backend,
+    limit: i64,
+) {
     // `CROSS JOIN` keeps SQLite's join order as written (the driving table first, then a
     // primary-key lookup of the request). On PostgreSQL the request is looked up in a LATERAL
     // subquery that cannot be merged into the query (`OFFSET 0`): else a plan made once for
@@ -636,13 +704,13 @@ fn list_select(filter: &RequestFilter, ids: &FilterUsers, backend: Backend, limi
     // The author's name and the risk are looked up per row of the page (by primary key):
     // as joins, PostgreSQL spent longer planning the statement — at every call, for a filter —
     // than running it.
-    let mut q = Select::new(
+    q.push(
         "SELECT r.id, r.title, r.target, \
          (SELECT a.name FROM users a WHERE a.id = r.author_id) AS author, r.status, r.revision, \
          (SELECT v.risk FROM revisions v WHERE v.request_id = r.id AND v.revision = r.revision) \
          AS risk, r.created_at, r.updated_at FROM ",
-    );
-    q.push(driver);
+    )
+    .push(driver);
     // Each condition after the first is joined by AND.
     let mut then = " WHERE ";
     let mut and = |q: &mut Select, condition: &'static str| {
@@ -650,7 +718,7 @@ fn list_select(filter: &RequestFilter, ids: &FilterUsers, backend: Backend, limi
         then = " AND ";
     };
     if let Some(awaiting) = ids.awaiting {
-        and(&mut q, "p.reviewer_id = ");
+        and(q, "p.reviewer_id = ");
         q.int(awaiting)
             .push(" AND r.status = ")
             .text(only_source(ActionKind::Review));
@@ -663,23 +731,23 @@ fn list_select(filter: &RequestFilter, ids: &FilterUsers, backend: Backend, limi
             .push(")");
         }
     } else if let Some(reviewer) = ids.reviewer {
-        and(&mut q, "r.revision = n.revision AND n.reviewer_id = ");
+        and(q, "r.revision = n.revision AND n.reviewer_id = ");
         q.int(reviewer);
     }
     if let Some(author) = ids.author {
-        and(&mut q, "r.author_id = ");
+        and(q, "r.author_id = ");
         q.int(author);
     }
     if let Some(target) = &filter.target {
-        and(&mut q, "r.target = ");
+        and(q, "r.target = ");
         q.text(target.as_str());
     }
     if let Some(status) = filter.status {
-        and(&mut q, "r.status = ");
+        and(q, "r.status = ");
         q.text(status.as_str());
     }
     if let Some(before) = filter.before_id {
-        and(&mut q, key);
+        and(q, key);
         q.push(" < ").int(before);
     }
     q.push(" ORDER BY ").push(key).push(" DESC").limit(limit);
@@ -693,7 +761,6 @@ fn list_select(filter: &RequestFilter, ids: &FilterUsers, backend: Backend, limi
     if key != "r.id" || unfiltered {
         q.same_plan_for_any_value();
     }
-    q
 }
 
 async fn insert_revision(

@@ -41,18 +41,10 @@ impl Select {
         }
     }
 
-    /// This statement inside another: `before`, then this one's text, then `after`, where
-    /// every `$v` of `before` and `after` is the number `value` written into the text, like
-    /// [`Select::limit`]'s.
-    pub(crate) fn wrap(
-        &mut self,
-        before: &'static str,
-        after: &'static str,
-        value: i64,
-    ) -> &mut Select {
-        let value = value.to_string();
-        self.sql.insert_str(0, &before.replace("$v", &value));
-        self.sql.push_str(&after.replace("$v", &value));
+    /// Appends a fixed piece of SQL in which every `$v` is the number `value` written into the
+    /// text, like [`Select::limit`]'s.
+    pub(crate) fn push_with(&mut self, sql: &'static str, value: i64) -> &mut Select {
+        self.sql.push_str(&sql.replace("$v", &value.to_string()));
         self
     }
 
@@ -96,7 +88,12 @@ impl Select {
     /// index), so there it is kept prepared, one statement per shape of filter.
     pub(crate) fn query(&self, backend: Backend) -> Query<'static, Any, AnyArguments> {
         self.bound(self.sql.clone())
-            .persistent(backend == Backend::Sqlite || self.any_value)
+            .persistent(self.kept_prepared(backend))
+    }
+
+    /// Whether [`Select::query`] keeps the statement prepared on `backend`.
+    pub(crate) fn kept_prepared(&self, backend: Backend) -> bool {
+        backend == Backend::Sqlite || self.any_value
     }
 
     /// Says that one plan serves every value this statement is bound with (an unfiltered list's
@@ -248,14 +245,15 @@ mod tests {
     }
 
     #[test]
-    fn page_sizes_are_written_in_and_wrapping_keeps_the_numbers() {
-        let mut s = Select::new("SELECT id FROM t WHERE a = ");
-        s.text("x").limit(51);
-        s.wrap("SELECT count(*) > $v FROM (", ") AS p", 50);
+    fn page_sizes_are_written_in_and_bound_values_keep_their_numbers() {
+        let mut s = Select::new("SELECT count(*) > $v FROM (SELECT id FROM t WHERE a = ");
+        s.text("x").limit(51).push(") AS p WHERE p.id > ").int(3);
+        s.push_with(" AND $v > 0", 50);
         assert_eq!(
             s.sql(),
-            "SELECT count(*) > 50 FROM (SELECT id FROM t WHERE a = $1 LIMIT 51) AS p"
+            "SELECT count(*) > $v FROM (SELECT id FROM t WHERE a = $1 LIMIT 51) AS p \
+             WHERE p.id > $2 AND 50 > 0"
         );
-        assert_eq!(s.values.len(), 1, "only the value is bound");
+        assert_eq!(s.values.len(), 2, "only the values are bound");
     }
 }

@@ -5,13 +5,14 @@
 use countersign_core::audit::AuditAction;
 use countersign_core::timestamp;
 use countersign_core::user::User;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use crate::audit::{NewEvent, append};
+use crate::select::Select;
 use crate::users::{roles_column, user_with_roles};
-use crate::{Conflict, Store, StoreError};
+use crate::{Backend, Conflict, Store, StoreError};
 
 /// A token as lists show it: never its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,28 +85,16 @@ impl Store {
     pub async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
         let now = timestamp::now();
         let mut conn = self.pool.acquire().await?;
-        let select = format!(
-            "SELECT u.id, u.name, u.disabled_at, t.id AS token_id, t.last_used_at, {roles} \
-             FROM api_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1 AND u.disabled_at IS NULL AND t.revoked_at IS NULL \
-             AND (t.expires_at IS NULL OR t.expires_at > $2)",
-            roles = roles_column(self.backend),
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(select))
-            .bind(token_hash)
-            .bind(timestamp::format(now))
+        let mut select = Select::new("");
+        caller_select(&mut select, self.backend, token_hash, now);
+        // A look-up by the token's unique hash: one plan serves every token.
+        select.same_plan_for_any_value();
+        let row = select
+            .query(self.backend)
             .fetch_optional(&mut *conn)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let last_used: Option<String> = row.try_get("last_used_at")?;
-        let a_minute_ago = timestamp::format(now - time::Duration::MINUTE);
-        if last_used.is_none_or(|t| t < a_minute_ago) {
-            sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
-                .bind(row.try_get::<i64, _>("token_id")?)
-                .bind(timestamp::format(now))
-                .execute(&mut *conn)
-                .await?;
-        }
+        note_use(&mut conn, &row, now).await?;
         Ok(Some(user_with_roles(&row)?))
     }
 
@@ -177,4 +166,44 @@ fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
         expires_at: time("expires_at")?,
         revoked_at: time("revoked_at")?,
     })
+}
+
+/// The look-up of the enabled user holding the live token with hash `token_hash` at `now` (its
+/// id, name, roles, and the token's id and last use), appended to `select`: on its own, or as the
+/// `caller` of a statement that answers only a caller ([`Store::list_requests_json_for_token`]).
+pub(crate) fn caller_select(
+    select: &mut Select,
+    backend: Backend,
+    token_hash: &str,
+    now: OffsetDateTime,
+) {
+    select
+        .push("SELECT u.id, u.name, u.disabled_at, t.id AS token_id, t.last_used_at, ")
+        .push(roles_column(backend))
+        .push(" FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ")
+        .text(token_hash)
+        .push(
+            " AND u.disabled_at IS NULL AND t.revoked_at IS NULL \
+             AND (t.expires_at IS NULL OR t.expires_at > ",
+        )
+        .text(timestamp::format(now))
+        .push(")");
+}
+
+/// Notes a use of the token of a row of [`caller_select`] (at most about once a minute).
+pub(crate) async fn note_use(
+    conn: &mut AnyConnection,
+    row: &AnyRow,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let last_used: Option<String> = row.try_get("last_used_at")?;
+    let a_minute_ago = timestamp::format(now - time::Duration::MINUTE);
+    if last_used.is_none_or(|t| t < a_minute_ago) {
+        sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
+            .bind(row.try_get::<i64, _>("token_id")?)
+            .bind(timestamp::format(now))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }

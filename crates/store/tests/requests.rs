@@ -164,6 +164,53 @@ store_tests! {
         assert_eq!(pending.len(), 5);
     }
 
+    async fn a_list_read_with_its_token_answers_only_a_live_token_of_an_enabled_user(store: Store) {
+        // The API's list checks the caller's token in the same statement: it must answer
+        // exactly what the token check and the list answer on their own.
+        let (alice, bob, carol) = people(&store).await;
+        let analysis = json!({});
+        let rev = revision("UPDATE t SET v = 1 WHERE id = 1", std::slice::from_ref(&bob), &analysis);
+        for title in ["one", "two", "three"] {
+            store.submit_request(&alice, title, "shop", &rev).await.expect("submit");
+        }
+        let now = countersign_core::timestamp::now();
+        let live = store.create_token(&alice, "h-live", None).await.expect("token");
+        store
+            .create_expiring_token(&alice, "h-expired", Some(now - time::Duration::seconds(1)), None)
+            .await
+            .expect("token");
+        let revoked = store.create_token(&alice, "h-revoked", None).await.expect("token");
+        store.revoke_token(revoked, None).await.expect("revoke");
+        store.create_token(&carol, "h-carol", None).await.expect("token");
+        store.disable_user("carol", None).await.expect("disable");
+
+        let f = RequestFilter::default;
+        let filters = [
+            f(),
+            RequestFilter { reviewer: Some("bob".into()), ..f() },
+            RequestFilter { status: Some(RequestStatus::Executed), ..f() },
+            RequestFilter { author: Some("nobody".into()), ..f() },
+        ];
+        for filter in &filters {
+            for limit in [1, 2, 10] {
+                let (user, page) = store
+                    .list_requests_json_for_token("h-live", filter, limit)
+                    .await
+                    .expect("read")
+                    .expect("a live token lets alice in");
+                assert_eq!(user.name, "alice");
+                assert_eq!(page, store.list_requests_json(filter, limit).await.expect("list"), "{filter:?} {limit}");
+            }
+            for dead in ["h-expired", "h-revoked", "h-carol", "h-none"] {
+                let read = store.list_requests_json_for_token(dead, filter, 10).await.expect("read");
+                assert!(read.is_none(), "{dead} lets no one in ({filter:?})");
+            }
+        }
+        let tokens = store.list_tokens(Some("alice")).await.expect("tokens");
+        let noted = tokens.iter().find(|t| t.id == live).expect("listed");
+        assert!(noted.last_used_at.is_some(), "the use is noted");
+    }
+
     async fn a_filter_naming_a_user_not_yet_there_finds_them_once_added(store: Store) {
         // The list filters remember users' ids by name (a user is never renamed or removed),
         // but never that a name is unknown: that user may be added later.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::ApiJson;
 use crate::AppState;
-use crate::auth::ApiUser;
+use crate::auth::{ApiCaller, ApiUser};
 use crate::error::ApiError;
 use crate::views::{RehearsalView, RequestView};
 
@@ -120,9 +120,48 @@ struct ListQuery {
 /// `GET /api/v1/requests?status=&author=&reviewer=&target=&limit=&cursor=` → a page, newest first.
 async fn list(
     State(state): State<AppState>,
-    ApiUser(_): ApiUser,
+    caller: ApiCaller,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let (filter, limit) = match list_filter(query) {
+        Ok(asked) => asked,
+        Err(refused) => {
+            // Who asks is told before what is wrong with the question.
+            if let ApiCaller::Token { hash } = &caller {
+                state
+                    .store
+                    .user_by_token_hash(hash)
+                    .await?
+                    .ok_or_else(ApiError::unauthorized)?;
+            }
+            return Err(refused);
+        }
+    };
+    // With a token, its check and the page are one statement.
+    let page = match caller {
+        ApiCaller::Token { hash } => {
+            let read = state
+                .store
+                .list_requests_json_for_token(&hash, &filter, limit)
+                .await?;
+            read.ok_or_else(ApiError::unauthorized)?.1
+        }
+        ApiCaller::Session(_) => state.store.list_requests_json(&filter, limit).await?,
+    };
+    // The items are the store's JSON as it wrote them: only the envelope is written here.
+    let next_cursor = page.next_before.map(|id| id.to_string());
+    let body = format!(
+        "{{\"items\":{},\"next_cursor\":{}}}",
+        page.items,
+        serde_json::to_string(&next_cursor).map_err(ApiError::internal)?
+    );
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The list's filter and page size from its query string, or why not.
+fn list_filter(
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<(RequestFilter, i64), ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let status = q
         .status
@@ -152,15 +191,7 @@ async fn list(
         awaiting_review_by: None,
         before_id,
     };
-    let page = state.store.list_requests_json(&filter, limit).await?;
-    // The items are the store's JSON as it wrote them: only the envelope is written here.
-    let next_cursor = page.next_before.map(|id| id.to_string());
-    let body = format!(
-        "{{\"items\":{},\"next_cursor\":{}}}",
-        page.items,
-        serde_json::to_string(&next_cursor).map_err(ApiError::internal)?
-    );
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    Ok((filter, limit))
 }
 
 /// `GET /api/v1/requests/{id}`

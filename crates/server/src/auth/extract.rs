@@ -176,6 +176,32 @@ impl FromRequestParts<AppState> for ApiUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match ApiCaller::from_request_parts(parts, state).await? {
+            ApiCaller::Token { hash } => state
+                .store
+                .user_by_token_hash(&hash)
+                .await?
+                .map(ApiUser)
+                .ok_or_else(ApiError::unauthorized),
+            ApiCaller::Session(user) => Ok(ApiUser(user)),
+        }
+    }
+}
+
+/// Who calls the API, as far as the request tells before the store is asked about a token: the
+/// hash of a bearer token (not yet checked), or the user of a live browser session (its CSRF
+/// token checked on writes). [`ApiUser`] checks the token on its own; a read may instead check
+/// it in its own statement (the request list), and must answer 401 when it lets no one in.
+#[derive(Debug, Clone)]
+pub enum ApiCaller {
+    Token { hash: String },
+    Session(User),
+}
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
             let token = auth
                 .to_str()
@@ -183,8 +209,9 @@ impl FromRequestParts<AppState> for ApiUser {
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::trim)
                 .ok_or_else(ApiError::unauthorized)?;
-            let user = state.store.user_by_token_hash(&secret::hash(token)).await?;
-            return user.map(ApiUser).ok_or_else(ApiError::unauthorized);
+            return Ok(ApiCaller::Token {
+                hash: secret::hash(token),
+            });
         }
         let MaybeSession(session) = MaybeSession::from_request_parts(parts, state).await?;
         let signed_in = session.ok_or_else(ApiError::unauthorized)?;
@@ -199,6 +226,6 @@ impl FromRequestParts<AppState> for ApiUser {
                 return Err(ApiError::csrf());
             }
         }
-        Ok(ApiUser(signed_in.session.user))
+        Ok(ApiCaller::Session(signed_in.session.user))
     }
 }

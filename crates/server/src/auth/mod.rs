@@ -5,4 +5,4 @@ pub mod extract;
 pub mod password;
 pub mod secret;
 
-pub use extract::{ApiUser, MaybeSession, PageUser, RequestPageUser};
+pub use extract::{ApiCaller, ApiUser, MaybeSession, PageUser, RequestPageUser};
