@@ -31,17 +31,7 @@ fn bench_analyze(c: &mut Criterion) {
 }
 
 fn bench_analyze_4mib(c: &mut Criterion) {
-    let one = script::postgres_script();
-    let limit = 4 * 1024 * 1024;
-    let mut sql = String::with_capacity(limit);
-    'fill: loop {
-        for line in one.split_inclusive('\n') {
-            if sql.len() + line.len() > limit {
-                break 'fill;
-            }
-            sql.push_str(line);
-        }
-    }
+    let sql = script::postgres_script_4mib();
     let mut group = c.benchmark_group("analyze_4mib");
     group.throughput(Throughput::Bytes(sql.len() as u64));
     group.sample_size(10);

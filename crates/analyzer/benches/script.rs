@@ -108,3 +108,24 @@ pub fn postgres_script() -> String {
     }
     sql
 }
+
+/// [`postgres_script`] repeated up to 4 MiB (the most a server accepts by default,
+/// `server.max_sql_bytes`), cut at a line.
+#[allow(
+    dead_code,
+    reason = "the gen_script example includes this file for the script alone"
+)]
+pub fn postgres_script_4mib() -> String {
+    let one = postgres_script();
+    let limit = 4 * 1024 * 1024;
+    let mut sql = String::with_capacity(limit);
+    'fill: loop {
+        for line in one.split_inclusive('\n') {
+            if sql.len() + line.len() > limit {
+                break 'fill;
+            }
+            sql.push_str(line);
+        }
+    }
+    sql
+}

@@ -9,17 +9,7 @@ use countersign_analyzer::{Dialect, analyze};
 mod script;
 
 fn main() {
-    let one = script::postgres_script();
-    let limit = 4 * 1024 * 1024;
-    let mut sql = String::with_capacity(limit);
-    'fill: loop {
-        for line in one.split_inclusive('\n') {
-            if sql.len() + line.len() > limit {
-                break 'fill;
-            }
-            sql.push_str(line);
-        }
-    }
+    let sql = script::postgres_script_4mib();
     let analysis = analyze(&sql, Dialect::Postgres);
     println!(
         "{} bytes: {} statements, {} findings",
