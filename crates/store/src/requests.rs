@@ -446,10 +446,20 @@ impl Store {
         let Some(ids) = self.filter_users(filter).await? else {
             return Ok(SummaryPage::default());
         };
+        self.list_page(filter, &ids, limit).await
+    }
+
+    /// [`Store::list_requests_json`] once the users `filter` names are found.
+    async fn list_page(
+        &self,
+        filter: &RequestFilter,
+        ids: &FilterUsers,
+        limit: i64,
+    ) -> Result<SummaryPage, StoreError> {
         // The page's rows once (`MATERIALIZED`); the one beyond `limit`, if any, only says that
         // a page follows.
         let mut select = Select::new("WITH page AS MATERIALIZED (");
-        list_select(&mut select, filter, &ids, self.backend, limit + 1);
+        list_select(&mut select, filter, ids, self.backend, limit + 1);
         select.push(") ").push_with(page_json(self.backend), limit);
         let row = select.query(self.backend).fetch_one(&self.pool).await?;
         summary_page(&row, limit)
@@ -478,7 +488,7 @@ impl Store {
             let Some(user) = self.user_by_token_hash(token_hash).await? else {
                 return Ok(None);
             };
-            return Ok(Some((user, self.list_requests_json(filter, limit).await?)));
+            return Ok(Some((user, self.list_page(filter, &ids, limit).await?)));
         }
         let now = timestamp::now();
         let mut select = Select::new("WITH caller AS (");
