@@ -805,3 +805,44 @@ async fn a_run_nothing_can_tell_about_reaches_the_webhook_signed() {
     app.stop().await;
     db.cleanup().await;
 }
+
+/// A server stopped while a message is on its way finishes sending it and marks it sent: the
+/// next instance does not send it again (shutdown stops the dispatcher between two rounds).
+#[tokio::test]
+async fn a_message_in_flight_at_shutdown_is_marked_sent_not_sent_again() {
+    let b = Backend::sqlite();
+    let hook = Receiver::start(Mode::Hang(Duration::from_millis(800))).await;
+    let db = TestStore::sqlite().await;
+    let notify = "[[notify]]\nkind = \"webhook\"\nurl_env = \"HOOK_URL\"\nsecret_env = \"HOOK_KEY\"\n\
+         [outbox]\npoll_every = \"50ms\"\ntimeout = \"5s\"\n";
+    let env = [("HOOK_URL", hook.url.as_str()), ("HOOK_KEY", KEY)];
+    let toml = format!("{}{notify}", b.target_toml(""));
+    let app = TestApp::start(config_for(&db.url, &toml, &env)).await;
+    let w = World::with_app(app).await;
+    let sql = format!("UPDATE {} SET v = 1 WHERE id = 1", b.table);
+    let submitted = w
+        .submit(
+            json!({"title": "t", "intent": "in flight", "sql": sql, "target": b.name,
+            "reviewers": ["bob"]}),
+        )
+        .await;
+    let id = submitted["id"].as_i64().expect("id");
+    for _ in 0..250 {
+        if !hook.arrived().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(hook.arrived().len(), 1, "the message is on its way");
+    w.done().await;
+    let store = countersign_store::Store::open(&db.url)
+        .await
+        .expect("store");
+    let deliveries = store.deliveries_of(id).await.expect("deliveries");
+    assert!(!deliveries.is_empty());
+    assert!(
+        deliveries.iter().all(|d| d.status == "sent"),
+        "{deliveries:?}"
+    );
+    db.cleanup().await;
+}

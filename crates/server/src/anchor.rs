@@ -16,6 +16,8 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
+use crate::stoppable::Stoppable;
+
 /// What is signed: a fixed prefix (so no other Ed25519 signature can pass for a checkpoint),
 /// the sequence number and the hash.
 fn message(seq: i64, hash: &str) -> String {
@@ -177,49 +179,23 @@ impl crate::AppState {
     }
 
     /// Checkpoints the chain every `audit.checkpoint_every` events, looking once a second.
-    pub fn spawn_checkpointer(&self) -> Option<Checkpointer> {
+    pub fn spawn_checkpointer(&self) -> Option<Stoppable> {
         self.config.audit.signing_key.as_ref()?;
         let state = self.clone();
-        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
-        let stopped = stop.clone();
-        let task = tokio::spawn(async move {
-            loop {
+        // Stopped between two checkpoints, so one being stored is also sent to the sink.
+        Some(Stoppable::spawn(move |mut signal| async move {
+            while !signal.is_stopped() {
                 if let Err(e) = state.checkpoint(state.config.audit.checkpoint_every).await {
                     tracing::warn!(error = ?e.to_string(), "cannot checkpoint the audit trail");
                 }
                 tokio::select! {
                     () = tokio::time::sleep(CHECKPOINT_POLL) => {}
-                    () = stopped.notified() => break,
+                    () = signal.stopped() => {}
                 }
             }
-        });
-        Some(Checkpointer { stop, task })
+        }))
     }
 }
-
-/// The running checkpointer of [`crate::AppState::spawn_checkpointer`].
-pub struct Checkpointer {
-    stop: std::sync::Arc<tokio::sync::Notify>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Checkpointer {
-    /// Stops it between two checkpoints, so one being stored is also sent to the sink; gives up
-    /// on it after [`CHECKPOINTER_STOP_WAIT`].
-    pub async fn stop(self) {
-        self.stop.notify_one();
-        let abort = self.task.abort_handle();
-        if tokio::time::timeout(CHECKPOINTER_STOP_WAIT, self.task)
-            .await
-            .is_err()
-        {
-            abort.abort();
-        }
-    }
-}
-
-/// How long shutdown waits for a checkpoint in progress.
-const CHECKPOINTER_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,7 @@ pub mod hygiene;
 pub mod notify;
 pub mod pages;
 pub mod rehearsal;
+pub mod stoppable;
 pub mod text;
 pub mod undo;
 pub mod views;
@@ -194,7 +195,7 @@ pub async fn serve(
     rehearsal_settler.abort();
     pruner.abort();
     expiry_pass.abort();
-    dispatcher.abort();
+    dispatcher.stop().await;
     if let Some(checkpointer) = checkpointer {
         checkpointer.stop().await;
         // The last word: the head as it is at shutdown, signed.

@@ -15,6 +15,7 @@ use super::plan::{EMAIL, plan};
 use super::{SendError, email, scrub, webhook};
 use crate::AppState;
 use crate::config::notify::OutboxConfig;
+use crate::stoppable::Stoppable;
 
 /// How many deliveries one round claims.
 const BATCH: i64 = 64;
@@ -200,12 +201,13 @@ impl AppState {
 
     /// The dispatcher: rounds back to back while there is something to send, then one every
     /// `outbox.poll_every` — or at once when this instance has changed something
-    /// ([`AppState::wake_dispatcher`]).
-    pub fn spawn_dispatcher(&self) -> tokio::task::JoinHandle<()> {
+    /// ([`AppState::wake_dispatcher`]). Stopped between two rounds: a message sent is also marked
+    /// sent, not sent again by the next instance.
+    pub fn spawn_dispatcher(&self) -> Stoppable {
         let state = self.clone();
-        tokio::spawn(async move {
+        Stoppable::spawn(move |mut signal| async move {
             let d = Arc::new(Dispatcher::new(&state));
-            loop {
+            while !signal.is_stopped() {
                 // A round that sent something is followed by another at once: the next message
                 // about a request becomes due only when the one before it is sent.
                 if state.dispatch_once(&d).await == 0 {
@@ -213,6 +215,7 @@ impl AppState {
                     tokio::select! {
                         () = poll => {}
                         () = state.outbox_wake.notified() => {}
+                        () = signal.stopped() => {}
                     }
                 }
             }
