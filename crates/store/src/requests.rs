@@ -482,9 +482,7 @@ impl Store {
                 .await?
                 .map(|user| (user, SummaryPage::default())));
         };
-        let mut page = Select::new("");
-        list_select(&mut page, filter, &ids, self.backend, limit + 1);
-        if !page.kept_prepared(self.backend) {
+        if !Select::kept_prepared(self.backend, one_plan_for_any_value(filter, &ids)) {
             let Some(user) = self.user_by_token_hash(token_hash).await? else {
                 return Ok(None);
             };
@@ -761,16 +759,21 @@ fn list_select(
         q.push(" < ").int(before);
     }
     q.push(" ORDER BY ").push(key).push(" DESC").limit(limit);
-    // One plan serves every call when the list is unfiltered (a cursor at most) or driven by a
-    // reviewer's rows (walked by their key, each request looked up by its own): PostgreSQL may
-    // then keep it prepared rather than plan each call (planning cost more than reading). Not
-    // so for a filter on the requests' own columns: for a common value PostgreSQL rightly walks
-    // the primary key, which for a rare one would read the table down to the oldest match. (The
-    // plan test checks the generic plans of those it keeps.)
-    let unfiltered = ids.author.is_none() && filter.target.is_none() && filter.status.is_none();
-    if key != "r.id" || unfiltered {
+    if one_plan_for_any_value(filter, ids) {
         q.same_plan_for_any_value();
     }
+}
+
+/// Whether one plan serves every call of the list for `filter`: when it is unfiltered (a cursor
+/// at most) or driven by a reviewer's rows (walked by their key, each request looked up by its
+/// own). PostgreSQL may then keep it prepared rather than plan each call (planning cost more
+/// than reading). Not so for a filter on the requests' own columns: for a common value
+/// PostgreSQL rightly walks the primary key, which for a rare one would read the table down to
+/// the oldest match. (The plan test checks the generic plans of those it keeps.)
+fn one_plan_for_any_value(filter: &RequestFilter, ids: &FilterUsers) -> bool {
+    ids.awaiting.is_some()
+        || ids.reviewer.is_some()
+        || (ids.author.is_none() && filter.target.is_none() && filter.status.is_none())
 }
 
 async fn insert_revision(

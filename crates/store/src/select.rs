@@ -88,12 +88,13 @@ impl Select {
     /// index), so there it is kept prepared, one statement per shape of filter.
     pub(crate) fn query(&self, backend: Backend) -> Query<'static, Any, AnyArguments> {
         self.bound(self.sql.clone())
-            .persistent(self.kept_prepared(backend))
+            .persistent(Select::kept_prepared(backend, self.any_value))
     }
 
-    /// Whether [`Select::query`] keeps the statement prepared on `backend`.
-    pub(crate) fn kept_prepared(&self, backend: Backend) -> bool {
-        backend == Backend::Sqlite || self.any_value
+    /// Whether [`Select::query`] keeps a statement prepared on `backend`, given whether one
+    /// plan serves it for any value ([`Select::same_plan_for_any_value`]).
+    pub(crate) fn kept_prepared(backend: Backend, any_value: bool) -> bool {
+        backend == Backend::Sqlite || any_value
     }
 
     /// Says that one plan serves every value this statement is bound with (an unfiltered list's
