@@ -48,6 +48,11 @@ impl<S: Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
+/// The key in the store of the session a request's cookie names (the hash of its id), if any.
+fn session_key(parts: &Parts) -> Option<String> {
+    cookie_value(&parts.headers, SESSION_COOKIE).map(|id| secret::hash(&id))
+}
+
 /// The session a request carries, if any is live.
 #[derive(Debug, Clone)]
 pub struct MaybeSession(pub Option<SignedIn>);
@@ -64,10 +69,9 @@ impl FromRequestParts<AppState> for MaybeSession {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(id) = cookie_value(&parts.headers, SESSION_COOKIE) else {
+        let Some(id_hash) = session_key(parts) else {
             return Ok(MaybeSession(None));
         };
-        let id_hash = secret::hash(&id);
         let session = state
             .store
             .session(&id_hash, state.config.server.session_idle)
@@ -128,10 +132,9 @@ impl FromRequestParts<AppState> for RequestPageUser {
         let Path(id) = Path::<i64>::from_request_parts(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let Some(cookie) = cookie_value(&parts.headers, SESSION_COOKIE) else {
+        let Some(id_hash) = session_key(parts) else {
             return Err(Redirect::to("/login").into_response());
         };
-        let id_hash = secret::hash(&cookie);
         let read = state
             .store
             .session_at_request(&id_hash, state.config.server.session_idle, id)
