@@ -664,3 +664,64 @@ async fn a_kept_request_page_shows_every_change_made_through_another_instance() 
     viewer.stop().await;
     w.done().await;
 }
+
+/// The dashboard's lists and the API's list are kept against the store's version: a review made
+/// through another instance on the same store is in the very next view of either.
+#[tokio::test]
+async fn kept_lists_show_every_change_made_through_another_instance() {
+    use crate::common::{Backend, World};
+    use serde_json::json;
+
+    let b = Backend::sqlite();
+    b.create_accounts(3).await;
+    let w = World::new(&b.target_toml("")).await;
+    let viewer = TestApp::start(w.app.config.clone()).await;
+    let mut bob = viewer.sign_in("bob", crate::common::PW).await;
+    let sql = format!("UPDATE {} SET v = 6 WHERE id = 2", b.table);
+    let submitted = w
+        .submit(
+            json!({"title": "waiting for bob", "intent": "a kept list", "sql": sql,
+            "target": b.name, "reviewers": ["bob"], "expected_rows": 1}),
+        )
+        .await;
+    let id = submitted["id"].as_i64().expect("id");
+    let statuses = |list: &serde_json::Value| -> Vec<(i64, String)> {
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| {
+                (
+                    i["id"].as_i64().expect("id"),
+                    i["status"].as_str().expect("status").to_owned(),
+                )
+            })
+            .collect()
+    };
+    // Each shown twice: the second view is the kept one.
+    for _ in 0..2 {
+        let page = bob.page("/").await;
+        assert!(page.contains("waiting for bob"), "{page}");
+        assert!(
+            !page.contains("Nothing is waiting for your review."),
+            "{page}"
+        );
+        let res = bob.get("/api/v1/requests?limit=5").await;
+        let list: serde_json::Value = res.json().await.expect("json");
+        assert_eq!(statuses(&list), [(id, "pending_review".to_owned())]);
+    }
+
+    let res = w.review("bob", id, "approve", "", 1).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = bob.page("/").await;
+    assert!(
+        page.contains("Nothing is waiting for your review."),
+        "{page}"
+    );
+    let res = bob.get("/api/v1/requests?limit=5").await;
+    let list: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(statuses(&list), [(id, "approved".to_owned())]);
+
+    viewer.stop().await;
+    w.done().await;
+}

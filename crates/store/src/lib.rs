@@ -16,6 +16,7 @@ mod error;
 mod executions;
 mod expiry;
 mod images;
+mod list_cache;
 pub mod outbox;
 mod rehearsals;
 mod requests;
@@ -45,6 +46,7 @@ pub use comments::CommentRecord;
 pub use error::{Conflict, StoreError};
 pub use executions::{ExecutionRecord, ExecutionResult, OpenExecution};
 pub use expiry::ExpiredApproval;
+pub use list_cache::StoreVersion;
 pub use rehearsals::{INTERRUPTED, RehearsalRecord, RehearsalResult};
 pub use requests::{
     RequestFilter, RequestRecord, RequestSummary, RevisionInput, RevisionRecord, SummaryPage,
@@ -90,6 +92,8 @@ pub struct Store {
     /// Users' ids by name, as the list filters found them: a user is never renamed or removed,
     /// so a name, once found, keeps its id.
     user_ids: std::sync::Arc<users::KnownIds>,
+    /// The request lists' pages read, kept against the store's version they were read at.
+    lists: std::sync::Arc<list_cache::ListCache>,
 }
 
 impl Store {
@@ -143,6 +147,7 @@ impl Store {
             backend,
             bulk,
             user_ids: std::sync::Arc::default(),
+            lists: std::sync::Arc::default(),
         })
     }
 

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use crate::audit::{NewEvent, append};
 use crate::columns::{parse, time_col};
 use crate::executions::ExecutionRecord;
+use crate::list_cache::{KeptPage, ListKey, StoreVersion};
 use crate::select::Select;
 use crate::transition::only_source;
 use crate::users::user_with_roles;
@@ -110,7 +111,7 @@ pub struct RequestSummary {
 }
 
 /// Which requests to list; every field narrows the list.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct RequestFilter {
     pub status: Option<RequestStatus>,
     pub author: Option<String>,
@@ -465,29 +466,76 @@ impl Store {
         summary_page(&row, limit)
     }
 
+    /// [`Store::list_requests`] as of `version`, the store's version read with the caller: a
+    /// page read before at that version is answered from memory (see
+    /// [`list_cache`](crate::list_cache)), any other is read and kept.
+    pub async fn list_requests_at(
+        &self,
+        filter: &RequestFilter,
+        limit: i64,
+        version: StoreVersion,
+    ) -> Result<Vec<RequestSummary>, StoreError> {
+        self.kept_list(filter, limit, version).await?.rows()
+    }
+
+    /// [`Store::list_requests_json`] as of `version`: see [`Store::list_requests_at`].
+    pub async fn list_requests_json_at(
+        &self,
+        filter: &RequestFilter,
+        limit: i64,
+        version: StoreVersion,
+    ) -> Result<SummaryPage, StoreError> {
+        Ok(self.kept_list(filter, limit, version).await?.page.clone())
+    }
+
+    async fn kept_list(
+        &self,
+        filter: &RequestFilter,
+        limit: i64,
+        version: StoreVersion,
+    ) -> Result<std::sync::Arc<KeptPage>, StoreError> {
+        let key = ListKey {
+            filter: filter.clone(),
+            limit,
+        };
+        if let Some(kept) = self.lists.get(&key, version) {
+            return Ok(kept);
+        }
+        let page = self.list_requests_json(filter, limit).await?;
+        Ok(self.lists.keep(key, version, page))
+    }
+
     /// [`Store::list_requests_json`] for the caller holding the live token with hash
     /// `token_hash`, and that caller; `None` when the token lets no one in (then no request is
-    /// read). Notes the token's use. Where the list's statement is kept prepared, the token's
-    /// look-up is a part of it (an API list costs one query); a statement PostgreSQL plans at
-    /// each call is not made longer to plan — the token is looked up on its own first.
+    /// read). Notes the token's use. The token's look-up reads the store's version, and a page
+    /// kept at that version is answered from memory ([`Store::list_requests_at`]). A page not
+    /// kept yet is read in the token's statement where the list's statement is kept prepared
+    /// (a first call costs one query too); a statement PostgreSQL plans at each call is not
+    /// made longer to plan — the token is looked up on its own first.
     pub async fn list_requests_json_for_token(
         &self,
         token_hash: &str,
         filter: &RequestFilter,
         limit: i64,
     ) -> Result<Option<(User, SummaryPage)>, StoreError> {
-        let Some(ids) = self.filter_users(filter).await? else {
-            return Ok(self
-                .user_by_token_hash(token_hash)
-                .await?
-                .map(|user| (user, SummaryPage::default())));
+        let key = ListKey {
+            filter: filter.clone(),
+            limit,
         };
-        if !Select::kept_prepared(self.backend, one_plan_for_any_value(filter, &ids)) {
-            let Some(user) = self.user_by_token_hash(token_hash).await? else {
+        let ids = self.filter_users(filter).await?;
+        let one_statement = ids.as_ref().is_some_and(|ids| {
+            !self.lists.holds(&key)
+                && Select::kept_prepared(self.backend, one_plan_for_any_value(filter, ids))
+        });
+        let (Some(ids), true) = (ids, one_statement) else {
+            let Some((user, version)) = self.caller_by_token_hash(token_hash).await? else {
                 return Ok(None);
             };
-            return Ok(Some((user, self.list_page(filter, &ids, limit).await?)));
-        }
+            return Ok(Some((
+                user,
+                self.kept_list(filter, limit, version).await?.page.clone(),
+            )));
+        };
         let now = timestamp::now();
         let mut select = Select::new("WITH caller AS (");
         crate::tokens::caller_select(&mut select, self.backend, token_hash, now);
@@ -497,7 +545,7 @@ impl Store {
         select
             .push(
                 ") SELECT c.id, c.name, c.disabled_at, c.token_id, c.last_used_at, c.roles, \
-                 p.items, p.n, p.last FROM caller c CROSS JOIN (",
+                 c.store_version, p.items, p.n, p.last FROM caller c CROSS JOIN (",
             )
             .push_with(page_json(self.backend), limit)
             .push(") AS p");
@@ -510,7 +558,11 @@ impl Store {
             return Ok(None);
         };
         crate::tokens::note_use(&mut conn, &row, now).await?;
-        Ok(Some((user_with_roles(&row)?, summary_page(&row, limit)?)))
+        let page = summary_page(&row, limit)?;
+        // Read in the same statement as the version: exactly that recent.
+        let version = StoreVersion(row.try_get("store_version")?);
+        self.lists.keep(key, version, page.clone());
+        Ok(Some((user_with_roles(&row)?, page)))
     }
 
     /// The backend's query plan of [`Store::list_requests`] for `filter`, one line a step: for

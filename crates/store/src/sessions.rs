@@ -13,6 +13,7 @@ use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 
 use crate::audit::{NewEvent, append};
+use crate::list_cache::{STORE_VERSION_COLUMN, StoreVersion};
 use crate::users::{roles_column, user_with_roles};
 use crate::{Store, StoreError};
 
@@ -25,6 +26,9 @@ pub struct Session {
     /// How many requests wait for the user's review, at most [`crate::WAITING_COUNT_CAP`]
     /// (every page's navigation shows it), read with the session: no query of its own.
     pub waiting_for_review: i64,
+    /// Where the whole store stood when the session was read: the request lists kept in
+    /// memory are answered at it ([`Store::list_requests_at`]).
+    pub store_version: StoreVersion,
 }
 
 /// Where a request's page stands: the last audit event about it and the newest request that
@@ -118,7 +122,7 @@ impl Store {
         };
         let select = format!(
             "SELECT u.id, u.name, u.disabled_at, s.csrf_token, s.expires_at, s.last_seen_at, \
-             {roles}, {waiting}{version_sql} FROM sessions s JOIN users u ON u.id = s.user_id \
+             {roles}, {waiting}, {STORE_VERSION_COLUMN}{version_sql} FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
              AND u.disabled_at IS NULL",
             roles = roles_column(self.backend),
@@ -154,6 +158,7 @@ impl Store {
             user: user_with_roles(&row)?,
             csrf_token: row.try_get("csrf_token")?,
             waiting_for_review: row.try_get("waiting")?,
+            store_version: StoreVersion(row.try_get("store_version")?),
             expires_at: timestamp::parse(&expires_at)
                 .map_err(|_| StoreError::Corrupt(format!("session expiry {expires_at:?}")))?,
         };

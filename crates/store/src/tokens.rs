@@ -10,6 +10,7 @@ use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use crate::audit::{NewEvent, append};
+use crate::list_cache::{STORE_VERSION_COLUMN, StoreVersion};
 use crate::select::Select;
 use crate::users::{roles_column, user_with_roles};
 use crate::{Backend, Conflict, Store, StoreError};
@@ -83,6 +84,17 @@ impl Store {
     /// The enabled user holding the live (unrevoked, unexpired) token with this hash, if any.
     /// Notes the use.
     pub async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .caller_by_token_hash(token_hash)
+            .await?
+            .map(|(user, _)| user))
+    }
+
+    /// [`Store::user_by_token_hash`], with the store's version read in the same query.
+    pub(crate) async fn caller_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(User, StoreVersion)>, StoreError> {
         let now = timestamp::now();
         let mut conn = self.pool.acquire().await?;
         let mut select = Select::new("");
@@ -95,7 +107,8 @@ impl Store {
             .await?;
         let Some(row) = row else { return Ok(None) };
         note_use(&mut conn, &row, now).await?;
-        Ok(Some(user_with_roles(&row)?))
+        let version = StoreVersion(row.try_get("store_version")?);
+        Ok(Some((user_with_roles(&row)?, version)))
     }
 
     /// The tokens of `user` (every user's when `None`), newest first.
@@ -169,7 +182,7 @@ fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
 }
 
 /// The look-up of the enabled user holding the live token with hash `token_hash` at `now` (its
-/// id, name, roles, and the token's id and last use), appended to `select`: on its own, or as the
+/// id, name, roles, the token's id and last use, and the store's version), appended to `select`: on its own, or as the
 /// `caller` of a statement that answers only a caller ([`Store::list_requests_json_for_token`]).
 pub(crate) fn caller_select(
     select: &mut Select,
@@ -180,6 +193,8 @@ pub(crate) fn caller_select(
     select
         .push("SELECT u.id, u.name, u.disabled_at, t.id AS token_id, t.last_used_at, ")
         .push(roles_column(backend))
+        .push(", ")
+        .push(STORE_VERSION_COLUMN)
         .push(" FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ")
         .text(token_hash)
         .push(

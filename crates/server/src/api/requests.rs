@@ -137,7 +137,7 @@ async fn list(
             return Err(refused);
         }
     };
-    // With a token, its check and the page are one statement.
+    // With a token, its check reads the store's version; a page kept at it is not read again.
     let page = match caller {
         ApiCaller::Token { hash } => {
             let read = state
@@ -146,7 +146,12 @@ async fn list(
                 .await?;
             read.ok_or_else(ApiError::unauthorized)?.1
         }
-        ApiCaller::Session(_) => state.store.list_requests_json(&filter, limit).await?,
+        ApiCaller::Session { version, .. } => {
+            state
+                .store
+                .list_requests_json_at(&filter, limit, version)
+                .await?
+        }
     };
     // The items are the store's JSON as it wrote them: only the envelope is written here.
     let next_cursor = page.next_before.map(|id| id.to_string());

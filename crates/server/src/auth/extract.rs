@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use countersign_core::user::User;
-use countersign_store::{RequestVersion, Session, WAITING_COUNT_CAP};
+use countersign_store::{RequestVersion, Session, StoreVersion, WAITING_COUNT_CAP};
 
 use crate::AppState;
 use crate::auth::secret;
@@ -90,6 +90,8 @@ pub struct PageUser {
     pub id_hash: String,
     /// How many requests wait for this user's review, up to the store's cap.
     pub waiting_for_review: i64,
+    /// The store's version read with the session: lists are answered at it.
+    pub store_version: StoreVersion,
 }
 
 impl FromRequestParts<AppState> for PageUser {
@@ -111,6 +113,7 @@ impl From<SignedIn> for PageUser {
             csrf_token: s.session.csrf_token,
             id_hash: s.id_hash,
             waiting_for_review: s.session.waiting_for_review,
+            store_version: s.session.store_version,
         }
     }
 }
@@ -186,7 +189,7 @@ impl FromRequestParts<AppState> for ApiUser {
                 .await?
                 .map(ApiUser)
                 .ok_or_else(ApiError::unauthorized),
-            ApiCaller::Session(user) => Ok(ApiUser(user)),
+            ApiCaller::Session { user, .. } => Ok(ApiUser(user)),
         }
     }
 }
@@ -194,11 +197,12 @@ impl FromRequestParts<AppState> for ApiUser {
 /// Who calls the API, as far as the request tells before the store is asked about a token: the
 /// hash of a bearer token (not yet checked), or the user of a live browser session (its CSRF
 /// token checked on writes). [`ApiUser`] checks the token on its own; a read may instead check
-/// it in its own statement (the request list), and must answer 401 when it lets no one in.
+/// it in its own statement (the request list), and must answer 401 when it lets no one in. A
+/// session's caller comes with the store's version read with it.
 #[derive(Debug, Clone)]
 pub enum ApiCaller {
     Token { hash: String },
-    Session(User),
+    Session { user: User, version: StoreVersion },
 }
 
 impl FromRequestParts<AppState> for ApiCaller {
@@ -229,6 +233,9 @@ impl FromRequestParts<AppState> for ApiCaller {
                 return Err(ApiError::csrf());
             }
         }
-        Ok(ApiCaller::Session(signed_in.session.user))
+        Ok(ApiCaller::Session {
+            user: signed_in.session.user,
+            version: signed_in.session.store_version,
+        })
     }
 }

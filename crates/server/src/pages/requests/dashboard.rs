@@ -42,8 +42,15 @@ pub async fn dashboard(
         awaiting_review_by: Some(me.user.name.clone()),
         ..Default::default()
     };
-    let mine = state.store.list_requests(&mine, DASHBOARD_ROWS).await?;
-    let waiting = state.store.list_requests(&waiting, DASHBOARD_ROWS).await?;
+    // As of the store's version read with the session: kept lists are not read again.
+    let at = me.store_version;
+    let mine = state
+        .store
+        .list_requests_at(&mine, DASHBOARD_ROWS, at)
+        .await?;
+    let waiting = (state.store)
+        .list_requests_at(&waiting, DASHBOARD_ROWS, at)
+        .await?;
     render(&Dashboard {
         waiting_any: me.waiting_for_review > 0,
         user: &me.user,
