@@ -96,6 +96,10 @@ pub struct Store {
     lists: std::sync::Arc<list_cache::ListCache>,
 }
 
+/// How long a PostgreSQL connection of the store stands idle before it is pinged again when
+/// handed out (one that was just used is not: that would double the round trips of a query).
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 impl Store {
     /// Connects to the store at `url` without changing its schema (see [`Store::migrate`]).
     ///
@@ -107,12 +111,27 @@ impl Store {
             Backend::Sqlite => sqlite_url_creating_file(url),
             Backend::Postgres => url.to_owned(),
         };
+        // sqlx pings a connection at every hand-out by default: a second round trip (to the
+        // server, or to SQLite's worker thread) for each query. A SQLite file has nothing to
+        // lose the connection; a PostgreSQL connection is pinged only after standing idle (a
+        // server restarted meanwhile has closed it: it is dropped and another one handed out).
         let mut options = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 4,
                 Backend::Postgres => 10,
             })
-            .acquire_timeout(Duration::from_secs(10));
+            .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false);
+        if backend == Backend::Postgres {
+            options = options.before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            });
+        }
         if backend == Backend::Postgres {
             // Every statement of the store reads a page or writes a few rows, but a plan made
             // once for any value can be estimated far above what it reads (a reviewer's list:

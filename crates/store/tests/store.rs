@@ -92,3 +92,39 @@ async fn sessions_are_seen_by_a_second_handle_on_the_same_store() {
     other.close().await;
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn connections_postgresql_closed_while_idle_are_not_handed_out() {
+    // The store pings a PostgreSQL connection only once it has stood idle (not at every
+    // query): one the server closed meanwhile (a restart, an administrator) must still never
+    // reach a caller.
+    let Some(db) = countersign_store::testing::TestStore::postgres().await else {
+        return;
+    };
+    let store = &db.store;
+    // Several connections open at once, then idle in the pool.
+    let sleeps = (0..5).map(|_| store.raw_execute_for_test("SELECT pg_sleep(0.2)"));
+    for slept in futures_util::future::join_all(sleeps).await {
+        slept.expect("sleep");
+    }
+    store
+        .raw_execute_for_test(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await
+        .expect("close the others");
+    tokio::time::sleep(countersign_store::PING_AFTER_IDLE + std::time::Duration::from_millis(300))
+        .await;
+    for _ in 0..6 {
+        store
+            .user_by_name("nobody")
+            .await
+            .expect("a live connection");
+    }
+    let reads = (0..6).map(|_| store.user_by_name("nobody"));
+    for read in futures_util::future::join_all(reads).await {
+        read.expect("a live connection");
+    }
+    db.cleanup().await;
+}
