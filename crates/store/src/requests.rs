@@ -716,9 +716,10 @@ struct FilterUsers {
 ///   key when nothing is filtered.
 ///
 /// The other filters set are checked on the rows the driving index yields. SQLite is told the
-/// index (`INDEXED BY`: it plans without the values); PostgreSQL plans each call with its values
-/// (the statement is not kept prepared) and its statistics, and may walk the primary key when a
-/// value is common.
+/// index (`INDEXED BY`: it plans without the values); PostgreSQL plans an author's or a
+/// target's list at each call with its values (the statement is not kept prepared) and its
+/// statistics, and may walk the primary key when a value is common. A status is written into
+/// the statement, so PostgreSQL plans each status's list for that status and keeps it.
 fn list_select(
     q: &mut Select,
     filter: &RequestFilter,
@@ -803,8 +804,9 @@ fn list_select(
         q.text(target.as_str());
     }
     if let Some(status) = filter.status {
+        // Written in: a statement for each status, planned for it (see below).
         and(q, "r.status = ");
-        q.text(status.as_str());
+        q.name(status.as_str());
     }
     if let Some(before) = filter.before_id {
         and(q, key);
@@ -816,16 +818,17 @@ fn list_select(
     }
 }
 
-/// Whether one plan serves every call of the list for `filter`: when it is unfiltered (a cursor
-/// at most) or driven by a reviewer's rows (walked by their key, each request looked up by its
-/// own). PostgreSQL may then keep it prepared rather than plan each call (planning cost more
-/// than reading). Not so for a filter on the requests' own columns: for a common value
-/// PostgreSQL rightly walks the primary key, which for a rare one would read the table down to
-/// the oldest match. (The plan test checks the generic plans of those it keeps.)
+/// Whether one plan serves every call of the list for `filter`: when it is unfiltered but for
+/// a cursor or a status (written into the statement: each status has its own, planned for it),
+/// or driven by a reviewer's rows (walked by their key, each request looked up by its own).
+/// PostgreSQL may then keep it prepared rather than plan each call (planning cost more than
+/// reading). Not so for a bound filter on the requests' own columns (author, target): for a
+/// common value PostgreSQL rightly walks the primary key, which for a rare one would read the
+/// table down to the oldest match. (The plan test checks the generic plans of those it keeps.)
 fn one_plan_for_any_value(filter: &RequestFilter, ids: &FilterUsers) -> bool {
     ids.awaiting.is_some()
         || ids.reviewer.is_some()
-        || (ids.author.is_none() && filter.target.is_none() && filter.status.is_none())
+        || (ids.author.is_none() && filter.target.is_none())
 }
 
 async fn insert_revision(

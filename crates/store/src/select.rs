@@ -7,7 +7,8 @@
 //! not read; `$n` works on both backends. Only this crate builds statements, and only from
 //! fixed fragments: values always go through a bind, never into the text — but for page sizes
 //! (`i64`s, which carry no SQL), written in: SQLite plans with a bound `LIMIT`'s value, and so
-//! prepares the statement again every time it is bound.
+//! prepares the statement again every time it is bound; and for the names of a closed set (a
+//! status: the code's own constants), so that each has a statement of its own, planned for it.
 
 use sqlx::any::AnyArguments;
 use sqlx::postgres::PgArguments;
@@ -60,6 +61,21 @@ impl Select {
     /// Appends a fixed piece of SQL.
     pub(crate) fn push(&mut self, sql: &'static str) -> &mut Select {
         self.sql.push_str(sql);
+        self
+    }
+
+    /// Appends `name`, one of a closed set of names the code defines (a status's), as a quoted
+    /// literal: each name then has a statement of its own, which PostgreSQL may keep prepared
+    /// with a plan made for that name (a bound one is planned for an average value, or at
+    /// every call).
+    pub(crate) fn name(&mut self, name: &'static str) -> &mut Select {
+        assert!(
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "not a name: {name:?}"
+        );
+        self.sql.push('\'');
+        self.sql.push_str(name);
+        self.sql.push('\'');
         self
     }
 
