@@ -4,8 +4,11 @@
 # with the release binary, and measures with wrk (THREADS threads, CONNECTIONS connections,
 # DURATION each, one untimed warm-up second first): `/healthz`, the unfiltered list, every list
 # filter with a common, a rare and an absent value, the dashboard of a reviewer with much and with
-# nothing waiting, and a request page — on SQLite and on PostgreSQL. Each figure is given as a
-# ratio to `/healthz` of the same run, with its p99 latency.
+# nothing waiting, and a request page — on SQLite and on PostgreSQL. Lists and pages asked
+# again are answered from what the server keeps against the store's version; three more rows
+# ask a different page at each call (a random cursor), which is read from the store every time
+# (compared with the unfiltered list's random page). Each figure is given as a ratio to
+# `/healthz` of the same run, with its p99 latency.
 #
 #   benches/load.sh                              # COUNT=1000000 BACKENDS="sqlite postgres"
 #   COUNT=100000 DURATION=3s benches/load.sh     # a quicker look
@@ -80,24 +83,40 @@ to_ms() {
         printf "%.1f", n }'
 }
 
-# bench NAME PATH [HEADER…]: one wrk run; appends "NAME|PATH|req/s|p99 ms|non-2xx" to $ROWS.
+# bench NAME PATH [HEADER…]: one wrk run (with the Lua script WRK_SCRIPT, if set); appends "NAME|PATH|req/s|p99 ms|non-2xx" to $ROWS.
 bench() {
     local name="$1" path="$2"; shift 2
     local headers=()
     for h in "$@"; do headers+=(-H "$h"); done
     local url="http://127.0.0.1:$PORT$path"
+    local wrk_opts=(-t "$THREADS" -c "$CONNECTIONS")
+    [ -n "${WRK_SCRIPT:-}" ] && wrk_opts+=(-s "$WRK_SCRIPT")
     local code
     code="$(curl -s -o /dev/null -w "%{http_code}" "${headers[@]}" "$url")"
     [ "$code" = 200 ] || { echo "load: $path answered $code" >&2; exit 1; }
-    wrk -t "$THREADS" -c "$CONNECTIONS" -d 1s "${headers[@]}" "$url" >/dev/null
+    wrk "${wrk_opts[@]}" -d 1s "${headers[@]}" "$url" >/dev/null
     local out
-    out="$(wrk -t "$THREADS" -c "$CONNECTIONS" -d "$DURATION" --latency "${headers[@]}" "$url")"
+    out="$(wrk "${wrk_opts[@]}" -d "$DURATION" --latency "${headers[@]}" "$url")"
     local rps p99 bad
     rps="$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")"
     p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")"
     bad="$(awk '/Non-2xx or 3xx responses:/ { print $5 }' <<<"$out")"
     echo "$name|$path|$rps|$p99|${bad:-0}" >>"$ROWS"
     printf '   %-40s %10s req/s  p99 %7s ms\n' "$name" "$rps" "$p99" >&2
+}
+
+# bench_pages NAME PATH [HEADER…]: as bench, but each call asks a different page of PATH (a
+# cursor drawn at random below COUNT): lists kept in memory are then of no help, so the row
+# shows what reading a page from the store costs.
+bench_pages() {
+    local script="$WORK/pages.lua"
+    cat >"$script" <<LUA
+math.randomseed(os.time())
+request = function()
+    return wrk.format(nil, "$2&cursor=" .. math.random(2, $COUNT))
+end
+LUA
+    WRK_SCRIPT="$script" bench "$@"
 }
 
 # sign_in NAME → a Cookie header value for NAME's session.
@@ -180,17 +199,25 @@ TOML
     bench "dashboard: bob (80 % waiting)" "/" "$BOB"
     bench "dashboard: carol (nothing waiting)" "/" "$CAROL"
     bench "request page (#$PAGE_ID)" "/requests/$PAGE_ID" "$BOB"
+    bench_pages "list, a random page each call (not kept)" "/api/v1/requests?limit=50" "$AUTH"
+    bench_pages "status: executed, a random page each call" \
+        "/api/v1/requests?limit=50&status=executed" "$AUTH"
+    bench_pages "reviewer: bob, a random page each call" \
+        "/api/v1/requests?limit=50&reviewer=bob" "$AUTH"
     stop_server
 
     {
         echo
         echo "**$backend**, $COUNT requests (filled in ${fill_s} s), wrk -t$THREADS -c$CONNECTIONS -d$DURATION:"
         echo
-        echo "| what | req/s | ratio to /healthz | ratio to the unfiltered list | p99 |"
+        echo "| what | req/s | ratio to /healthz | ratio to the unfiltered list (its random page) | p99 |"
         echo "|---|---:|---:|---:|---:|"
+        # A random page's row is compared with the unfiltered list's random page.
         awk -F'|' 'NR == 1 { h = $3 } NR == 2 { l = $3 }
-            { printf "| %s | %.0f | %.2f | %s | %s ms%s |\n", $1, $3, $3 / h,
-                (NR > 1 ? sprintf("%.2f", $3 / l) : ""), $4, ($5 > 0 ? " (" $5 " not 2xx)" : "") }' "$ROWS"
+            $1 ~ /random page/ && !r { r = $3 }
+            { base = ($1 ~ /random page/ ? r : l)
+              printf "| %s | %.0f | %.2f | %s | %s ms%s |\n", $1, $3, $3 / h,
+                (NR > 1 ? sprintf("%.2f", $3 / base) : ""), $4, ($5 > 0 ? " (" $5 " not 2xx)" : "") }' "$ROWS"
     } >>"$TABLES"
     if [ "$backend" = postgres ]; then
         psql "$ADMIN_URL" -X -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null

@@ -128,3 +128,15 @@ async fn connections_postgresql_closed_while_idle_are_not_handed_out() {
     }
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn sqlite_reads_its_file_through_memory_maps() {
+    // Every connection of a SQLite store maps the file (SQLite's own cache is 2 MiB a
+    // connection): a list page read from a large store costs fewer read() calls.
+    let db = countersign_store::testing::TestStore::sqlite().await;
+    let reads = (0..6).map(|_| db.store.sqlite_mmap_size());
+    for size in futures_util::future::join_all(reads).await {
+        assert_eq!(size.expect("pragma"), 1 << 30);
+    }
+    db.cleanup().await;
+}
