@@ -594,19 +594,29 @@ fn element(page: &str, id: &str) -> String {
     rest[..rest.find("</").unwrap_or(rest.len())].to_owned()
 }
 
+/// A world on a SQLite target, and a second instance on its store where bob is signed in.
+async fn a_second_instance_with_bob_signed_in() -> (
+    crate::common::Backend,
+    crate::common::World,
+    TestApp,
+    crate::common::Browser,
+) {
+    let b = crate::common::Backend::sqlite();
+    b.create_accounts(3).await;
+    let w = crate::common::World::new(&b.target_toml("")).await;
+    let viewer = TestApp::start(w.app.config.clone()).await;
+    let bob = viewer.sign_in("bob", crate::common::PW).await;
+    (b, w, viewer, bob)
+}
+
 /// A request page is kept between views while its request does not change (issue 18), and
 /// every instance on a store keeps its own: each change made through another instance — a
 /// comment, reviews, a run, a revert made of it — shows at the very next view on this one.
 #[tokio::test]
 async fn a_kept_request_page_shows_every_change_made_through_another_instance() {
-    use crate::common::{Backend, World};
     use serde_json::json;
 
-    let b = Backend::sqlite();
-    b.create_accounts(3).await;
-    let w = World::new(&b.target_toml("")).await;
-    let viewer = TestApp::start(w.app.config.clone()).await;
-    let mut bob = viewer.sign_in("bob", crate::common::PW).await;
+    let (b, w, viewer, mut bob) = a_second_instance_with_bob_signed_in().await;
     let sql = format!("UPDATE {} SET v = 5 WHERE id = 2", b.table);
     let submitted = w
         .submit(
@@ -669,14 +679,9 @@ async fn a_kept_request_page_shows_every_change_made_through_another_instance() 
 /// through another instance on the same store is in the very next view of either.
 #[tokio::test]
 async fn kept_lists_show_every_change_made_through_another_instance() {
-    use crate::common::{Backend, World};
     use serde_json::json;
 
-    let b = Backend::sqlite();
-    b.create_accounts(3).await;
-    let w = World::new(&b.target_toml("")).await;
-    let viewer = TestApp::start(w.app.config.clone()).await;
-    let mut bob = viewer.sign_in("bob", crate::common::PW).await;
+    let (b, w, viewer, mut bob) = a_second_instance_with_bob_signed_in().await;
     let sql = format!("UPDATE {} SET v = 6 WHERE id = 2", b.table);
     let submitted = w
         .submit(

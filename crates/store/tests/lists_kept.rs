@@ -40,6 +40,27 @@ async fn submit(store: &Store, author: &User, title: &str, reviewers: &[User]) -
         .expect("submit")
 }
 
+/// alice (an author, with session "s" and token "h"), bob (a reviewer), and a request of
+/// alice's titled `title` waiting for bob; its id.
+async fn signed_in_with_a_request(store: &Store, title: &str) -> (User, User, i64) {
+    let alice = user(store, "alice", Role::Author).await;
+    let bob = user(store, "bob", Role::Reviewer).await;
+    let id = submit(store, &alice, title, std::slice::from_ref(&bob)).await;
+    let expires = timestamp::now() + time::Duration::hours(1);
+    store
+        .create_session("s", &alice, "c", expires)
+        .await
+        .expect("session");
+    store.create_token(&alice, "h", None).await.expect("token");
+    (alice, bob, id)
+}
+
+/// Records an event about nothing in particular: it moves the store's version all the same.
+async fn any_event(store: &Store) {
+    let event = NewEvent::new(None, AuditAction::RequestSubmitted, json!({}));
+    store.record_event(event).await.expect("event");
+}
+
 /// The store's version as a page's session reads it.
 async fn version(store: &Store) -> StoreVersion {
     store
@@ -107,19 +128,7 @@ async fn every_kept_list_is_current(store: &Store, at: StoreVersion) {
 
 async fn a_change_through_another_handle_is_in_the_next_list(db: &TestStore) {
     let store = &db.store;
-    let alice = user(store, "alice", Role::Author).await;
-    let bob = user(store, "bob", Role::Reviewer).await;
-    let first = submit(store, &alice, "first", std::slice::from_ref(&bob)).await;
-    store
-        .create_session(
-            "s",
-            &alice,
-            "c",
-            timestamp::now() + time::Duration::hours(1),
-        )
-        .await
-        .expect("session");
-    store.create_token(&alice, "h", None).await.expect("token");
+    let (alice, bob, first) = signed_in_with_a_request(store, "first").await;
     // Every list read once, so that each is kept.
     let before = version(store).await;
     every_kept_list_is_current(store, before).await;
@@ -177,19 +186,7 @@ async fn a_change_through_another_handle_is_in_the_next_list(db: &TestStore) {
 
 async fn a_kept_page_is_read_again_only_once_the_store_changed(db: &TestStore) {
     let store = &db.store;
-    let alice = user(store, "alice", Role::Author).await;
-    let bob = user(store, "bob", Role::Reviewer).await;
-    submit(store, &alice, "as submitted", std::slice::from_ref(&bob)).await;
-    store
-        .create_session(
-            "s",
-            &alice,
-            "c",
-            timestamp::now() + time::Duration::hours(1),
-        )
-        .await
-        .expect("session");
-    store.create_token(&alice, "h", None).await.expect("token");
+    signed_in_with_a_request(store, "as submitted").await;
     let titles = |json: &str| -> Vec<String> {
         let items: Vec<serde_json::Value> = serde_json::from_str(json).expect("JSON");
         items
@@ -225,14 +222,7 @@ async fn a_kept_page_is_read_again_only_once_the_store_changed(db: &TestStore) {
             .raw_execute_for_test("UPDATE requests SET title = 'as submitted'")
             .await
             .expect("reset");
-        store
-            .record_event(NewEvent::new(
-                None,
-                AuditAction::RequestSubmitted,
-                json!({}),
-            ))
-            .await
-            .expect("event");
+        any_event(store).await;
         assert_eq!(token_list().await, ["as submitted"]);
         assert_eq!(session_list().await, ["as submitted"]);
         // Changed behind the store's back (no audit event: no write of the store does that),
@@ -251,15 +241,8 @@ async fn a_kept_page_is_read_again_only_once_the_store_changed(db: &TestStore) {
             ["as submitted"],
             "{filter:?}: kept, not read again"
         );
-        // Any event moves the store's version, and the page is read again.
-        store
-            .record_event(NewEvent::new(
-                None,
-                AuditAction::RequestSubmitted,
-                json!({}),
-            ))
-            .await
-            .expect("event");
+        // An event, and the page is read again.
+        any_event(store).await;
         assert_eq!(
             token_list().await,
             ["changed behind its back"],
@@ -273,34 +256,34 @@ async fn a_kept_page_is_read_again_only_once_the_store_changed(db: &TestStore) {
     }
 }
 
-#[tokio::test]
-async fn sqlite_a_change_through_another_handle_is_in_the_next_list() {
-    let db = TestStore::sqlite().await;
-    a_change_through_another_handle_is_in_the_next_list(&db).await;
-    db.cleanup().await;
-}
-
-#[tokio::test]
-async fn postgres_a_change_through_another_handle_is_in_the_next_list() {
-    let Some(db) = TestStore::postgres().await else {
-        return;
+/// A test on a fresh SQLite store and one on a fresh PostgreSQL store for each case (these
+/// need the store's URL, to open a second handle on it, which `store_tests!` does not give).
+macro_rules! on_both_stores {
+    ($($case:ident),*) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let db = super::TestStore::sqlite().await;
+                    super::$case(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some(db) = super::TestStore::postgres().await else { return };
+                    super::$case(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
     };
-    a_change_through_another_handle_is_in_the_next_list(&db).await;
-    db.cleanup().await;
 }
 
-#[tokio::test]
-async fn sqlite_a_kept_page_is_read_again_only_once_the_store_changed() {
-    let db = TestStore::sqlite().await;
-    a_kept_page_is_read_again_only_once_the_store_changed(&db).await;
-    db.cleanup().await;
-}
-
-#[tokio::test]
-async fn postgres_a_kept_page_is_read_again_only_once_the_store_changed() {
-    let Some(db) = TestStore::postgres().await else {
-        return;
-    };
-    a_kept_page_is_read_again_only_once_the_store_changed(&db).await;
-    db.cleanup().await;
-}
+on_both_stores!(
+    a_change_through_another_handle_is_in_the_next_list,
+    a_kept_page_is_read_again_only_once_the_store_changed
+);
