@@ -83,7 +83,8 @@ to_ms() {
         printf "%.1f", n }'
 }
 
-# bench NAME PATH [HEADER…]: one wrk run (with the Lua script WRK_SCRIPT, if set); appends "NAME|PATH|req/s|p99 ms|non-2xx" to $ROWS.
+# bench NAME PATH [HEADER…]: one wrk run (with the Lua script WRK_SCRIPT, if set); appends
+# "NAME|PATH|req/s|p99 ms|non-2xx" to $ROWS.
 bench() {
     local name="$1" path="$2"; shift 2
     local headers=()
@@ -107,11 +108,20 @@ bench() {
 
 # bench_pages NAME PATH [HEADER…]: as bench, but each call asks a different page of PATH (a
 # cursor drawn at random below COUNT): lists kept in memory are then of no help, so the row
-# shows what reading a page from the store costs.
+# shows what reading a page from the store costs. Each wrk thread draws from a generator seeded
+# apart (the same seed would ask the same pages at the same time, and one would find the
+# other's kept).
 bench_pages() {
     local script="$WORK/pages.lua"
     cat >"$script" <<LUA
-math.randomseed(os.time())
+local threads = 0
+function setup(thread)
+    threads = threads + 1
+    thread:set("seed", threads)
+end
+function init(args)
+    math.randomseed(os.time() * 1000 + seed)
+end
 request = function()
     return wrk.format(nil, "$2&cursor=" .. math.random(2, $COUNT))
 end

@@ -122,7 +122,8 @@ impl Store {
         };
         let select = format!(
             "SELECT u.id, u.name, u.disabled_at, s.csrf_token, s.expires_at, s.last_seen_at, \
-             {roles}, {waiting}, {STORE_VERSION_COLUMN}{version_sql} FROM sessions s JOIN users u ON u.id = s.user_id \
+             {roles}, {waiting}, {STORE_VERSION_COLUMN}{version_sql} \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
              AND u.disabled_at IS NULL",
             roles = roles_column(self.backend),

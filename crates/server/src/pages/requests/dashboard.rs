@@ -48,7 +48,8 @@ pub async fn dashboard(
         .store
         .list_requests_at(&mine, DASHBOARD_ROWS, at)
         .await?;
-    let waiting = (state.store)
+    let waiting = state
+        .store
         .list_requests_at(&waiting, DASHBOARD_ROWS, at)
         .await?;
     render(&Dashboard {
