@@ -134,6 +134,21 @@ store_tests! {
         assert_eq!(events.iter().filter(|e| e.action == "request.withdrawn").count(), 1, "a failed change records nothing");
     }
 
+    async fn every_status_is_a_list_filter(store: Store) {
+        // A status is written into the list's statement (a name of the code's own): each of
+        // them must list, and list only its own.
+        let (alice, bob, _) = people(&store).await;
+        let analysis = json!({});
+        let rev = revision("UPDATE t SET v = 1 WHERE id = 1", std::slice::from_ref(&bob), &analysis);
+        let id = store.submit_request(&alice, "t", "shop", &rev).await.expect("submit");
+        for &status in RequestStatus::ALL {
+            let filter = RequestFilter { status: Some(status), ..Default::default() };
+            let listed = store.list_requests(&filter, 10).await.expect("list");
+            let expected = if status == RequestStatus::PendingReview { vec![id] } else { vec![] };
+            assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), expected, "{status:?}");
+        }
+    }
+
     async fn lists_filter_and_page_newest_first(store: Store) {
         let (alice, bob, carol) = people(&store).await;
         let analysis = json!({});
