@@ -134,10 +134,12 @@ impl Session {
     /// Gives SQLite the approved text as it is; yields each statement's count as it ends,
     /// arming the statement deadline afresh for the next.
     ///
-    /// SQLite keeps reporting the last `INSERT`/`UPDATE`/`DELETE`'s count after a `SELECT`
-    /// or DDL, so a statement's count is taken only when it changed something: the update hook
-    /// saw rows change, or the reported count moved (a `DELETE` without `WHERE`, which the
-    /// hook does not see).
+    /// SQLite keeps reporting the last `INSERT`/`UPDATE`/`DELETE`'s count after DDL (and, before
+    /// sqlx 0.9.1, after a `SELECT`; it now reports 0 for a read-only statement), so a
+    /// statement's count is taken only when it changed something: the update hook saw rows
+    /// change, or the reported count moved away from the last count repeated (a `DELETE`
+    /// without `WHERE`, which the hook does not see). A 0 repeats nothing. (The guard also
+    /// compares the connection's `total_changes()`: a count missed here is not missed there.)
     pub(crate) fn script<'c>(&'c mut self, sql: &str) -> BoxStream<'c, Result<u64, sqlx::Error>> {
         let deadline = self.deadline.clone();
         if let Some((limit, deadline)) = &deadline {
@@ -156,7 +158,9 @@ impl Session {
                 let now_seen = seen_total(&seen);
                 let changed = now_seen > last_seen || last_reported.is_some_and(|r| r != reported);
                 last_seen = now_seen;
-                last_reported = Some(reported);
+                if reported != 0 {
+                    last_reported = Some(reported);
+                }
                 Ok(if changed { reported } else { 0 })
             })
             .boxed()

@@ -94,7 +94,29 @@ async fn reconcile_reads_the_marker_of_a_committed_and_a_rolled_back_run() {
     );
 }
 
-/// SQLite repeats the last DML's count after a `SELECT` or DDL; it must count 0.
+/// A `DELETE` without `WHERE` (which SQLite's update hook does not see) after a `SELECT` and
+/// DDL that repeat nothing or the last count: each statement counts what it changed.
+#[tokio::test]
+async fn a_delete_of_every_row_after_a_select_and_ddl_counts_its_rows() {
+    let db = Db::sqlite().await;
+    let statements = db.statements(&[
+        "UPDATE {t} SET balance = 1 WHERE id <= 3",
+        "SELECT * FROM {t}",
+        "CREATE INDEX {t}_balance ON {t} (balance)",
+        "DELETE FROM {t}",
+    ]);
+    let plan = countersign_executor::Plan {
+        expected_rows: Some(13),
+        ..plan(&statements)
+    };
+    let report = execute(db.target(), plan, ignore_txid).await;
+    let rows: Vec<u64> = report.statements.iter().map(|s| s.rows_affected).collect();
+    assert_eq!(rows, [3, 0, 0, 10]);
+    assert_eq!(report.outcome, ExecutionOutcome::Committed, "{report:?}");
+}
+
+/// SQLite repeats the last DML's count after DDL (and after a `SELECT` before sqlx 0.9.1); it
+/// must count 0.
 #[tokio::test]
 async fn select_and_ddl_after_an_update_affect_no_rows() {
     let db = Db::sqlite().await;
